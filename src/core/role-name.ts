@@ -5,7 +5,11 @@ export const ROLE_NAME_PATTERN = /^[\w+=,.@-]{1,64}$/;
 const HASH_LENGTH = 10;
 
 /** Substitutes `{namespace}` and `{cluster}` into the template. */
-export function renderRoleNameTemplate(template: string, namespace: string, cluster: string): string {
+export function renderRoleNameTemplate(
+  template: string,
+  namespace: string,
+  cluster: string,
+): string {
   return template.replaceAll('{namespace}', namespace).replaceAll('{cluster}', cluster);
 }
 

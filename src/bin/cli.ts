@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { SERVE_OPTIONS } from '../config/options.js';
+import { policySettings } from '../config/settings.js';
+import { plan, PlanInputError, planInput } from '../commands/plan.js';
+import { resolveRoleSettings } from '../commands/resolve.js';
+import { serve } from '../commands/serve.js';
+import { DiscoveryError } from '../discovery/errors.js';
+import { createLogger } from '../log/logger.js';
+import type { Config } from '../config/schema.js';
+
+/** Exit code for configuration a user must fix (SPEC §4.2). */
+const BAD_CONFIG = 2;
+
+function withSettings(command: Command, skip: string[] = []): Command {
+  for (const spec of SERVE_OPTIONS) {
+    if (skip.includes(spec.key)) continue;
+    const defaults =
+      spec.default !== undefined && spec.default !== '' ? `, default ${spec.default}` : '';
+    command.addOption(
+      new Option(spec.flag, `${spec.description} [env ${spec.env.join(', ')}${defaults}]`),
+    );
+  }
+  return command;
+}
+
+function configOrExit(flags: Record<string, unknown>, needs: { tls?: boolean }): Config {
+  const result = loadConfig(flags, process.env, needs);
+  if (result.ok) return result.config;
+  process.stderr.write(
+    `invalid configuration:\n${result.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+  );
+  process.exit(BAD_CONFIG);
+}
+
+function fail(error: unknown): never {
+  const known = error instanceof DiscoveryError || error instanceof PlanInputError;
+  process.stderr.write(
+    `error: ${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`,
+  );
+  process.exit(known ? BAD_CONFIG : 1);
+}
+
+const program = new Command('profile-irsa-webhook')
+  .description('Admission webhook that provisions IRSA roles for Kubeflow Profiles')
+  .showHelpAfterError()
+  .exitOverride();
+
+withSettings(
+  program
+    .command('serve')
+    .description('run the mutating and validating webhook (HTTPS) and the ops endpoints (HTTP)'),
+).action(async (flags: Record<string, unknown>) => {
+  const config = configOrExit(flags, { tls: true });
+  await serve(config, createLogger(config.logLevel)).catch(fail);
+});
+
+withSettings(
+  program
+    .command('plan')
+    .description(
+      'print, as JSON, what the webhook would do for a Profile (no AWS calls when --account-id and --oidc-issuer are given)',
+    )
+    .option('--namespace <namespace>', 'the Profile name (its namespace)')
+    .option('--profile <file>', 'a Profile manifest (YAML or JSON)'),
+  ['tlsCertFile', 'tlsKeyFile', 'host', 'port', 'opsPort', 'shutdownDelaySeconds'],
+).action(async (flags: Record<string, unknown>) => {
+  const config = configOrExit(flags, {});
+  try {
+    const profile = await planInput(flags as { namespace?: string; profile?: string });
+    const role = await resolveRoleSettings(config);
+    process.stdout.write(
+      `${JSON.stringify(plan(profile, role, policySettings(config)), null, 2)}\n`,
+    );
+  } catch (error) {
+    fail(error);
+  }
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Help and version are successes; any other usage error is configuration to fix.
+    process.exit(error.exitCode === 0 ? 0 : BAD_CONFIG);
+  }
+  fail(error);
+}

@@ -1,0 +1,75 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { AdmissionRequest } from '../core/admission.js';
+import { decideMutation } from '../core/mutate.js';
+import { namespaceProblem } from '../core/namespace.js';
+import { fieldPath } from '../core/json.js';
+import type { RoleSettings, PolicySettings } from '../core/settings.js';
+import { createDecisionContext } from '../webhook/context.js';
+
+export class PlanInputError extends Error {
+  override readonly name = 'PlanInputError';
+}
+
+/** A Profile to plan for: the file's object, or a bare Profile for the namespace. */
+export async function planInput(options: {
+  namespace?: string;
+  profile?: string;
+}): Promise<unknown> {
+  if (options.profile !== undefined) {
+    const text = await readFile(options.profile, 'utf8').catch((error: Error) => {
+      throw new PlanInputError(`cannot read ${options.profile}: ${error.message}`);
+    });
+    try {
+      return parseYaml(text) as unknown;
+    } catch (error) {
+      throw new PlanInputError(
+        `${options.profile} is not YAML or JSON: ${(error as Error).message}`,
+      );
+    }
+  }
+  if (options.namespace !== undefined) {
+    return {
+      apiVersion: 'kubeflow.org/v1',
+      kind: 'Profile',
+      metadata: { name: options.namespace },
+    };
+  }
+  throw new PlanInputError('give --namespace NS or --profile FILE');
+}
+
+/** What the webhook would do for this Profile on CREATE, computed without any I/O. */
+export function plan(profile: unknown, role: RoleSettings, policy: PolicySettings) {
+  const name = fieldPath(profile, 'metadata', 'name');
+  const problem = namespaceProblem(name, policy.reservedNamespaces);
+  if (problem) throw new PlanInputError(problem);
+  const context = createDecisionContext(role, policy);
+  const request: AdmissionRequest = {
+    uid: 'plan',
+    operation: 'CREATE',
+    group: 'kubeflow.org',
+    kind: 'Profile',
+    name: name as string,
+    object: profile,
+    oldObject: undefined,
+    dryRun: true,
+  };
+  const decision = decideMutation(request, context.mutation);
+  const spec = context.specFor(name as string);
+  return {
+    namespace: spec.namespace,
+    roleName: spec.roleName,
+    roleArn: spec.roleArn,
+    rolePath: spec.rolePath,
+    trustPolicy: spec.trustPolicy,
+    s3Policy: spec.s3Policy,
+    tags: spec.tags,
+    permissionsBoundary: spec.permissionsBoundary ?? null,
+    maxSessionDuration: spec.maxSessionDuration ?? null,
+    patch: decision.kind === 'ensure' ? decision.patch : [],
+    note:
+      decision.kind === 'pass'
+        ? `the webhook would not patch this Profile: ${decision.reason}`
+        : undefined,
+  };
+}

@@ -1,0 +1,27 @@
+import { configSchema, type Config } from './schema.js';
+import { describeSource, mergeSources, SERVE_OPTIONS } from './options.js';
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Reads every source and reports every problem at once, so one restart fixes them all. */
+export function loadConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  needs: { tls?: boolean } = {},
+): ConfigResult {
+  const raw = mergeSources(SERVE_OPTIONS, flags, env);
+  const parsed = configSchema.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '');
+        return key ? `${describeSource(SERVE_OPTIONS, key)}: ${issue.message}` : issue.message;
+      });
+  if (needs.tls) {
+    for (const key of ['tlsCertFile', 'tlsKeyFile']) {
+      if (!raw[key]) problems.push(`${describeSource(SERVE_OPTIONS, key)}: is required to serve`);
+    }
+  }
+  if (!parsed.success || problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: parsed.data };
+}

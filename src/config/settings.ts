@@ -1,0 +1,28 @@
+import type { PolicySettings, RoleSettings } from '../core/settings.js';
+import type { Config } from './schema.js';
+
+/** The pure core's inputs, once the account and issuer are known (given or discovered). */
+export function roleSettings(config: Config, accountId: string, oidcIssuer: string): RoleSettings {
+  return {
+    clusterName: config.clusterName,
+    region: config.region,
+    accountId,
+    oidcIssuer,
+    roleNameTemplate: config.roleNameTemplate,
+    rolePath: config.rolePath,
+    serviceAccounts: config.serviceAccounts,
+    s3Access: config.s3Access,
+    s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
+    permissionsBoundary: config.permissionsBoundary,
+    maxSessionDuration: config.maxSessionDuration,
+    extraTags: config.extraRoleTags,
+  };
+}
+
+export function policySettings(config: Config): PolicySettings {
+  return {
+    allowedRoleArns: config.allowedRoleArns,
+    reservedNamespaces: config.reservedNamespaces,
+    requirePlugin: config.requirePlugin,
+  };
+}

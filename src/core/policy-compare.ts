@@ -1,0 +1,210 @@
+import type { PolicyDocument } from './policy-document.js';
+
+/** Thrown when a policy document is neither JSON nor URL-encoded JSON. */
+export class PolicyParseError extends Error {
+  override readonly name = 'PolicyParseError';
+}
+
+/**
+ * Parses a policy document as IAM hands it back. IAM returns documents URL-encoded (RFC 3986),
+ * while documents from configuration or tests are plain JSON; both are accepted.
+ */
+export function parsePolicyDocument(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not plain JSON: fall through to the URL-encoded form.
+  }
+  try {
+    return JSON.parse(decodeURIComponent(text));
+  } catch (err) {
+    throw new PolicyParseError('policy document is neither JSON nor URL-encoded JSON', {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * True when two policy documents mean the same to IAM. Every array in the IAM policy grammar
+ * (Statement, Action, Resource, Principal and condition values) is an unordered set, and IAM
+ * treats a one-item array and the bare item alike, so both are normalised before comparing;
+ * otherwise a document IAM reformatted would look drifted and be rewritten on every admission.
+ */
+export function policiesEqual(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** A string that is equal for semantically equal policy documents. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonical(value));
+}
+
+type Canonical = string | null | Canonical[] | { [key: string]: Canonical };
+
+function canonical(value: unknown): Canonical {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) {
+    const unique = new Map<string, Canonical>();
+    for (const item of value) {
+      const c = canonical(item);
+      unique.set(JSON.stringify(c), c);
+    }
+    const items = [...unique.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    return items.length === 1 ? items[0]![1] : items.map(([, c]) => c);
+  }
+  if (typeof value === 'object') {
+    const out: { [key: string]: Canonical } = {};
+    for (const key of Object.keys(value).sort()) {
+      out[key] = canonical((value as Record<string, unknown>)[key]);
+    }
+    return out;
+  }
+  // IAM evaluates condition values as strings: `true` and "true" mean the same.
+  return String(value);
+}
+
+export type TrustVerdict = { ok: true } | { ok: false; reason: string };
+
+const WEB_IDENTITY_ACTION = 'sts:AssumeRoleWithWebIdentity';
+const AUDIENCE = 'sts.amazonaws.com';
+
+interface ExpectedTrust {
+  provider: string;
+  subKey: string;
+  audKey: string;
+  subjects: string[];
+}
+
+/**
+ * Decides whether an existing role's trust policy lets the namespace's service accounts assume it
+ * the way the webhook would have written it: an Allow for sts:AssumeRoleWithWebIdentity from the
+ * cluster's OIDC provider, with StringEquals on the exact subject and on the STS audience.
+ * Patterns (StringLike, wildcards) are not accepted: such a role would trust more than one
+ * namespace. The expectations are read from the derived trust policy, so the two cannot disagree.
+ */
+export function trustAdmits(document: unknown, expectedTrust: PolicyDocument): TrustVerdict {
+  const expected = expectationsFrom(expectedTrust);
+  const doc = typeof document === 'string' ? safeParse(document) : document;
+  const statements = statementsOf(doc);
+  if (statements === undefined)
+    return { ok: false, reason: 'its trust policy is not a valid policy document' };
+
+  const forAction = statements.filter(
+    (s) => s['Effect'] === 'Allow' && stringsOf(s['Action']).some(matchesWebIdentityAction),
+  );
+  if (forAction.length === 0) {
+    return {
+      ok: false,
+      reason: `its trust policy has no Allow statement for ${WEB_IDENTITY_ACTION}`,
+    };
+  }
+  const fromProvider = forAction.filter((s) =>
+    stringsOf(recordOf(s['Principal'])?.['Federated']).includes(expected.provider),
+  );
+  if (fromProvider.length === 0) {
+    return {
+      ok: false,
+      reason: `its trust policy does not trust the cluster's OIDC provider ${expected.provider}`,
+    };
+  }
+
+  const notAdmitted = expected.subjects.filter(
+    (subject) =>
+      !fromProvider.some(
+        (s) =>
+          conditionValues(s, 'StringEquals', expected.subKey).includes(subject) &&
+          conditionValues(s, 'StringEquals', expected.audKey).includes(AUDIENCE),
+      ),
+  );
+  if (notAdmitted.length === 0) return { ok: true };
+
+  const names = notAdmitted.join(', ');
+  const exactSub = fromProvider.filter((s) =>
+    notAdmitted.every((subject) =>
+      conditionValues(s, 'StringEquals', expected.subKey).includes(subject),
+    ),
+  );
+  if (exactSub.length > 0) {
+    return {
+      ok: false,
+      reason: `its trust policy admits ${names} but does not require the audience ${AUDIENCE}`,
+    };
+  }
+  const byPattern = fromProvider.some(
+    (s) =>
+      Object.keys(recordOf(s['Condition']) ?? {}).some(
+        (operator) =>
+          operator !== 'StringEquals' && conditionValues(s, operator, expected.subKey).length > 0,
+      ) || conditionValues(s, 'StringEquals', expected.subKey).some((v) => v.includes('*')),
+  );
+  if (byPattern) {
+    return {
+      ok: false,
+      reason: `its trust policy matches the subject only by pattern; it must admit ${names} with StringEquals`,
+    };
+  }
+  return { ok: false, reason: `its trust policy does not admit ${names}` };
+}
+
+function expectationsFrom(trust: PolicyDocument): ExpectedTrust {
+  for (const statement of trust.Statement) {
+    const provider = stringsOf(statement.Principal?.['Federated'])[0];
+    const equals = statement.Condition?.['StringEquals'] ?? {};
+    const subKey = Object.keys(equals).find((key) => key.endsWith(':sub'));
+    const audKey = Object.keys(equals).find((key) => key.endsWith(':aud'));
+    if (provider !== undefined && subKey !== undefined && audKey !== undefined) {
+      return { provider, subKey, audKey, subjects: stringsOf(equals[subKey]) };
+    }
+  }
+  // The derived trust policy always has this shape; anything else is a programming error.
+  throw new Error('expected trust policy has no federated statement with sub and aud conditions');
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return parsePolicyDocument(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function statementsOf(doc: unknown): Record<string, unknown>[] | undefined {
+  const statement = recordOf(doc)?.['Statement'];
+  if (statement === undefined) return undefined;
+  const list = Array.isArray(statement) ? statement : [statement];
+  return list.map(recordOf).filter((s): s is Record<string, unknown> => s !== undefined);
+}
+
+function recordOf(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function stringsOf(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.filter((v): v is string => typeof v === 'string');
+}
+
+/** IAM action names are case-insensitive and may be globs (`sts:*`). */
+function matchesWebIdentityAction(action: string): boolean {
+  const pattern = action
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${pattern}$`, 'i').test(WEB_IDENTITY_ACTION);
+}
+
+/** Condition keys are case-insensitive in IAM; operators are not. */
+function conditionValues(
+  statement: Record<string, unknown>,
+  operator: string,
+  key: string,
+): string[] {
+  const block = recordOf(recordOf(statement['Condition'])?.[operator]);
+  if (block === undefined) return [];
+  const wanted = key.toLowerCase();
+  return Object.entries(block)
+    .filter(([k]) => k.toLowerCase() === wanted)
+    .flatMap(([, v]) => stringsOf(v));
+}

@@ -1,0 +1,12 @@
+/** Anchored glob: `*` matches any run of characters, everything else is literal. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+export function matchesAny(value: string, patterns: readonly RegExp[]): boolean {
+  return patterns.some((pattern) => pattern.test(value));
+}

@@ -1,0 +1,53 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { admit, type AdmitDeps, type WebhookName } from '../webhook/admit.js';
+import { parseTimeout } from '../webhook/deadline.js';
+
+/** Above the API server's own request limit (3 MiB) doubled, since a review carries old and new object. */
+export const BODY_LIMIT = 7 * 1024 * 1024 + 512 * 1024;
+
+export interface AdmissionAppOptions {
+  deps: AdmitDeps;
+  logger: Logger;
+  /** TLS material; omitted in tests that use `inject`. */
+  https?: { cert: string | Buffer; key: string | Buffer } | undefined;
+}
+
+/** The admission endpoints, without listening: `server.ts` owns ports, TLS files and signals. */
+export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance {
+  const fastifyOptions = {
+    loggerInstance: options.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    // Keys such as `__proto__` are data in a Profile; the decisions read own properties only.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
+    return503OnClosing: false,
+  } as const;
+  // An HTTPS instance differs from an HTTP one only in its server type, which nothing here uses.
+  const app: FastifyInstance = options.https
+    ? (Fastify({ ...fastifyOptions, https: options.https }) as unknown as FastifyInstance)
+    : Fastify(fastifyOptions);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status =
+      typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    // The API server only decodes JSON bodies; any other media type is as undecodable as bad JSON.
+    const code = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 400 : status;
+    return reply.code(code).send({ error: error.code ?? 'Error', message: error.message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ error: 'NotFound', message: `no route ${request.method} ${request.url}` }),
+  );
+
+  const route = (webhook: WebhookName) => async (request: { body: unknown; query: unknown }) => {
+    const timeout = (request.query as Record<string, unknown> | undefined)?.timeout;
+    return admit(webhook, request.body, parseTimeout(timeout), options.deps);
+  };
+  app.post('/mutate', route('mutate'));
+  app.post('/validate', route('validate'));
+  return app;
+}

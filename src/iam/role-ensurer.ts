@@ -1,0 +1,463 @@
+import {
+  CreateRoleCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  PutRolePermissionsBoundaryCommand,
+  PutRolePolicyCommand,
+  TagRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
+  type IAMClient,
+  type Role,
+} from '@aws-sdk/client-iam';
+import type { Logger } from 'pino';
+import { parsePolicyDocument, policiesEqual, trustAdmits } from '../core/policy-compare.js';
+import {
+  CLUSTER_TAG,
+  MANAGED_BY_TAG,
+  MANAGED_BY_VALUE,
+  PROFILE_TAG,
+  isOwnedBy,
+  type RoleSpec,
+} from '../core/role-spec.js';
+import type { RoleMode } from '../core/settings.js';
+import type { Metrics } from '../metrics/registry.js';
+import { RoleProvisioningError, deadlineError, errorName, fromAwsError } from './errors.js';
+import { RoleCache, roleSpecFingerprint } from './role-cache.js';
+import { SingleFlight } from './single-flight.js';
+
+export type EnsureOutcome =
+  | 'cached'
+  | 'created'
+  | 'verified'
+  | 'repaired'
+  /** Reserved for callers that distinguish first adoption; ensure() reports 'verified'/'repaired'. */
+  | 'adopted'
+  | 'looked-up'
+  | 'would-create'
+  | 'would-repair';
+
+export interface EnsureResult {
+  outcome: EnsureOutcome;
+  roleArn: string;
+  /** For the admission response; each at most 120 characters. */
+  warnings: string[];
+}
+
+export interface EnsureOptions {
+  dryRun: boolean;
+  /** The admission deadline; every IAM call is cancelled when it fires. */
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+export interface RoleEnsurerOptions {
+  iam: IAMClient;
+  mode: RoleMode;
+  clusterName: string;
+  cacheTtlMs: number;
+  metrics: Metrics;
+  now?: () => number;
+  cacheMaxEntries?: number;
+}
+
+const MAX_WARNING = 120;
+
+interface Outcome {
+  result: EnsureResult;
+  /** Whether the result proves the whole spec is in place, so later admissions may skip IAM. */
+  cacheable: boolean;
+}
+
+interface CallContext {
+  signal: AbortSignal;
+  logger: Logger;
+  dryRun: boolean;
+}
+
+/**
+ * Puts a profile's IAM role in the state its RoleSpec describes (SPEC §3.4), or proves that a role
+ * someone else made is usable, and remembers verified roles so UPDATE admissions make no IAM call.
+ */
+export class RoleEnsurer {
+  private readonly iam: IAMClient;
+  private readonly mode: RoleMode;
+  private readonly clusterName: string;
+  private readonly cache: RoleCache;
+  private readonly flights = new SingleFlight<Outcome>();
+
+  constructor(options: RoleEnsurerOptions) {
+    this.iam = options.iam;
+    this.mode = options.mode;
+    this.clusterName = options.clusterName;
+    const cacheOptions: ConstructorParameters<typeof RoleCache>[0] = {
+      ttlMs: options.cacheTtlMs,
+      metrics: options.metrics,
+    };
+    if (options.now !== undefined) cacheOptions.now = options.now;
+    if (options.cacheMaxEntries !== undefined) cacheOptions.maxEntries = options.cacheMaxEntries;
+    this.cache = new RoleCache(cacheOptions);
+  }
+
+  async ensure(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
+    const fingerprint = roleSpecFingerprint(spec);
+    const cachedArn = this.cache.get(spec.namespace, fingerprint);
+    if (cachedArn !== undefined) return { outcome: 'cached', roleArn: cachedArn, warnings: [] };
+    if (opts.signal.aborted) throw deadlineError(spec.roleName, opts.signal.reason);
+
+    // Dry runs share flights only with dry runs: a dry run must never wait on (or stand in for)
+    // a flight that writes, nor hand a real admission a result that wrote nothing.
+    const key = `${spec.namespace}\u0000${opts.dryRun ? 'dry' : 'real'}\u0000${fingerprint}`;
+    try {
+      const { result } = await this.flights.run(key, opts.signal, async (signal) => {
+        const outcome = await this.ensureUncached(spec, { ...opts, signal });
+        if (outcome.cacheable) this.cache.set(spec.namespace, fingerprint, outcome.result.roleArn);
+        return outcome;
+      });
+      return { ...result, warnings: [...result.warnings] };
+    } catch (err) {
+      if (opts.signal.aborted) throw deadlineError(spec.roleName, err);
+      throw fromAwsError(err, { roleName: spec.roleName, operation: 'ensure' });
+    }
+  }
+
+  /** Drops the cached verification, e.g. when a Profile is deleted or a reconcile changed it. */
+  forget(namespace: string): void {
+    this.cache.delete(namespace);
+  }
+
+  private async ensureUncached(spec: RoleSpec, ctx: CallContext): Promise<Outcome> {
+    let role = await this.getRole(spec, ctx);
+    if (role === undefined) {
+      if (this.mode === 'lookup') throw roleMissing(spec);
+      if (ctx.dryRun) {
+        return {
+          result: {
+            outcome: 'would-create',
+            roleArn: spec.roleArn,
+            warnings: [
+              warning(`dry run: role ${spec.roleName} does not exist yet and was not created`),
+            ],
+          },
+          cacheable: false,
+        };
+      }
+      if (await this.createRole(spec, ctx)) {
+        await this.putS3Policy(spec, ctx);
+        return {
+          result: { outcome: 'created', roleArn: spec.roleArn, warnings: [] },
+          cacheable: true,
+        };
+      }
+      // Another replica created it between our GetRole and CreateRole: judge what it made.
+      role = await this.getRole(spec, ctx);
+      if (role === undefined) {
+        throw new RoleProvisioningError(
+          'aws-error',
+          spec.roleName,
+          `IAM role ${spec.roleName} was reported to exist but cannot be read; retrying may help`,
+          { retryable: true },
+        );
+      }
+    }
+
+    if (role.Arn !== spec.roleArn) throw pathMismatch(spec, role);
+    const tags = tagsOf(role);
+    if (this.mode === 'provision' && isOwnedBy(tags, this.clusterName, spec.namespace)) {
+      return this.adopt(spec, role, tags, ctx);
+    }
+    return this.lookUp(spec, role, tags);
+  }
+
+  /** A role someone else manages: never written to, usable only when its trust already fits. */
+  private lookUp(spec: RoleSpec, role: Role, tags: Record<string, string>): Outcome {
+    const verdict = trustAdmits(role.AssumeRolePolicyDocument ?? '', spec.trustPolicy);
+    if (!verdict.ok) {
+      const owner =
+        this.mode === 'lookup' ? 'the webhook runs in lookup mode' : foreignOwnership(tags);
+      throw new RoleProvisioningError(
+        'foreign-role-untrusted',
+        spec.roleName,
+        `IAM role ${spec.roleName} cannot be used: ${verdict.reason}. The role ${owner}, so the ` +
+          "webhook does not change it; fix the role's trust policy or remove the role, " +
+          'then retry',
+        { retryable: false },
+      );
+    }
+    const warnings =
+      this.mode === 'lookup'
+        ? []
+        : [
+            warning(
+              `role ${spec.roleName} is not managed by profile-irsa-webhook and is used as is`,
+            ),
+          ];
+    return { result: { outcome: 'looked-up', roleArn: spec.roleArn, warnings }, cacheable: true };
+  }
+
+  /** A role tagged as ours for this cluster and profile: bring it to the derived content. */
+  private async adopt(
+    spec: RoleSpec,
+    role: Role,
+    tags: Record<string, string>,
+    ctx: CallContext,
+  ): Promise<Outcome> {
+    const repairs: { what: string; apply: () => Promise<void> }[] = [];
+    const name = spec.roleName;
+    const inline = await this.getS3Policy(spec, ctx);
+
+    if (!documentMatches(role.AssumeRolePolicyDocument, spec.trustPolicy)) {
+      repairs.push({
+        what: 'trust policy',
+        apply: () =>
+          this.write(ctx, 'UpdateAssumeRolePolicy', name, () =>
+            this.iam.send(
+              new UpdateAssumeRolePolicyCommand({
+                RoleName: name,
+                PolicyDocument: JSON.stringify(spec.trustPolicy),
+              }),
+              { abortSignal: ctx.signal },
+            ),
+          ),
+      });
+    }
+    const boundary = spec.permissionsBoundary;
+    if (boundary !== undefined && role.PermissionsBoundary?.PermissionsBoundaryArn !== boundary) {
+      repairs.push({
+        what: 'permissions boundary',
+        apply: () =>
+          this.write(ctx, 'PutRolePermissionsBoundary', name, () =>
+            this.iam.send(
+              new PutRolePermissionsBoundaryCommand({
+                RoleName: name,
+                PermissionsBoundary: boundary,
+              }),
+              { abortSignal: ctx.signal },
+            ),
+          ),
+      });
+    }
+    if (!documentMatches(inline, spec.s3Policy.document)) {
+      repairs.push({
+        what: inline === undefined ? 'missing inline policy' : 'inline policy',
+        apply: () => this.putS3Policy(spec, ctx),
+      });
+    }
+    const maxSession = spec.maxSessionDuration;
+    if (maxSession !== undefined && role.MaxSessionDuration !== maxSession) {
+      repairs.push({
+        what: 'max session duration',
+        apply: () =>
+          this.write(ctx, 'UpdateRole', name, () =>
+            this.iam.send(
+              new UpdateRoleCommand({ RoleName: name, MaxSessionDuration: maxSession }),
+              {
+                abortSignal: ctx.signal,
+              },
+            ),
+          ),
+      });
+    }
+    const missingTags = Object.entries(spec.tags).filter(([key, value]) => tags[key] !== value);
+    if (missingTags.length > 0) {
+      repairs.push({
+        what: 'tags',
+        apply: () =>
+          this.write(ctx, 'TagRole', name, () =>
+            this.iam.send(
+              new TagRoleCommand({
+                RoleName: name,
+                Tags: missingTags.map(([Key, Value]) => ({ Key, Value })),
+              }),
+              { abortSignal: ctx.signal },
+            ),
+          ),
+      });
+    }
+
+    if (repairs.length === 0) {
+      return {
+        result: { outcome: 'verified', roleArn: spec.roleArn, warnings: [] },
+        cacheable: true,
+      };
+    }
+    const drift = repairs.map((r) => r.what).join(', ');
+    if (ctx.dryRun) {
+      return {
+        result: {
+          outcome: 'would-repair',
+          roleArn: spec.roleArn,
+          warnings: [warning(`dry run: role ${name} has drifted (${drift}) and was not repaired`)],
+        },
+        cacheable: false,
+      };
+    }
+    // In order: who may assume the role first, then the boundary, then what the role grants, so a
+    // repair cut short by the deadline leaves the role no more open than it was.
+    for (const repair of repairs) await repair.apply();
+    return {
+      result: {
+        outcome: 'repaired',
+        roleArn: spec.roleArn,
+        warnings: [warning(`role ${name} adopted: ${drift} repaired`)],
+      },
+      cacheable: true,
+    };
+  }
+
+  /** True when this call created the role; false when it already existed. */
+  private async createRole(spec: RoleSpec, ctx: CallContext): Promise<boolean> {
+    try {
+      await this.write(ctx, 'CreateRole', spec.roleName, () =>
+        this.iam.send(
+          new CreateRoleCommand({
+            RoleName: spec.roleName,
+            Path: spec.rolePath,
+            AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
+            Description: `IRSA role of Kubeflow profile ${spec.namespace}, managed by profile-irsa-webhook`,
+            // The ownership tags go in the same call, so no role of ours ever exists untagged.
+            Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
+            PermissionsBoundary: spec.permissionsBoundary,
+            MaxSessionDuration: spec.maxSessionDuration,
+          }),
+          { abortSignal: ctx.signal },
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (isEntityAlreadyExists(err)) {
+        ctx.logger.info(
+          { roleName: spec.roleName },
+          'IAM role was created concurrently; verifying it',
+        );
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  private putS3Policy(spec: RoleSpec, ctx: CallContext): Promise<void> {
+    return this.write(ctx, 'PutRolePolicy', spec.roleName, () =>
+      this.iam.send(
+        new PutRolePolicyCommand({
+          RoleName: spec.roleName,
+          PolicyName: spec.s3Policy.name,
+          PolicyDocument: JSON.stringify(spec.s3Policy.document),
+        }),
+        { abortSignal: ctx.signal },
+      ),
+    );
+  }
+
+  private async getRole(spec: RoleSpec, ctx: CallContext): Promise<Role | undefined> {
+    try {
+      const out = await this.iam.send(new GetRoleCommand({ RoleName: spec.roleName }), {
+        abortSignal: ctx.signal,
+      });
+      return out.Role;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return undefined;
+      throw fromAwsError(err, {
+        roleName: spec.roleName,
+        operation: 'GetRole',
+        signal: ctx.signal,
+      });
+    }
+  }
+
+  private async getS3Policy(spec: RoleSpec, ctx: CallContext): Promise<string | undefined> {
+    try {
+      const out = await this.iam.send(
+        new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+        { abortSignal: ctx.signal },
+      );
+      return out.PolicyDocument;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return undefined;
+      throw fromAwsError(err, {
+        roleName: spec.roleName,
+        operation: 'GetRolePolicy',
+        signal: ctx.signal,
+      });
+    }
+  }
+
+  private async write(
+    ctx: CallContext,
+    operation: string,
+    roleName: string,
+    call: () => Promise<unknown>,
+  ): Promise<void> {
+    if (ctx.dryRun) {
+      // Unreachable by construction; kept as a guard because a dry-run write is a real side effect.
+      throw new Error(`refusing IAM ${operation} during a dry run`);
+    }
+    try {
+      await call();
+    } catch (err) {
+      if (operation === 'CreateRole' && isEntityAlreadyExists(err)) throw err;
+      throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
+    }
+    ctx.logger.info({ roleName, operation }, `IAM ${operation} done`);
+  }
+}
+
+function documentMatches(actual: string | undefined, expected: unknown): boolean {
+  if (actual === undefined) return false;
+  try {
+    return policiesEqual(parsePolicyDocument(actual), expected);
+  } catch {
+    // Unparseable content is drift: the derived document replaces it.
+    return false;
+  }
+}
+
+function tagsOf(role: Role): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const tag of role.Tags ?? []) {
+    if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+  }
+  return tags;
+}
+
+function foreignOwnership(tags: Record<string, string>): string {
+  if (tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE) return 'is not managed by profile-irsa-webhook';
+  const cluster = tags[CLUSTER_TAG] ?? '(none)';
+  const profile = tags[PROFILE_TAG] ?? '(none)';
+  return `is managed for cluster ${cluster}, profile ${profile}`;
+}
+
+function isNoSuchEntity(err: unknown): boolean {
+  const name = errorName(err);
+  return name === 'NoSuchEntity' || name === 'NoSuchEntityException';
+}
+
+function isEntityAlreadyExists(err: unknown): boolean {
+  const name = errorName(err);
+  return name === 'EntityAlreadyExists' || name === 'EntityAlreadyExistsException';
+}
+
+function roleMissing(spec: RoleSpec): RoleProvisioningError {
+  return new RoleProvisioningError(
+    'role-missing',
+    spec.roleName,
+    `IAM role ${spec.roleArn} does not exist and the webhook runs in lookup mode, so it will not ` +
+      'create it; create the role, then retry',
+    { retryable: false },
+  );
+}
+
+function pathMismatch(spec: RoleSpec, role: Role): RoleProvisioningError {
+  return new RoleProvisioningError(
+    'path-mismatch',
+    spec.roleName,
+    `IAM role ${spec.roleName} exists as ${role.Arn ?? '(unknown ARN)'}, not as the expected ` +
+      `${spec.roleArn}; move or rename the role, or configure its path; retrying will not help`,
+    { retryable: false },
+  );
+}
+
+/** Warnings go back to kubectl, which shows them on one line each. */
+function warning(text: string): string {
+  return text.length <= MAX_WARNING ? text : `${text.slice(0, MAX_WARNING - 3)}...`;
+}

@@ -1,0 +1,25 @@
+/** The API server's default webhook timeout, used when a request carries no `?timeout=`. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Time kept back for writing the answer and the network, so it arrives before the API server gives up. */
+const MARGIN_FRACTION = 0.15;
+const MIN_MARGIN_MS = 250;
+
+/**
+ * Parses the API server's `timeout` query parameter (a Go duration such as `10s` or `500ms`,
+ * or bare seconds) into milliseconds; anything unreadable falls back to the default.
+ */
+export function parseTimeout(value: unknown): number {
+  if (typeof value !== 'string' || value === '') return DEFAULT_TIMEOUT_MS;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!match) return DEFAULT_TIMEOUT_MS;
+  const amount = Number(match[1]);
+  const unit = match[2] ?? 's';
+  const ms = unit === 'ms' ? amount : unit === 'm' ? amount * 60_000 : amount * 1000;
+  return ms > 0 && ms <= 30 * 60_000 ? ms : DEFAULT_TIMEOUT_MS;
+}
+
+/** How long the work of one admission may take, given the API server's timeout. */
+export function workBudget(timeoutMs: number): number {
+  const margin = Math.max(MIN_MARGIN_MS, timeoutMs * MARGIN_FRACTION);
+  return Math.max(50, timeoutMs - margin);
+}
