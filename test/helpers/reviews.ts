@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import type { Operation } from 'fast-json-patch';
+import type { PolicySettings } from '../../src/core/settings.js';
+
+export interface AdmissionCase {
+  name: string;
+  operation: string;
+  object?: unknown;
+  /** For keys YAML cannot carry as data, such as `__proto__`. */
+  objectJson?: string;
+  oldObject?: unknown;
+  request?: Record<string, unknown>;
+  settings?: Partial<PolicySettings>;
+  expect: {
+    allowed: boolean;
+    code?: number;
+    message?: string;
+    patch?: Operation[];
+    ensure?: boolean;
+  };
+}
+
+export function loadCases(file: string): AdmissionCase[] {
+  const url = new URL(`../fixtures/admission/${file}`, import.meta.url);
+  return parseYaml(readFileSync(url, 'utf8')) as AdmissionCase[];
+}
+
+export function caseObject(c: AdmissionCase): unknown {
+  return c.objectJson !== undefined ? JSON.parse(c.objectJson) : c.object;
+}
+
+/** Wraps a fixture the way the API server does. */
+export function reviewFor(c: AdmissionCase, apiVersion = 'admission.k8s.io/v1') {
+  const object = caseObject(c);
+  const name = (object as { metadata?: { name?: string } } | null)?.metadata?.name;
+  return {
+    apiVersion,
+    kind: 'AdmissionReview',
+    request: {
+      uid: randomUUID(),
+      kind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
+      resource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
+      name,
+      operation: c.operation,
+      userInfo: { username: 'admin', groups: ['system:masters'] },
+      object,
+      oldObject: c.oldObject ?? null,
+      dryRun: false,
+      ...c.request,
+    },
+  };
+}
+
+/** A plain Profile CREATE review for `namespace`. */
+export function createReview(namespace: string, extra: { dryRun?: boolean; spec?: unknown } = {}) {
+  return reviewFor({
+    name: namespace,
+    operation: 'CREATE',
+    object: {
+      apiVersion: 'kubeflow.org/v1',
+      kind: 'Profile',
+      metadata: { name: namespace },
+      ...(extra.spec === undefined ? {} : { spec: extra.spec }),
+    },
+    request: { dryRun: extra.dryRun ?? false },
+    expect: { allowed: true },
+  });
+}
+
+export function decodePatch(patch: string | undefined): Operation[] {
+  return patch === undefined
+    ? []
+    : (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as Operation[]);
+}

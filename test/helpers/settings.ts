@@ -1,0 +1,36 @@
+import { DEFAULT_RESERVED_NAMESPACES } from '../../src/core/namespace.js';
+import type { PolicySettings, RoleSettings } from '../../src/core/settings.js';
+
+export const ACCOUNT_ID = '111122223333';
+export const ISSUER =
+  'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
+
+/** The configuration every fixture is written against. */
+export function testRoleSettings(overrides: Partial<RoleSettings> = {}): RoleSettings {
+  return {
+    clusterName: 'prod',
+    region: 'us-east-1',
+    accountId: ACCOUNT_ID,
+    oidcIssuer: ISSUER,
+    roleNameTemplate: '{namespace}-{cluster}-role',
+    rolePath: '/kubeflow-profiles/',
+    serviceAccounts: ['default-editor'],
+    s3Access: 'readwrite',
+    s3Buckets: ['kf-artifacts'],
+    extraTags: {},
+    ...overrides,
+  };
+}
+
+export function testPolicySettings(overrides: Partial<PolicySettings> = {}): PolicySettings {
+  return {
+    allowedRoleArns: [],
+    reservedNamespaces: DEFAULT_RESERVED_NAMESPACES,
+    requirePlugin: true,
+    ...overrides,
+  };
+}
+
+export function derivedArn(namespace: string): string {
+  return `arn:aws:iam::${ACCOUNT_ID}:role/kubeflow-profiles/${namespace}-prod-role`;
+}
