@@ -24,7 +24,8 @@ const required = (what: string) =>
     .trim()
     .min(1, `${what} is required`);
 
-const port = z.coerce.number().int().min(1).max(65535);
+/** 0 asks the OS for a free port (tests, local runs). */
+const port = z.coerce.number().int().min(0).max(65535);
 const boolean = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -148,7 +149,7 @@ export const configSchema = z
           'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
       });
     }
-    if (config.port === config.opsPort) {
+    if (config.port !== 0 && config.port === config.opsPort) {
       ctx.addIssue({
         code: 'custom',
         path: ['opsPort'],

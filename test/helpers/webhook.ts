@@ -1,0 +1,91 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/load.js';
+import { startWebhook } from '../../src/commands/serve.js';
+import { writeLocalCerts, type LocalCerts } from '../../src/dev/certs.js';
+import type { RunningServer } from '../../src/http/server.js';
+import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
+import { httpsRequest, type HttpAnswer } from './https.js';
+import { ISSUER } from './settings.js';
+
+export interface TestWebhook {
+  server: RunningServer;
+  metrics: Metrics;
+  certs: LocalCerts;
+  url: string;
+  opsUrl: string;
+  /** POSTs a JSON body to `/mutate` or `/validate` (with an optional `?timeout=`). */
+  post(path: string, body: unknown, query?: string): Promise<HttpAnswer>;
+  /** Sum of IAM calls made so far, optionally for one operation. */
+  iamCalls(operation?: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Points the AWS SDK's own environment chain at moto, as a user of the local emulator would. */
+export function useMoto(moto: Moto | { endpoint: string }): void {
+  process.env.AWS_ENDPOINT_URL_IAM = moto.endpoint;
+  process.env.AWS_ENDPOINT_URL_STS = moto.endpoint;
+  process.env.AWS_ACCESS_KEY_ID = FAKE_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = FAKE_CREDENTIALS.secretAccessKey;
+  process.env.AWS_REGION = MOTO_REGION;
+  delete process.env.AWS_PROFILE;
+}
+
+/** The real webhook on 127.0.0.1 with a fresh CA; settings are environment variables as in the chart. */
+export async function startTestWebhook(env: Record<string, string> = {}): Promise<TestWebhook> {
+  const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
+  const certs = await writeLocalCerts(dir);
+  const result = loadConfig(
+    {},
+    {
+      CLUSTER_NAME: 'prod',
+      CLUSTER_REGION: MOTO_REGION,
+      S3_BUCKET: 'kf-artifacts',
+      OIDC_ISSUER: ISSUER,
+      TLS_CERT_FILE: certs.certFile,
+      TLS_KEY_FILE: certs.keyFile,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      OPS_PORT: '0',
+      SHUTDOWN_DELAY_SECONDS: '0',
+      ...env,
+    },
+    { tls: true },
+  );
+  if (!result.ok) throw new Error(`test configuration: ${result.problems.join('; ')}`);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const server = await startWebhook(
+    result.config,
+    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    {
+      metrics,
+      certPollMs: 100,
+    },
+  );
+  return {
+    server,
+    metrics,
+    certs,
+    url: server.admissionUrl,
+    opsUrl: server.opsUrl,
+    post: (path, body, query = '') =>
+      httpsRequest(`${server.admissionUrl}${path}${query}`, {
+        ca: certs.caCert,
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      }),
+    async iamCalls(operation) {
+      const metric = await metrics.iamCalls.get();
+      return metric.values
+        .filter((v) => operation === undefined || v.labels.operation === operation)
+        .reduce((sum, v) => sum + v.value, 0);
+    },
+    async stop() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

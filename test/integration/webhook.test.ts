@@ -1,0 +1,311 @@
+import t from 'tap';
+import {
+  CreateRoleCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListRolePoliciesCommand,
+  ListRoleTagsCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
+import jsonpatch from 'fast-json-patch';
+import { deriveRoleSpec } from '../../src/core/role-spec.js';
+import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
+import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { createReview, decodePatch, reviewFor } from '../helpers/reviews.js';
+import { testRoleSettings } from '../helpers/settings.js';
+import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+
+const moto = await startMoto();
+t.teardown(() => moto.stop());
+useMoto(moto);
+const iam: IAMClient = iamClientFor(moto.endpoint);
+const webhook = await startTestWebhook();
+t.teardown(() => webhook.stop());
+
+const settings = testRoleSettings({ accountId: MOTO_ACCOUNT_ID });
+const specFor = (ns: string) => deriveRoleSpec(settings, ns);
+
+async function roleExists(name: string): Promise<boolean> {
+  try {
+    await iam.send(new GetRoleCommand({ RoleName: name }));
+    return true;
+  } catch (error) {
+    if (
+      (error as Error).name === 'NoSuchEntityException' ||
+      (error as Error).name === 'NoSuchEntity'
+    )
+      return false;
+    throw error;
+  }
+}
+
+t.test('a plain CREATE provisions the role in IAM and patches the plugin in', async (t) => {
+  const body = createReview('team-a');
+  const res = await webhook.post('/mutate', body, '?timeout=10s');
+  t.equal(res.status, 200);
+  const review = res.json();
+  t.equal(review.apiVersion, 'admission.k8s.io/v1');
+  t.equal(review.kind, 'AdmissionReview');
+  t.equal(review.response.uid, body.request.uid);
+  t.equal(review.response.allowed, true);
+  t.same(review.response.auditAnnotations, { 'role-arn': specFor('team-a').roleArn });
+  const patch = decodePatch(review.response.patch);
+  const patched = jsonpatch.applyPatch(
+    structuredClone(body.request.object),
+    patch,
+    true,
+    false,
+  ).newDocument;
+  t.same(patched.spec, {
+    plugins: [
+      {
+        kind: 'AwsIamForServiceAccount',
+        spec: { awsIamRole: specFor('team-a').roleArn, annotateOnly: true },
+      },
+    ],
+  });
+
+  const spec = specFor('team-a');
+  const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
+  t.equal(role.Path, '/kubeflow-profiles/');
+  t.equal(role.Arn, spec.roleArn);
+  t.ok(
+    policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), spec.trustPolicy),
+    'trust policy',
+  );
+  const tags = (await iam.send(new ListRoleTagsCommand({ RoleName: spec.roleName }))).Tags ?? [];
+  t.same(Object.fromEntries(tags.map((tag) => [tag.Key, tag.Value])), spec.tags, 'ownership tags');
+  const policies = (await iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName })))
+    .PolicyNames;
+  t.same(policies, ['kf-team-a-pipeline-s3']);
+  const inline = await iam.send(
+    new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: 'kf-team-a-pipeline-s3' }),
+  );
+  t.ok(
+    policiesEqual(parsePolicyDocument(inline.PolicyDocument!), spec.s3Policy.document),
+    'S3 policy',
+  );
+});
+
+t.test('a repeated CREATE is idempotent: same patch, no second role', async (t) => {
+  const creates = await webhook.iamCalls('CreateRole');
+  const first = decodePatch(
+    (await webhook.post('/mutate', createReview('team-b'))).json().response.patch,
+  );
+  const second = decodePatch(
+    (await webhook.post('/mutate', createReview('team-b'))).json().response.patch,
+  );
+  t.same(second, first);
+  t.equal((await webhook.iamCalls('CreateRole')) - creates, 1, 'one CreateRole in all');
+});
+
+t.test('concurrent CREATEs for one namespace make one role and identical patches', async (t) => {
+  const creates = await webhook.iamCalls('CreateRole');
+  const answers = await Promise.all(
+    Array.from({ length: 25 }, () => webhook.post('/mutate', createReview('team-c'))),
+  );
+  const patches = answers.map((a) => a.json().response.patch as string);
+  t.ok(
+    answers.every((a) => a.status === 200 && a.json().response.allowed === true),
+    'all allowed',
+  );
+  t.equal(new Set(patches).size, 1, 'identical patches');
+  t.equal((await webhook.iamCalls('CreateRole')) - creates, 1, 'exactly one CreateRole');
+  t.ok(await roleExists(specFor('team-c').roleName));
+});
+
+t.test('an unchanged UPDATE makes no IAM request', async (t) => {
+  const spec = specFor('team-d');
+  const created = await webhook.post('/mutate', createReview('team-d'));
+  const patch = decodePatch(created.json().response.patch);
+  const stored = jsonpatch.applyPatch(
+    structuredClone(createReview('team-d').request.object),
+    patch,
+    true,
+    false,
+  ).newDocument;
+  const before = await webhook.iamCalls();
+  const hits = (await webhook.metrics.roleCacheHits.get()).values[0]?.value ?? 0;
+  for (let i = 0; i < 5; i++) {
+    const update = reviewFor({
+      name: 'u',
+      operation: 'UPDATE',
+      object: { ...stored, metadata: { name: 'team-d', finalizers: [`f${i}`] } },
+      oldObject: stored,
+      expect: { allowed: true },
+    });
+    const answer = (await webhook.post('/mutate', update)).json().response;
+    t.equal(answer.allowed, true);
+    t.notOk(answer.patch, 'nothing to patch');
+    t.same(answer.auditAnnotations, { 'role-arn': spec.roleArn });
+  }
+  t.equal(await webhook.iamCalls(), before, 'no IAM call for cached roles');
+  t.equal(
+    ((await webhook.metrics.roleCacheHits.get()).values[0]?.value ?? 0) - hits,
+    5,
+    'five cache hits',
+  );
+});
+
+t.test('an UPDATE that removed the plugin gets it back', async (t) => {
+  await webhook.post('/mutate', createReview('team-e'));
+  const old = {
+    apiVersion: 'kubeflow.org/v1',
+    kind: 'Profile',
+    metadata: { name: 'team-e' },
+    spec: {
+      plugins: [
+        {
+          kind: 'AwsIamForServiceAccount',
+          spec: { awsIamRole: specFor('team-e').roleArn, annotateOnly: true },
+        },
+      ],
+    },
+  };
+  const update = reviewFor({
+    name: 'u',
+    operation: 'UPDATE',
+    object: { ...old, spec: { plugins: [] } },
+    oldObject: old,
+    expect: { allowed: true },
+  });
+  const answer = (await webhook.post('/mutate', update)).json().response;
+  t.same(decodePatch(answer.patch), [
+    { op: 'add', path: '/spec/plugins/-', value: old.spec.plugins[0] },
+  ]);
+});
+
+t.test('dry-run returns the same patch and leaves IAM untouched', async (t) => {
+  const spec = specFor('team-dry');
+  const writesBefore = await webhook.iamCalls('CreateRole');
+  const answer = (await webhook.post('/mutate', createReview('team-dry', { dryRun: true }))).json()
+    .response;
+  t.equal(answer.allowed, true);
+  t.same(
+    decodePatch(answer.patch),
+    decodePatch(
+      (await webhook.post('/mutate', createReview('team-dry', { dryRun: true }))).json().response
+        .patch,
+    ),
+  );
+  t.match(
+    answer.warnings?.join(' '),
+    /dry run|dry-run/i,
+    'the user is told the role was not created',
+  );
+  t.equal(await webhook.iamCalls('CreateRole'), writesBefore, 'no CreateRole');
+  t.equal(await webhook.iamCalls('PutRolePolicy'), await webhook.iamCalls('PutRolePolicy'));
+  t.notOk(await roleExists(spec.roleName), 'role still absent');
+});
+
+t.test('a pre-existing role not tagged as ours is never changed', async (t) => {
+  const spec = specFor('team-legacy');
+  const foreignTrust = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ],
+  });
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: spec.roleName,
+      Path: spec.rolePath,
+      AssumeRolePolicyDocument: foreignTrust,
+    }),
+  );
+  const answer = (await webhook.post('/mutate', createReview('team-legacy'))).json().response;
+  t.equal(answer.allowed, false, 'denied');
+  t.match(answer.status.message, spec.roleName, 'names the role');
+  t.match(answer.status.message, 'trust policy', 'says why');
+  const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
+  t.ok(
+    policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), JSON.parse(foreignTrust)),
+    'trust unchanged',
+  );
+  t.same(
+    (await iam.send(new ListRoleTagsCommand({ RoleName: spec.roleName }))).Tags ?? [],
+    [],
+    'still untagged',
+  );
+  t.same(
+    (await iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }))).PolicyNames,
+    [],
+    'no policy added',
+  );
+});
+
+t.test('a pre-existing untagged role that trusts the service account is used as is', async (t) => {
+  const spec = specFor('team-tf');
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: spec.roleName,
+      Path: spec.rolePath,
+      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
+    }),
+  );
+  const answer = (await webhook.post('/mutate', createReview('team-tf'))).json().response;
+  t.equal(answer.allowed, true);
+  t.ok(answer.warnings?.length, 'the user is told the role is not managed here');
+  t.same(
+    (await iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }))).PolicyNames,
+    [],
+    'no policy added',
+  );
+  t.same(
+    (await iam.send(new ListRoleTagsCommand({ RoleName: spec.roleName }))).Tags ?? [],
+    [],
+    'no tags added',
+  );
+});
+
+t.test('the validating webhook over HTTPS', async (t) => {
+  const foreign = reviewFor({
+    name: 'v',
+    operation: 'CREATE',
+    object: {
+      apiVersion: 'kubeflow.org/v1',
+      kind: 'Profile',
+      metadata: { name: 'team-a' },
+      spec: {
+        plugins: [
+          {
+            kind: 'AwsIamForServiceAccount',
+            spec: { awsIamRole: specFor('team-b').roleArn, annotateOnly: true },
+          },
+        ],
+      },
+    },
+    expect: { allowed: false },
+  });
+  const calls = await webhook.iamCalls();
+  const answer = (await webhook.post('/validate', foreign)).json().response;
+  t.equal(answer.allowed, false);
+  t.equal(answer.status.code, 403);
+  t.match(answer.status.message, specFor('team-a').roleArn);
+  t.equal(await webhook.iamCalls(), calls, 'no IAM call');
+});
+
+t.test('a v1beta1 review is answered in v1beta1', async (t) => {
+  const body = { ...createReview('team-a'), apiVersion: 'admission.k8s.io/v1beta1' };
+  const review = (await webhook.post('/mutate', body)).json();
+  t.equal(review.apiVersion, 'admission.k8s.io/v1beta1');
+  t.equal(review.response.uid, body.request.uid);
+  t.equal(review.response.allowed, true);
+});
+
+t.test('ops endpoints and metrics', async (t) => {
+  const health = await fetch(`${webhook.opsUrl}/healthz`);
+  t.equal(health.status, 200);
+  const ready = await fetch(`${webhook.opsUrl}/readyz`);
+  t.equal(ready.status, 200);
+  const metrics = await (await fetch(`${webhook.opsUrl}/metrics`)).text();
+  t.match(
+    metrics,
+    /profile_irsa_admission_requests_total\{webhook="mutate",operation="CREATE",result="patched"\} \d+/,
+  );
+  t.match(metrics, /profile_irsa_admission_duration_seconds_bucket/);
+  t.match(metrics, /profile_irsa_iam_calls_total\{operation="CreateRole",outcome="success"\} \d+/);
+  t.match(metrics, /profile_irsa_role_cache_hits_total \d+/);
+  t.match(metrics, /profile_irsa_role_cache_misses_total \d+/);
+  t.match(metrics, /profile_irsa_certificate_expiry_timestamp_seconds \d+/);
+});
