@@ -26,7 +26,13 @@ export async function createCa(commonName = 'profile-irsa-webhook local CA'): Pr
     notAfterDate: new Date(Date.now() + 365 * 24 * 3600 * 1000),
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+      {
+        name: 'keyUsage',
+        keyCertSign: true,
+        cRLSign: true,
+        digitalSignature: true,
+        critical: true,
+      },
     ],
   });
   return { cert: ca.cert, key: ca.private };
@@ -51,7 +57,9 @@ export async function issueServingCert(
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: hosts.map((host) => (isIP(host) ? { type: 7, ip: host } : { type: 2, value: host })),
+        altNames: hosts.map((host) =>
+          isIP(host) ? { type: 7, ip: host } : { type: 2, value: host },
+        ),
       },
     ],
   });
@@ -59,11 +67,18 @@ export async function issueServingCert(
 }
 
 /** A CA and a serving pair for 127.0.0.1 and localhost, written to `dir`. */
-export async function writeLocalCerts(dir: string, hosts = ['127.0.0.1', 'localhost']): Promise<LocalCerts> {
+export async function writeLocalCerts(
+  dir: string,
+  hosts = ['127.0.0.1', 'localhost'],
+): Promise<LocalCerts> {
   await mkdir(dir, { recursive: true });
   const ca = await createCa();
   const serving = await issueServingCert(ca, hosts);
-  const files = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  const files = {
+    caFile: join(dir, 'ca.crt'),
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+  };
   await writeFile(files.caFile, ca.cert);
   await writeFile(files.certFile, serving.cert);
   await writeFile(files.keyFile, serving.key, { mode: 0o600 });

@@ -29,6 +29,9 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     ? (Fastify({ ...fastifyOptions, https: options.https }) as unknown as FastifyInstance)
     : Fastify(fastifyOptions);
 
+  // Reviews are JSON; a text body is not one, whatever it contains.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status =
       typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 500;

@@ -39,6 +39,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   readiness.set('certificate', false);
   readiness.set('serving', false);
 
+  // Assigned once the first pair is loaded; the watcher only calls back after that.
+  // eslint-disable-next-line prefer-const
   let admission: FastifyInstance | undefined;
   const recordExpiry = (pair: CertPair) =>
     metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);

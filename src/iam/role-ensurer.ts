@@ -173,14 +173,15 @@ export class RoleEnsurer {
   private lookUp(spec: RoleSpec, role: Role, tags: Record<string, string>): Outcome {
     const verdict = trustAdmits(role.AssumeRolePolicyDocument ?? '', spec.trustPolicy);
     if (!verdict.ok) {
-      const owner =
-        this.mode === 'lookup' ? 'the webhook runs in lookup mode' : foreignOwnership(tags);
+      const why =
+        this.mode === 'lookup'
+          ? 'the webhook runs in lookup mode and changes no role'
+          : `the role ${foreignOwnership(tags)}, so the webhook does not change it`;
       throw new RoleProvisioningError(
         'foreign-role-untrusted',
         spec.roleName,
-        `IAM role ${spec.roleName} cannot be used: ${verdict.reason}. The role ${owner}, so the ` +
-          "webhook does not change it; fix the role's trust policy or remove the role, " +
-          'then retry',
+        `IAM role ${spec.roleName} cannot be used: ${verdict.reason}; ${why}. ` +
+          "Fix the role's trust policy or remove the role, then retry",
         { retryable: false },
       );
     }

@@ -50,12 +50,8 @@ t.test('a plain CREATE provisions the role in IAM and patches the plugin in', as
   t.equal(review.response.allowed, true);
   t.same(review.response.auditAnnotations, { 'role-arn': specFor('team-a').roleArn });
   const patch = decodePatch(review.response.patch);
-  const patched = jsonpatch.applyPatch(
-    structuredClone(body.request.object),
-    patch,
-    true,
-    false,
-  ).newDocument;
+  const patched = jsonpatch.applyPatch(structuredClone(body.request.object), patch, true, false)
+    .newDocument as { spec?: unknown };
   t.same(patched.spec, {
     plugins: [
       {
@@ -123,7 +119,7 @@ t.test('an unchanged UPDATE makes no IAM request', async (t) => {
     patch,
     true,
     false,
-  ).newDocument;
+  ).newDocument as Record<string, unknown>;
   const before = await webhook.iamCalls();
   const hits = (await webhook.metrics.roleCacheHits.get()).values[0]?.value ?? 0;
   for (let i = 0; i < 5; i++) {

@@ -1,0 +1,204 @@
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { writeLocalCerts } from '../../src/dev/certs.js';
+import { httpsRequest } from '../helpers/https.js';
+import { FAKE_CREDENTIALS, freePort, startMoto } from '../helpers/moto.js';
+import { createReview, decodePatch } from '../helpers/reviews.js';
+import { ISSUER } from '../helpers/settings.js';
+import { startSlowProxy } from '../helpers/tcp-faults.js';
+
+const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
+const BASE_ENV = {
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? '/tmp',
+  CLUSTER_NAME: 'prod',
+  CLUSTER_REGION: 'us-east-1',
+  S3_BUCKET: 'kf-artifacts',
+};
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...BASE_ENV, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+
+t.test('--help on every command', async (t) => {
+  for (const args of [['--help'], ['serve', '--help'], ['plan', '--help']]) {
+    const result = run(args);
+    t.equal(result.status, 0, args.join(' '));
+    t.match(result.stdout, 'Usage: profile-irsa-webhook');
+  }
+  t.match(run(['serve', '--help']).stdout, '--cluster-name');
+});
+
+t.test('plan prints the role, documents and patch with no AWS call', async (t) => {
+  const result = run(
+    ['plan', '--namespace', 'team-a', '--account-id', '111122223333', '--oidc-issuer', ISSUER],
+    {
+      // Any AWS call would fail: no credentials and an endpoint nothing listens on.
+      AWS_ENDPOINT_URL_IAM: 'http://127.0.0.1:9',
+      AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9',
+    },
+  );
+  t.equal(result.status, 0, result.stderr);
+  const plan = JSON.parse(result.stdout);
+  t.equal(plan.roleName, 'team-a-prod-role');
+  t.equal(plan.roleArn, 'arn:aws:iam::111122223333:role/kubeflow-profiles/team-a-prod-role');
+  t.equal(plan.s3Policy.name, 'kf-team-a-pipeline-s3');
+  t.equal(plan.trustPolicy.Statement[0].Action, 'sts:AssumeRoleWithWebIdentity');
+  t.equal(plan.tags['kubeflow.org/profile'], 'team-a');
+  t.same(plan.patch, [
+    {
+      op: 'add',
+      path: '/spec',
+      value: {
+        plugins: [
+          {
+            kind: 'AwsIamForServiceAccount',
+            spec: { awsIamRole: plan.roleArn, annotateOnly: true },
+          },
+        ],
+      },
+    },
+  ]);
+});
+
+t.test('plan reads a Profile file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'plan-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'profile.yaml');
+  await writeFile(
+    file,
+    'apiVersion: kubeflow.org/v1\nkind: Profile\nmetadata:\n  name: team-b\nspec:\n  owner:\n    kind: User\n    name: b@example.com\n',
+  );
+  const result = run([
+    'plan',
+    '--profile',
+    file,
+    '--account-id',
+    '111122223333',
+    '--oidc-issuer',
+    ISSUER,
+  ]);
+  t.equal(result.status, 0, result.stderr);
+  t.equal(JSON.parse(result.stdout).patch[0].path, '/spec/plugins');
+  const reserved = run([
+    'plan',
+    '--namespace',
+    'kube-system',
+    '--account-id',
+    '111122223333',
+    '--oidc-issuer',
+    ISSUER,
+  ]);
+  t.equal(reserved.status, 2);
+  t.match(reserved.stderr, 'reserved namespace');
+});
+
+t.test('plan finds the account with STS when it is not given', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const result = run(['plan', '--namespace', 'team-a', '--oidc-issuer', ISSUER], {
+    AWS_ENDPOINT_URL_STS: moto.endpoint,
+    AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+  });
+  t.equal(result.status, 0, result.stderr);
+  t.match(JSON.parse(result.stdout).roleArn, 'arn:aws:iam::123456789012:role/');
+});
+
+t.test('bad configuration: every problem at once, exit code 2', async (t) => {
+  const result = spawnSync(
+    process.execPath,
+    [CLI, 'serve', '--s3-access', 'admin', '--port', 'x'],
+    {
+      env: { PATH: BASE_ENV.PATH },
+      encoding: 'utf8',
+    },
+  );
+  t.equal(result.status, 2);
+  for (const text of [
+    '--cluster-name',
+    '--region',
+    '--s3-bucket',
+    '--s3-access',
+    '--port',
+    '--tls-cert-file',
+  ]) {
+    t.match(result.stderr, text);
+  }
+  const unknown = run(['serve', '--no-such-flag']);
+  t.equal(unknown.status, 2, 'an unknown flag is bad configuration too');
+});
+
+t.test(
+  'serve: SIGTERM makes it unready, lets in-flight requests finish, then exits 0',
+  async (t) => {
+    const moto = await startMoto();
+    t.teardown(() => moto.stop());
+    // IAM answers, but only after a pause: a provisioning request is still in flight at SIGTERM.
+    const slowIam = await startSlowProxy(moto.port, 1500);
+    t.teardown(() => slowIam.close());
+    const dir = await mkdtemp(join(tmpdir(), 'serve-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const certs = await writeLocalCerts(dir);
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        ...BASE_ENV,
+        AWS_ENDPOINT_URL_IAM: slowIam.endpoint,
+        AWS_ENDPOINT_URL_STS: moto.endpoint,
+        AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+        OIDC_ISSUER: ISSUER,
+        TLS_CERT_FILE: certs.certFile,
+        TLS_KEY_FILE: certs.keyFile,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        OPS_PORT: String(opsPort),
+        SHUTDOWN_DELAY_SECONDS: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    let logs = '';
+    child.stdout.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+
+    const ops = `http://127.0.0.1:${opsPort}`;
+    for (let i = 0; i < 100; i++) {
+      const ready = await fetch(`${ops}/readyz`).catch(() => undefined);
+      if (ready?.status === 200) break;
+      await sleep(100);
+    }
+    t.equal((await fetch(`${ops}/readyz`)).status, 200, 'ready');
+    t.match(logs, '"msg":"serving"', 'JSON logs');
+
+    const inFlight = httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, {
+      ca: certs.caCert,
+      body: JSON.stringify(createReview('team-drain')),
+      headers: { 'content-type': 'application/json' },
+    });
+    await sleep(300);
+    child.kill('SIGTERM');
+    await sleep(300);
+    t.equal((await fetch(`${ops}/readyz`)).status, 503, 'unready while draining');
+    const answer = await inFlight;
+    t.equal(answer.status, 200, 'the in-flight request was answered');
+    t.equal(answer.json().response.allowed, true);
+    t.equal(decodePatch(answer.json().response.patch)[0]?.path, '/spec');
+    const [code, signal] = await exited;
+    t.equal(code, 0, 'exit code 0');
+    t.equal(signal, null);
+    t.notMatch(logs, /testing/, 'credentials never logged');
+  },
+);
