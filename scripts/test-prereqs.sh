@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Everything the test suite needs beyond npm packages, installed or built when missing, so that
+# `npm test` on a fresh clone is complete: moto's server (the local IAM), the pinned helm, and the
+# local control plane (kube-apiserver + etcd, built from upstream Kubernetes modules).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if ! python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null; then
+  echo "installing moto[server] for the local IAM server" >&2
+  python3 -m pip install --quiet 'moto[server]>=5,<6'
+fi
+bash "$root/scripts/install-helm.sh" >/dev/null
+bash "$root/scripts/build-controlplane.sh" >/dev/null
