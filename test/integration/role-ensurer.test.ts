@@ -1,0 +1,688 @@
+import { createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
+import t, { type Test } from 'tap';
+import {
+  CreateRoleCommand,
+  DeleteRolePermissionsBoundaryCommand,
+  DeleteRolePolicyCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListRolePoliciesCommand,
+  PutRolePolicyCommand,
+  UpdateAssumeRolePolicyCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
+import { pino, type Logger } from 'pino';
+import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
+import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
+import type { RoleSettings } from '../../src/core/settings.js';
+import { createIamClient } from '../../src/iam/client.js';
+import { RoleProvisioningError } from '../../src/iam/errors.js';
+import { RoleEnsurer, type EnsureResult } from '../../src/iam/role-ensurer.js';
+import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import {
+  FAKE_CREDENTIALS,
+  MOTO_ACCOUNT_ID,
+  MOTO_REGION,
+  iamClientFor,
+  startMoto,
+} from '../helpers/moto.js';
+
+const moto = await startMoto();
+t.teardown(() => moto.stop());
+/** Arranges and reads back IAM state behind the ensurer's back; its calls are not counted. */
+const raw = iamClientFor(moto.endpoint);
+
+const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
+const BOUNDARY = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/kubeflow-boundary`;
+const WRITE_OPERATIONS = new Set([
+  'CreateRole',
+  'PutRolePolicy',
+  'UpdateAssumeRolePolicy',
+  'PutRolePermissionsBoundary',
+  'UpdateRole',
+  'TagRole',
+  'UntagRole',
+  'DeleteRole',
+  'DeleteRolePolicy',
+]);
+
+function settings(overrides: Partial<RoleSettings> = {}): RoleSettings {
+  return {
+    clusterName: 'prod',
+    region: MOTO_REGION,
+    accountId: MOTO_ACCOUNT_ID,
+    oidcIssuer: `https://${ISSUER}`,
+    roleNameTemplate: '{namespace}-{cluster}-role',
+    rolePath: '/kubeflow-profiles/',
+    serviceAccounts: ['default-editor'],
+    s3Access: 'readwrite',
+    s3Buckets: ['pipelines'],
+    permissionsBoundary: BOUNDARY,
+    maxSessionDuration: 7200,
+    extraTags: { team: 'ml' },
+    ...overrides,
+  };
+}
+
+// Each test works on its own namespaces, so tests neither depend on order nor need a reset.
+let namespaceCounter = 0;
+function specFor(label: string, overrides: Partial<RoleSettings> = {}): RoleSpec {
+  namespaceCounter += 1;
+  return deriveRoleSpec(settings(overrides), `${label}-${namespaceCounter}`);
+}
+
+interface Harness {
+  ensurer: RoleEnsurer;
+  metrics: Metrics;
+  iam: IAMClient;
+  logs: Record<string, unknown>[];
+  logger: Logger;
+}
+
+function harness(
+  options: { mode?: 'provision' | 'lookup'; now?: () => number; endpoint?: string } = {},
+): Harness {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const iam = createIamClient({
+    region: MOTO_REGION,
+    endpoint: options.endpoint ?? moto.endpoint,
+    credentials: FAKE_CREDENTIALS,
+    metrics,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      callback();
+    },
+  });
+  const logger = pino({ level: 'info' }, sink);
+  const ensurerOptions: ConstructorParameters<typeof RoleEnsurer>[0] = {
+    iam,
+    mode: options.mode ?? 'provision',
+    clusterName: 'prod',
+    cacheTtlMs: 60_000,
+    metrics,
+  };
+  if (options.now !== undefined) ensurerOptions.now = options.now;
+  return { ensurer: new RoleEnsurer(ensurerOptions), metrics, iam, logs, logger };
+}
+
+function ensure(
+  h: Harness,
+  spec: RoleSpec,
+  opts: { dryRun?: boolean; signal?: AbortSignal } = {},
+): Promise<EnsureResult> {
+  return h.ensurer.ensure(spec, {
+    dryRun: opts.dryRun ?? false,
+    signal: opts.signal ?? AbortSignal.timeout(20_000),
+    logger: h.logger,
+  });
+}
+
+/** IAM calls the ensurer made, by operation and outcome, read from its metrics. */
+async function calls(metrics: Metrics): Promise<{ op: string; outcome: string; n: number }[]> {
+  const { values } = await metrics.iamCalls.get();
+  return values.map((v) => ({
+    op: String(v.labels.operation),
+    outcome: String(v.labels.outcome),
+    n: v.value,
+  }));
+}
+async function count(metrics: Metrics, op?: string): Promise<number> {
+  return (await calls(metrics))
+    .filter((c) => op === undefined || c.op === op)
+    .reduce((sum, c) => sum + c.n, 0);
+}
+async function writes(metrics: Metrics): Promise<number> {
+  return (await calls(metrics))
+    .filter((c) => WRITE_OPERATIONS.has(c.op))
+    .reduce((sum, c) => sum + c.n, 0);
+}
+
+/** Everything IAM holds about a role, decoded, for before/after comparisons. */
+async function snapshot(roleName: string): Promise<unknown> {
+  const { Role } = await raw.send(new GetRoleCommand({ RoleName: roleName }));
+  const { PolicyNames = [] } = await raw.send(new ListRolePoliciesCommand({ RoleName: roleName }));
+  const inline: Record<string, unknown> = {};
+  for (const name of PolicyNames) {
+    const out = await raw.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }));
+    inline[name] = parsePolicyDocument(out.PolicyDocument ?? '');
+  }
+  return {
+    arn: Role?.Arn,
+    trust: parsePolicyDocument(Role?.AssumeRolePolicyDocument ?? ''),
+    tags: Role?.Tags,
+    boundary: Role?.PermissionsBoundary?.PermissionsBoundaryArn,
+    maxSession: Role?.MaxSessionDuration,
+    inline,
+  };
+}
+
+async function roleExists(roleName: string): Promise<boolean> {
+  try {
+    await raw.send(new GetRoleCommand({ RoleName: roleName }));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchEntityException') return false;
+    throw err;
+  }
+}
+
+/** Creates a role directly, the way an admin or Terraform would. */
+async function createForeignRole(
+  spec: RoleSpec,
+  options: { trust?: unknown; tags?: Record<string, string>; path?: string } = {},
+): Promise<void> {
+  await raw.send(
+    new CreateRoleCommand({
+      RoleName: spec.roleName,
+      Path: options.path ?? spec.rolePath,
+      AssumeRolePolicyDocument: JSON.stringify(options.trust ?? spec.trustPolicy),
+      Tags: Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
+    }),
+  );
+  await raw.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: 'admin-made',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
+      }),
+    }),
+  );
+}
+
+/** A trust policy that admits a whole namespace by pattern: never acceptable. */
+function wildcardTrust(spec: RoleSpec): unknown {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}` },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: {
+          StringEquals: { [`${ISSUER}:aud`]: 'sts.amazonaws.com' },
+          StringLike: { [`${ISSUER}:sub`]: `system:serviceaccount:${spec.namespace}:*` },
+        },
+      },
+    ],
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RoleProvisioningError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof RoleProvisioningError) return err;
+    throw err;
+  }
+  throw new Error('expected a RoleProvisioningError, but the promise resolved');
+}
+
+t.test('creates a missing role with path, tags, trust, boundary and inline policy', async (t) => {
+  const h = harness();
+  const spec = specFor('create');
+  const result = await ensure(h, spec);
+  t.same(result, { outcome: 'created', roleArn: spec.roleArn, warnings: [] });
+
+  const { Role } = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.equal(Role?.Arn, spec.roleArn);
+  t.equal(Role?.Path, '/kubeflow-profiles/');
+  t.ok(policiesEqual(parsePolicyDocument(Role?.AssumeRolePolicyDocument ?? ''), spec.trustPolicy));
+  t.equal(Role?.PermissionsBoundary?.PermissionsBoundaryArn, BOUNDARY);
+  t.equal(Role?.MaxSessionDuration, 7200);
+  const tags = Object.fromEntries((Role?.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
+  t.same(tags, {
+    team: 'ml',
+    'app.kubernetes.io/managed-by': 'profile-irsa-webhook',
+    'profile-irsa-webhook/cluster': 'prod',
+    'kubeflow.org/profile': spec.namespace,
+  });
+  const { PolicyNames } = await raw.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }));
+  t.same(PolicyNames, [`kf-${spec.namespace}-pipeline-s3`]);
+  const policy = await raw.send(
+    new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  t.ok(policiesEqual(parsePolicyDocument(policy.PolicyDocument ?? ''), spec.s3Policy.document));
+
+  t.equal(await count(h.metrics, 'CreateRole'), 1);
+  t.equal(await count(h.metrics, 'PutRolePolicy'), 1);
+  const writeLogs = h.logs.filter((l) => l['roleName'] === spec.roleName && l['level'] === 30);
+  t.same(
+    writeLogs.map((l) => l['operation']),
+    ['CreateRole', 'PutRolePolicy'],
+    'every write is logged at info with the role name',
+  );
+});
+
+t.test('a role without boundary or session duration', async (t) => {
+  const h = harness();
+  const spec = specFor('plain', { permissionsBoundary: undefined, maxSessionDuration: undefined });
+  t.equal((await ensure(h, spec)).outcome, 'created');
+  const { Role } = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.equal(Role?.PermissionsBoundary, undefined);
+  t.equal(Role?.MaxSessionDuration, 3600, "IAM's default");
+  h.ensurer.forget(spec.namespace);
+  t.equal((await ensure(h, spec)).outcome, 'verified', 'unset options are not drift');
+});
+
+t.test('idempotent: a second ensure verifies without writing', async (t) => {
+  const h = harness();
+  const spec = specFor('idem');
+  await ensure(h, spec);
+  const before = await snapshot(spec.roleName);
+  const writesBefore = await writes(h.metrics);
+  h.ensurer.forget(spec.namespace);
+  const again = await ensure(h, spec);
+  t.same(again, { outcome: 'verified', roleArn: spec.roleArn, warnings: [] });
+  t.equal(await writes(h.metrics), writesBefore, 'no write call');
+  t.same(await snapshot(spec.roleName), before);
+
+  // A fresh process (another replica) verifies the same role without writing either.
+  const other = harness();
+  t.equal((await ensure(other, spec)).outcome, 'verified');
+  t.equal(await writes(other.metrics), 0);
+});
+
+t.test('a cache hit makes no IAM call; expiry and spec changes miss', async (t) => {
+  let now = 1_000_000;
+  const h = harness({ now: () => now });
+  const spec = specFor('cache');
+  await ensure(h, spec);
+  const callsBefore = await count(h.metrics);
+  const hit = await ensure(h, spec);
+  t.same(hit, { outcome: 'cached', roleArn: spec.roleArn, warnings: [] });
+  t.equal(await count(h.metrics), callsBefore, 'zero IAM calls');
+  t.equal((await h.metrics.roleCacheHits.get()).values[0]?.value, 1);
+
+  const changed = { ...spec, tags: { ...spec.tags, team: 'research' } };
+  t.equal((await ensure(h, changed)).outcome, 'repaired', 'another spec is a miss');
+
+  now += 60_001;
+  t.equal((await ensure(h, changed)).outcome, 'verified', 'an expired entry is a miss');
+  t.equal((await ensure(h, changed)).outcome, 'cached');
+});
+
+t.test('repairs drift on an owned role', async (t) => {
+  const h = harness();
+  const spec = specFor('drift');
+  await ensure(h, spec);
+  await raw.send(
+    new UpdateAssumeRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
+    }),
+  );
+  await raw.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: spec.s3Policy.name,
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
+      }),
+    }),
+  );
+  await raw.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: spec.roleName }));
+  h.ensurer.forget(spec.namespace);
+
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'repaired');
+  t.same(result.warnings, [
+    `role ${spec.roleName} adopted: trust policy, permissions boundary, inline policy repaired`,
+  ]);
+  const after = await snapshot(spec.roleName);
+  t.match(after, { boundary: BOUNDARY });
+  const role = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.ok(
+    policiesEqual(parsePolicyDocument(role.Role?.AssumeRolePolicyDocument ?? ''), spec.trustPolicy),
+  );
+  const policy = await raw.send(
+    new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  t.ok(policiesEqual(parsePolicyDocument(policy.PolicyDocument ?? ''), spec.s3Policy.document));
+
+  h.ensurer.forget(spec.namespace);
+  t.equal((await ensure(h, spec)).outcome, 'verified', 'repaired content verifies');
+});
+
+t.test('puts a missing inline policy back (a half-made role)', async (t) => {
+  const h = harness();
+  const spec = specFor('half');
+  await ensure(h, spec);
+  await raw.send(
+    new DeleteRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  h.ensurer.forget(spec.namespace);
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'repaired');
+  t.match(result.warnings[0], /missing inline policy repaired/);
+  t.ok(
+    await raw.send(
+      new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+    ),
+  );
+});
+
+t.test('an equivalent document in another form is not drift', async (t) => {
+  const h = harness();
+  const spec = specFor('form');
+  await ensure(h, spec);
+  // Same content: keys reordered, one-item arrays, Action order reversed.
+  const statement = spec.s3Policy.document.Statement[0]!;
+  await raw.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: spec.s3Policy.name,
+      PolicyDocument: JSON.stringify({
+        Statement: [
+          {
+            Resource: [...(statement.Resource as string[])].reverse(),
+            Action: [...(statement.Action as string[])].reverse(),
+            Effect: ['Allow'][0],
+          },
+        ],
+        Version: '2012-10-17',
+      }),
+    }),
+  );
+  h.ensurer.forget(spec.namespace);
+  t.equal((await ensure(h, spec)).outcome, 'verified');
+  t.equal(await count(h.metrics, 'PutRolePolicy'), 1, 'only the first put');
+});
+
+t.test('a foreign role whose trust admits the namespace is used, never changed', async (t) => {
+  const h = harness();
+  const spec = specFor('foreign-ok');
+  await createForeignRole(spec, { tags: { owner: 'terraform' } });
+  const before = await snapshot(spec.roleName);
+
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'looked-up');
+  t.equal(result.roleArn, spec.roleArn);
+  t.same(result.warnings, [
+    `role ${spec.roleName} is not managed by profile-irsa-webhook and is used as is`,
+  ]);
+  t.ok(result.warnings.every((w) => w.length <= 120));
+  t.equal(await writes(h.metrics), 0, 'no write call at all');
+  t.same(await snapshot(spec.roleName), before, 'documents, tags and policies unchanged');
+  t.equal((await ensure(h, spec)).outcome, 'cached', 'a usable foreign role is cached');
+});
+
+t.test('a foreign role whose trust does not admit the namespace is refused', async (t) => {
+  const h = harness();
+  const spec = specFor('foreign-bad');
+  await createForeignRole(spec, { trust: wildcardTrust(spec) });
+  const before = await snapshot(spec.roleName);
+
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'foreign-role-untrusted');
+  t.equal(err.roleName, spec.roleName);
+  t.equal(err.retryable, false);
+  t.match(err.message, spec.roleName);
+  t.match(err.message, 'is not managed by profile-irsa-webhook');
+  t.match(err.message, `system:serviceaccount:${spec.namespace}:default-editor`);
+  t.equal(await writes(h.metrics), 0);
+  t.same(await snapshot(spec.roleName), before);
+});
+
+t.test('a role tagged for another cluster is foreign', async (t) => {
+  const h = harness();
+  const spec = specFor('other-cluster');
+  const otherTags = { ...spec.tags, 'profile-irsa-webhook/cluster': 'staging' };
+
+  await createForeignRole(spec, { trust: wildcardTrust(spec), tags: otherTags });
+  const before = await snapshot(spec.roleName);
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'foreign-role-untrusted');
+  t.match(err.message, 'is managed for cluster staging');
+  t.equal(await writes(h.metrics), 0);
+  t.same(await snapshot(spec.roleName), before);
+
+  // With an admitting trust it is used as is: its drifted inline policy is not "repaired".
+  const spec2 = specFor('other-profile');
+  await createForeignRole(spec2, {
+    tags: { ...spec2.tags, 'kubeflow.org/profile': 'someone-else' },
+  });
+  const before2 = await snapshot(spec2.roleName);
+  t.equal((await ensure(h, spec2)).outcome, 'looked-up');
+  t.equal(await writes(h.metrics), 0);
+  t.same(await snapshot(spec2.roleName), before2);
+});
+
+t.test('a role at another path is refused', async (t) => {
+  const h = harness();
+  const spec = specFor('path');
+  await createForeignRole(spec, { path: '/elsewhere/', tags: spec.tags });
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'path-mismatch');
+  t.match(err.message, `role/elsewhere/${spec.roleName}`);
+  t.match(err.message, spec.roleArn);
+  t.equal(await writes(h.metrics), 0);
+});
+
+t.test('lookup mode never creates or modifies', async (t) => {
+  const h = harness({ mode: 'lookup' });
+
+  const missing = specFor('lookup-missing');
+  const err = await rejection(ensure(h, missing));
+  t.equal(err.reason, 'role-missing');
+  t.match(err.message, missing.roleArn);
+  t.match(err.message, 'lookup mode');
+  t.notOk(await roleExists(missing.roleName));
+
+  const present = specFor('lookup-present');
+  await createForeignRole(present);
+  const result = await ensure(h, present);
+  t.same(result, { outcome: 'looked-up', roleArn: present.roleArn, warnings: [] });
+
+  // Even a role tagged as ours is only looked up: no repair in lookup mode.
+  const owned = specFor('lookup-owned');
+  await createForeignRole(owned, { tags: owned.tags });
+  const before = await snapshot(owned.roleName);
+  t.equal((await ensure(h, owned)).outcome, 'looked-up');
+  t.same(await snapshot(owned.roleName), before);
+
+  const untrusted = specFor('lookup-untrusted');
+  await createForeignRole(untrusted, { trust: wildcardTrust(untrusted), tags: untrusted.tags });
+  const refused = await rejection(ensure(h, untrusted));
+  t.equal(refused.reason, 'foreign-role-untrusted');
+  t.match(refused.message, 'lookup mode');
+
+  t.equal(await writes(h.metrics), 0, 'never a write');
+});
+
+t.test('dry run on a missing role reports would-create and creates nothing', async (t) => {
+  const h = harness();
+  const spec = specFor('dry-missing');
+  const result = await ensure(h, spec, { dryRun: true });
+  t.same(result, {
+    outcome: 'would-create',
+    roleArn: spec.roleArn,
+    warnings: [`dry run: role ${spec.roleName} does not exist yet and was not created`],
+  });
+  t.notOk(await roleExists(spec.roleName));
+  t.equal(await writes(h.metrics), 0);
+  const gets = await count(h.metrics, 'GetRole');
+  t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'would-create', 'not cached');
+  t.equal(await count(h.metrics, 'GetRole'), gets + 1);
+
+  t.equal((await ensure(h, spec)).outcome, 'created', 'a real request afterwards creates');
+});
+
+t.test('dry run on a drifted role reports would-repair and changes nothing', async (t) => {
+  const h = harness();
+  const spec = specFor('dry-drift');
+  await ensure(h, spec);
+  await raw.send(
+    new DeleteRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  h.ensurer.forget(spec.namespace);
+  const before = await snapshot(spec.roleName);
+  const writesBefore = await writes(h.metrics);
+
+  const result = await ensure(h, spec, { dryRun: true });
+  t.equal(result.outcome, 'would-repair');
+  t.match(result.warnings[0], /^dry run: role .* has drifted \(missing inline policy\)/);
+  t.equal(await writes(h.metrics), writesBefore);
+  t.same(await snapshot(spec.roleName), before);
+  t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'would-repair', 'not cached');
+
+  t.equal((await ensure(h, spec)).outcome, 'repaired');
+  h.ensurer.forget(spec.namespace);
+  t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'verified');
+  t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'cached', 'a verified role is cached');
+});
+
+t.test('20 concurrent ensures for one namespace share one flight', async (t) => {
+  const h = harness();
+  const spec = specFor('concurrent');
+  const results = await Promise.all(Array.from({ length: 20 }, () => ensure(h, spec)));
+  t.equal(await count(h.metrics, 'CreateRole'), 1, 'exactly one CreateRole');
+  t.equal(await count(h.metrics, 'PutRolePolicy'), 1);
+  t.equal(await count(h.metrics, 'GetRole'), 1);
+  for (const r of results) t.same(r, results[0]);
+  t.equal(results[0]?.outcome, 'created');
+});
+
+t.test('two replicas racing: EntityAlreadyExists means look it up', async (t) => {
+  const spec = specFor('race');
+  const a = harness();
+  const b = harness();
+
+  // Hold replica B's CreateRole until replica A has created the role completely, so B surely
+  // hits EntityAlreadyExists after its own GetRole found nothing.
+  let reachedCreate!: () => void;
+  const bAtCreate = new Promise<void>((resolve) => (reachedCreate = resolve));
+  let release!: () => void;
+  const aDone = new Promise<void>((resolve) => (release = resolve));
+  b.iam.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'CreateRoleCommand') {
+        reachedCreate();
+        await aDone;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'holdCreateRole' },
+  );
+
+  const bResult = ensure(b, spec);
+  await bAtCreate;
+  const aResult = await ensure(a, spec);
+  release();
+  t.equal(aResult.outcome, 'created');
+  t.same(await bResult, { outcome: 'verified', roleArn: spec.roleArn, warnings: [] });
+  t.same(await calls(b.metrics), [
+    { op: 'GetRole', outcome: 'NoSuchEntityException', n: 1 },
+    { op: 'CreateRole', outcome: 'EntityAlreadyExistsException', n: 1 },
+    { op: 'GetRole', outcome: 'success', n: 1 },
+    { op: 'GetRolePolicy', outcome: 'success', n: 1 },
+  ]);
+  t.equal(b.logs.filter((l) => /created concurrently/.test(String(l['msg']))).length, 1);
+
+  // And an unorchestrated race: whatever the interleaving, one role and two successes.
+  const spec2 = specFor('race-free');
+  const [x, y] = await Promise.all([ensure(harness(), spec2), ensure(harness(), spec2)]);
+  t.ok(['created', 'verified', 'repaired'].includes(x.outcome));
+  t.ok(['created', 'verified', 'repaired'].includes(y.outcome));
+  t.ok(x.outcome === 'created' || y.outcome === 'created');
+  t.match(await snapshot(spec2.roleName), { arn: spec2.roleArn, boundary: BOUNDARY });
+  t.ok(
+    policiesEqual(
+      ((await snapshot(spec2.roleName)) as { trust: unknown }).trust,
+      spec2.trustPolicy,
+    ),
+  );
+});
+
+t.test('an already fired signal fails at once with a deadline error', async (t) => {
+  const h = harness();
+  const spec = specFor('aborted');
+  const controller = new AbortController();
+  controller.abort();
+  const err = await rejection(ensure(h, spec, { signal: controller.signal }));
+  t.equal(err.reason, 'deadline');
+  t.equal(err.retryable, true);
+  t.match(err.message, spec.roleName);
+  t.equal(await count(h.metrics), 0, 'no IAM call');
+});
+
+/** A TCP server that accepts connections and never answers: an IAM that hangs. */
+async function hangingServer(t: Test): Promise<{ endpoint: string; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    // Read and drop the request so the client's hang-up is seen as the socket closing.
+    socket.resume();
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { endpoint: `http://127.0.0.1:${address.port}`, sockets };
+}
+
+t.test('a signal firing during a call ends it quickly with a deadline error', async (t) => {
+  const hanging = await hangingServer(t);
+  const h = harness({ endpoint: hanging.endpoint });
+  const spec = specFor('hang');
+  const started = performance.now();
+  const err = await rejection(ensure(h, spec, { signal: AbortSignal.timeout(200) }));
+  const elapsed = performance.now() - started;
+  t.equal(err.reason, 'deadline');
+  t.equal(err.retryable, true);
+  t.ok(elapsed < 5_000, `returned after ${Math.round(elapsed)} ms`);
+  // The caller stops waiting at once; the cancelled request settles just after.
+  await until(async () => (await count(h.metrics)) > 0 && hanging.sockets.size === 0);
+  t.match(await calls(h.metrics), [{ op: 'GetRole', outcome: /Abort/ }]);
+  t.equal(hanging.sockets.size, 0, 'the request was cancelled, not left hanging');
+});
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+t.test('a waiter whose deadline fires does not cancel the shared flight', async (t) => {
+  const h = harness();
+  const spec = specFor('waiters');
+  let reachedGet!: () => void;
+  const atGet = new Promise<void>((resolve) => (reachedGet = resolve));
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  h.iam.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'GetRoleCommand') {
+        reachedGet();
+        await held;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'holdGetRole' },
+  );
+
+  const impatient = new AbortController();
+  const first = ensure(h, spec, { signal: impatient.signal });
+  const second = ensure(h, spec);
+  await atGet;
+  impatient.abort();
+  const err = await rejection(first);
+  t.equal(err.reason, 'deadline');
+  release();
+  t.equal((await second).outcome, 'created', 'the patient caller gets the shared result');
+  t.equal(await count(h.metrics, 'CreateRole'), 1);
+});
