@@ -27,20 +27,12 @@ import { RoleCache, roleSpecFingerprint } from './role-cache.js';
 import { SingleFlight } from './single-flight.js';
 
 export type EnsureOutcome =
-  | 'cached'
-  | 'created'
-  | 'verified'
-  | 'repaired'
-  /** Reserved for callers that distinguish first adoption; ensure() reports 'verified'/'repaired'. */
-  | 'adopted'
-  | 'looked-up'
-  | 'would-create'
-  | 'would-repair';
+  'cached' | 'created' | 'verified' | 'repaired' | 'looked-up' | 'would-create' | 'would-repair';
 
 export interface EnsureResult {
   outcome: EnsureOutcome;
   roleArn: string;
-  /** For the admission response; each at most 120 characters. */
+  /** For the admission response, which caps their length. */
   warnings: string[];
 }
 
@@ -60,8 +52,6 @@ export interface RoleEnsurerOptions {
   now?: () => number;
   cacheMaxEntries?: number;
 }
-
-const MAX_WARNING = 120;
 
 interface Outcome {
   result: EnsureResult;
@@ -135,9 +125,7 @@ export class RoleEnsurer {
           result: {
             outcome: 'would-create',
             roleArn: spec.roleArn,
-            warnings: [
-              warning(`dry run: role ${spec.roleName} does not exist yet and was not created`),
-            ],
+            warnings: [`dry run: role ${spec.roleName} does not exist yet and was not created`],
           },
           cacheable: false,
         };
@@ -188,11 +176,7 @@ export class RoleEnsurer {
     const warnings =
       this.mode === 'lookup'
         ? []
-        : [
-            warning(
-              `role ${spec.roleName} is not managed by profile-irsa-webhook and is used as is`,
-            ),
-          ];
+        : [`role ${spec.roleName} is not managed by profile-irsa-webhook and is used as is`];
     return { result: { outcome: 'looked-up', roleArn: spec.roleArn, warnings }, cacheable: true };
   }
 
@@ -288,7 +272,7 @@ export class RoleEnsurer {
         result: {
           outcome: 'would-repair',
           roleArn: spec.roleArn,
-          warnings: [warning(`dry run: role ${name} has drifted (${drift}) and was not repaired`)],
+          warnings: [`dry run: role ${name} has drifted (${drift}) and was not repaired`],
         },
         cacheable: false,
       };
@@ -300,7 +284,7 @@ export class RoleEnsurer {
       result: {
         outcome: 'repaired',
         roleArn: spec.roleArn,
-        warnings: [warning(`role ${name} adopted: ${drift} repaired`)],
+        warnings: [`role ${name} adopted: ${drift} repaired`],
       },
       cacheable: true,
     };
@@ -456,9 +440,4 @@ function pathMismatch(spec: RoleSpec, role: Role): RoleProvisioningError {
       `${spec.roleArn}; move or rename the role, or configure its path; retrying will not help`,
     { retryable: false },
   );
-}
-
-/** Warnings go back to kubectl, which shows them on one line each. */
-function warning(text: string): string {
-  return text.length <= MAX_WARNING ? text : `${text.slice(0, MAX_WARNING - 3)}...`;
 }

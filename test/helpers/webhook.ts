@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -34,10 +34,16 @@ export function useMoto(moto: Moto | { endpoint: string }): void {
   delete process.env.AWS_PROFILE;
 }
 
-/** The real webhook on 127.0.0.1 with a fresh CA; settings are environment variables as in the chart. */
-export async function startTestWebhook(env: Record<string, string> = {}): Promise<TestWebhook> {
+/**
+ * The real webhook on 127.0.0.1 with a fresh CA (or the given one, to restart on the same port);
+ * settings are environment variables as in the chart.
+ */
+export async function startTestWebhook(
+  env: Record<string, string> = {},
+  reuse: { certs?: LocalCerts } = {},
+): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
-  const certs = await writeLocalCerts(dir);
+  const certs = reuse.certs ? await copyCerts(reuse.certs, dir) : await writeLocalCerts(dir);
   const result = loadConfig(
     {},
     {
@@ -88,4 +94,17 @@ export async function startTestWebhook(env: Record<string, string> = {}): Promis
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The same CA and serving pair in a new directory (a restarted webhook keeps its identity). */
+async function copyCerts(certs: LocalCerts, dir: string): Promise<LocalCerts> {
+  const files = {
+    caFile: join(dir, 'ca.crt'),
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+  };
+  await writeFile(files.caFile, certs.caCert);
+  await writeFile(files.certFile, certs.cert);
+  await writeFile(files.keyFile, certs.key, { mode: 0o600 });
+  return { ...certs, ...files };
 }

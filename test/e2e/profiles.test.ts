@@ -1,0 +1,254 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GetRoleCommand, GetRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { stringify as toYaml } from 'yaml';
+import { deriveRoleSpec } from '../../src/core/role-spec.js';
+import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
+import {
+  apiErrorMessage,
+  plainProfile,
+  profiles,
+  registerWebhook,
+  waitUntilMutating,
+  type Profile,
+} from '../helpers/cluster.js';
+import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { testRoleSettings } from '../helpers/settings.js';
+import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
+
+const run = promisify(execFile);
+const PLUGIN = 'AwsIamForServiceAccount';
+
+const moto = await startMoto();
+t.teardown(() => moto.stop());
+useMoto(moto);
+const iam: IAMClient = iamClientFor(moto.endpoint);
+
+const cp = await startControlPlane();
+t.teardown(() => cp.stop());
+await installProfileCrd(cp.kubeConfig);
+
+let webhook: TestWebhook = await startTestWebhook();
+t.teardown(() => webhook.stop());
+await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert);
+await waitUntilMutating(cp.kubeConfig);
+
+const api = profiles(cp.kubeConfig);
+const specFor = (ns: string) =>
+  deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns);
+const pluginOf = (profile: Profile) =>
+  profile.spec?.plugins?.filter((p) => p.kind === PLUGIN) ?? [];
+const workDir = await mkdtemp(join(tmpdir(), 'e2e-'));
+t.teardown(() => rm(workDir, { recursive: true, force: true }));
+
+async function kubectl(args: string[], input?: Profile) {
+  const file = join(workDir, `input-${Math.random().toString(36).slice(2)}.yaml`);
+  if (input) await writeFile(file, toYaml(input));
+  try {
+    const { stdout, stderr } = await run('kubectl', [
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      ...args,
+      ...(input ? ['-f', file] : []),
+    ]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+async function roleExists(name: string) {
+  try {
+    await iam.send(new GetRoleCommand({ RoleName: name }));
+    return true;
+  } catch (error) {
+    if (/NoSuchEntity/.test((error as Error).name)) return false;
+    throw error;
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return apiErrorMessage(error);
+  }
+  throw new Error('the request was accepted');
+}
+
+t.test('a plain Profile is stored with the plugin and its role exists in IAM', async (t) => {
+  const created = await api.create(plainProfile('team-a'));
+  const spec = specFor('team-a');
+  t.same(pluginOf(created), [
+    { kind: PLUGIN, spec: { awsIamRole: spec.roleArn, annotateOnly: true } },
+  ]);
+  t.same(pluginOf(await api.get('team-a')), pluginOf(created), 'as stored');
+  const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
+  t.equal(role.Arn, spec.roleArn);
+  t.ok(
+    policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), spec.trustPolicy),
+    'trust policy',
+  );
+  const inline = await iam.send(
+    new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  t.ok(
+    policiesEqual(parsePolicyDocument(inline.PolicyDocument!), spec.s3Policy.document),
+    'S3 policy',
+  );
+});
+
+t.test('a Profile created as v1beta1 is mutated and validated too', async (t) => {
+  const created = await api.create(
+    { ...plainProfile('team-beta'), apiVersion: 'kubeflow.org/v1beta1' },
+    { version: 'v1beta1' },
+  );
+  t.same(pluginOf(created), [
+    { kind: PLUGIN, spec: { awsIamRole: specFor('team-beta').roleArn, annotateOnly: true } },
+  ]);
+  t.ok(await roleExists(specFor('team-beta').roleName));
+  const foreign = plainProfile('team-beta2', {
+    plugins: [
+      { kind: PLUGIN, spec: { awsIamRole: specFor('team-a').roleArn, annotateOnly: true } },
+    ],
+  });
+  const message = await rejection(
+    api.create({ ...foreign, apiVersion: 'kubeflow.org/v1beta1' }, { version: 'v1beta1' }),
+  );
+  t.match(message, 'does not belong to Profile team-beta2');
+});
+
+t.test('kubectl apply --dry-run=server shows the plugin and creates no role', async (t) => {
+  const result = await kubectl(
+    ['apply', '--dry-run=server', '-o', 'json'],
+    plainProfile('team-dry'),
+  );
+  t.equal(result.code, 0, result.stderr);
+  const shown = JSON.parse(result.stdout) as Profile;
+  t.same(pluginOf(shown), [
+    { kind: PLUGIN, spec: { awsIamRole: specFor('team-dry').roleArn, annotateOnly: true } },
+  ]);
+  t.notOk(await roleExists(specFor('team-dry').roleName), 'no role in IAM');
+  t.equal((await kubectl(['get', 'profile', 'team-dry'])).code, 1, 'nothing stored');
+});
+
+t.test(
+  'Profiles that name a role that is not theirs are rejected with the webhook message',
+  async (t) => {
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      [
+        'a foreign role',
+        { awsIamRole: specFor('team-a').roleArn, annotateOnly: true },
+        /does not belong to Profile team-x/,
+      ],
+      [
+        'a role in another account',
+        {
+          awsIamRole: specFor('team-x').roleArn.replace(MOTO_ACCOUNT_ID, '999999999999'),
+          annotateOnly: true,
+        },
+        /expected arn:aws:iam::123456789012:role\/kubeflow-profiles\/team-x-prod-role/,
+      ],
+      [
+        'annotateOnly: false',
+        { awsIamRole: specFor('team-x').roleArn, annotateOnly: false },
+        /annotateOnly must be true/,
+      ],
+    ];
+    for (const [name, pluginSpec, message] of cases) {
+      const profile = plainProfile('team-x', { plugins: [{ kind: PLUGIN, spec: pluginSpec }] });
+      t.match(await rejection(api.create(profile)), message, name);
+      const viaKubectl = await kubectl(['apply'], profile);
+      t.not(viaKubectl.code, 0, `${name}: kubectl fails`);
+      t.match(
+        viaKubectl.stderr,
+        /admission webhook "validate\.profile-irsa-webhook\.kubeflow\.org" denied the request/,
+      );
+      t.match(viaKubectl.stderr, message, `${name}: kubectl shows why`);
+    }
+    t.equal((await kubectl(['get', 'profile', 'team-x'])).code, 1, 'none stored');
+  },
+);
+
+t.test(
+  'updates: plugin restored, foreign role refused, finalizer and status updates cost no IAM call',
+  async (t) => {
+    await api.create(plainProfile('team-u'));
+    const stored = await api.get('team-u');
+
+    const removed = await api.replace({ ...stored, spec: { ...stored.spec, plugins: [] } });
+    t.same(pluginOf(removed), pluginOf(stored), 'removing the plugin gets it back');
+
+    const current = await api.get('team-u');
+    const foreign = {
+      ...current,
+      spec: {
+        ...current.spec,
+        plugins: [
+          { kind: PLUGIN, spec: { awsIamRole: specFor('team-a').roleArn, annotateOnly: true } },
+        ],
+      },
+    };
+    t.match(await rejection(api.replace(foreign)), 'does not belong to Profile team-u');
+
+    const calls = await webhook.iamCalls();
+    const withFinalizer = await api.replace({
+      ...(await api.get('team-u')),
+      metadata: { ...(await api.get('team-u')).metadata, finalizers: ['profile-finalizer'] },
+    });
+    t.same(withFinalizer.metadata?.finalizers, ['profile-finalizer']);
+    const custom = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+    await custom.replaceClusterCustomObjectStatus({
+      group: 'kubeflow.org',
+      version: 'v1',
+      plural: 'profiles',
+      name: 'team-u',
+      body: { ...withFinalizer, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+    });
+    t.equal(await webhook.iamCalls(), calls, 'no IAM call for finalizer and status updates');
+
+    await api.delete('team-u');
+    const terminating = await api.get('team-u');
+    t.ok(terminating.metadata?.deletionTimestamp, 'deletion waits for the finalizer');
+    await api.replace({ ...terminating, metadata: { ...terminating.metadata, finalizers: [] } });
+    t.equal(
+      (await kubectl(['get', 'profile', 'team-u'])).code,
+      1,
+      'gone once the finalizer is removed',
+    );
+  },
+);
+
+t.test('many Profiles created in parallel all come out right', async (t) => {
+  const names = Array.from({ length: 20 }, (_, i) => `team-p${i}`);
+  const created = await Promise.all(names.map((name) => api.create(plainProfile(name))));
+  for (const [i, profile] of created.entries()) {
+    t.same(pluginOf(profile), [
+      { kind: PLUGIN, spec: { awsIamRole: specFor(names[i]!).roleArn, annotateOnly: true } },
+    ]);
+  }
+  const exists = await Promise.all(names.map((name) => roleExists(specFor(name).roleName)));
+  t.ok(exists.every(Boolean), 'every role exists');
+});
+
+t.test('webhook down: creation is refused; webhook back: creation works', async (t) => {
+  const port = new URL(webhook.url).port;
+  const certs = webhook.certs;
+  await webhook.stop();
+  const refused = await rejection(api.create(plainProfile('team-down')));
+  t.match(refused, /failed calling webhook/, 'fails closed');
+  t.equal((await kubectl(['get', 'profile', 'team-down'])).code, 1, 'not stored');
+
+  webhook = await startTestWebhook({ PORT: port }, { certs });
+  const created = await api.create(plainProfile('team-down'));
+  t.same(pluginOf(created), [
+    { kind: PLUGIN, spec: { awsIamRole: specFor('team-down').roleArn, annotateOnly: true } },
+  ]);
+});
