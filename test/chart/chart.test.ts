@@ -6,6 +6,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { SERVE_OPTIONS } from '../../src/config/options.js';
 import {
   chartDir,
   findObject,
@@ -210,7 +212,7 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
   t.match(Object.fromEntries(defaults), {
     CLUSTER_NAME: 'c',
     CLUSTER_REGION: 'us-east-1',
-    S3_BUCKET: 'b',
+    S3_BUCKET: 'kf-bucket',
     ROLE_NAME_TEMPLATE: '{namespace}-{cluster}-role',
     ROLE_PATH: '/kubeflow-profiles/',
     SERVICE_ACCOUNTS: 'default-editor',
@@ -264,6 +266,26 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
   });
   for (const [name, value] of all) {
     if (typeof value === 'string') t.type(value, 'string', `${name} is a string`);
+  }
+
+  // What the chart sets is what the binary reads: every variable is one it knows, and the
+  // resulting configuration passes the binary's own validation.
+  const known = new Set(SERVE_OPTIONS.flatMap((option) => option.env));
+  for (const [label, env] of [
+    ['defaults', defaults],
+    ['everything on', all],
+  ] as const) {
+    for (const name of env.keys()) {
+      if (!name.startsWith('AWS_'))
+        t.ok(known.has(name), `${label}: ${name} is read by the binary`);
+    }
+    const strings = Object.fromEntries([...env].filter(([, v]) => typeof v === 'string')) as Record<
+      string,
+      string
+    >;
+    const loaded = loadConfig({}, strings, { tls: true });
+    t.ok(loaded.ok, `${label}: the binary accepts the chart's configuration`);
+    if (!loaded.ok) t.comment(loaded.problems.join('\n'));
   }
 });
 
@@ -526,7 +548,7 @@ t.test('local development: the configurations alone, calling a URL', async (t) =
     't',
     chartDir,
     '--set',
-    `clusterName=c,region=us-east-1,s3Bucket=b,webhook.url=https://127.0.0.1:19443,webhook.caBundle=${FAKE_CA_B64}`,
+    `clusterName=c,region=us-east-1,s3Bucket=kf-bucket,webhook.url=https://127.0.0.1:19443,webhook.caBundle=${FAKE_CA_B64}`,
     '--show-only',
     'templates/mutatingwebhookconfiguration.yaml',
     '--show-only',
@@ -686,11 +708,11 @@ t.test('the schema and the templates refuse bad values, naming the problem', asy
   }
   await rejects(
     t,
-    ['--set', 'region=us-east-1', '--set', 's3Bucket=b'],
+    ['--set', 'region=us-east-1', '--set', 's3Bucket=kf-bucket'],
     /clusterName/,
     'missing clusterName',
   );
-  await rejects(t, ['--set', 'clusterName=c', '--set', 's3Bucket=b'], /region/, 'missing region');
+  await rejects(t, ['--set', 'clusterName=c', '--set', 's3Bucket=kf-bucket'], /region/, 'missing region');
   await rejects(
     t,
     ['--set', 'clusterName=c', '--set', 'region=us-east-1'],
@@ -700,7 +722,7 @@ t.test('the schema and the templates refuse bad values, naming the problem', asy
   // Without the schema the templates still refuse, with the `required` message.
   await rejects(
     t,
-    ['--skip-schema-validation', '--set', 'region=us-east-1', '--set', 's3Bucket=b'],
+    ['--skip-schema-validation', '--set', 'region=us-east-1', '--set', 's3Bucket=kf-bucket'],
     /clusterName is required/,
     'missing clusterName without schema validation',
   );

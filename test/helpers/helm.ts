@@ -170,7 +170,7 @@ export const REQUIRED_VALUES: readonly string[] = [
   '--set',
   'region=us-east-1',
   '--set',
-  's3Bucket=b',
+  's3Bucket=kf-bucket',
 ];
 
 export interface WebhookConfigurationsOptions extends HelmRunOptions {
@@ -190,7 +190,7 @@ export interface WebhookConfigurationsOptions extends HelmRunOptions {
  * bare API server. Equivalent to:
  *
  *   helm template t charts/profile-irsa-webhook \
- *     --set clusterName=c,region=us-east-1,s3Bucket=b,webhook.url=URL,webhook.caBundle=BASE64 \
+ *     --set clusterName=c,region=us-east-1,s3Bucket=kf-bucket,webhook.url=URL,webhook.caBundle=BASE64 \
  *     --show-only templates/mutatingwebhookconfiguration.yaml \
  *     --show-only templates/validatingwebhookconfiguration.yaml
  */
