@@ -73,7 +73,9 @@ export async function admit(
     } catch (error) {
       response = failureResponse(request.uid, error, logger);
     }
-    logger.debug({ allowed: response.allowed, status: response.status }, 'admission answered');
+    // Denials are what operators are asked about; allowed answers are only worth a debug line.
+    if (response.allowed) logger.debug('admission allowed');
+    else logger.info({ status: response.status }, 'admission denied');
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   deps.metrics.admissionDuration.observe({ webhook }, seconds);
