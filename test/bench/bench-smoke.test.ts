@@ -1,0 +1,104 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/*
+ * Keeps `npm run bench` from rotting: runs the benchmark's --quick smoke (dist/ must be built, as
+ * `npm test` does first) and checks that the JSON summary has every phase. No timing is asserted;
+ * the only property checked is a correctness one: 100 concurrent CREATEs of one new namespace
+ * make exactly one CreateRole call.
+ */
+const BENCH = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
+
+t.setTimeout(240_000);
+
+t.test('npm run bench -- --quick writes a complete summary', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const jsonFile = join(dir, 'summary.json');
+
+  const child = spawn(process.execPath, [BENCH, '--quick', '--json', jsonFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr
+    .setEncoding('utf8')
+    .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-8000)));
+  // If this test is cut short, the benchmark goes too (it stops everything it started on SIGTERM).
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 0, `benchmark exits 0\n${stderr}`);
+
+  const summary = JSON.parse(await readFile(jsonFile, 'utf8'));
+  const lastLine = stdout.trim().split('\n').pop() ?? '';
+  t.same(JSON.parse(lastLine), summary, 'the last stdout line is the same JSON summary');
+  t.match(stdout, /Targets/, 'prints the table');
+
+  t.equal(summary.mode, 'quick');
+  t.match(summary.machine, {
+    cores: Number,
+    cpuModel: String,
+    node: process.version,
+    date: String,
+  });
+
+  t.equal(summary.hotPath.points.length, 6, 'two endpoints × three concurrency levels');
+  for (const point of summary.hotPath.points) {
+    t.match(point, {
+      endpoint: /^(mutate|validate)$/,
+      concurrency: Number,
+      rpsRatio: Number,
+      p99Ratio: Number,
+      webhook: { requestsPerSecond: Number, p50Ms: Number, p99Ms: Number, errors: 0, non2xx: 0 },
+      baseline: { requestsPerSecond: Number, p50Ms: Number, p99Ms: Number, errors: 0, non2xx: 0 },
+    });
+  }
+  t.equal(summary.hotPath.iamCallsDuringLoad, 0, 'cached UPDATEs make no IAM call');
+
+  t.match(summary.provisioning, {
+    namespaces: Number,
+    webhookMsPerNamespace: { median: Number, mean: Number },
+    directMsPerNamespace: { median: Number, mean: Number },
+    ratio: Number,
+    iamCallsPerNamespace: Number,
+    minimumIamCallsPerNamespace: 3,
+  });
+
+  t.match(summary.coalescing, {
+    requests: 100,
+    allowed: 100,
+    p50Ms: Number,
+    p99Ms: Number,
+    maxMs: Number,
+  });
+  t.equal(summary.coalescing.createRoleCalls, 1, 'one CreateRole for 100 concurrent CREATEs');
+
+  t.ok(summary.memory.samples.length >= 6, 'RSS sampled after each phase');
+  for (const sample of summary.memory.samples) {
+    t.match(sample, { label: String, process: String });
+  }
+  t.match(summary.memory.cacheFill, {
+    namespaces: Number,
+    target: Number,
+    iam: 'stub',
+    cacheCheck: { namespaces: Number, iamCalls: 0 },
+  });
+  t.equal(summary.memory.cacheFill.namespaces, summary.memory.cacheFill.target);
+
+  t.type(summary.apiServer.skipped, 'boolean');
+  if (summary.apiServer.skipped) t.match(summary.apiServer.reason, /control plane not built/);
+  else t.equal(summary.apiServer.operations.length, 2);
+
+  t.equal(summary.targets.length, 7, 'every target reported');
+  for (const target of summary.targets) {
+    t.match(target, { name: String, target: String, value: String });
+  }
+});
