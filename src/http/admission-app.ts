@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { admit, type AdmitDeps, type WebhookName } from '../webhook/admit.js';
 import { parseTimeout } from '../webhook/deadline.js';
@@ -16,8 +16,9 @@ export interface AdmissionAppOptions {
 /** The admission endpoints, without listening: `server.ts` owns ports, TLS files and signals. */
 export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance {
   const fastifyOptions = {
-    loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // No per-request child logger: each admission logs through its own, and only when it has
+    // something to say.
+    logger: false,
     bodyLimit: BODY_LIMIT,
     // Keys such as `__proto__` are data in a Profile; the decisions read own properties only.
     onProtoPoisoning: 'ignore',
@@ -35,7 +36,7 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status =
       typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 500;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status >= 500) options.logger.error({ err: error, url: request.url }, 'request failed');
     // The API server only decodes JSON bodies; any other media type is as undecodable as bad JSON.
     const code = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 400 : status;
     return reply.code(code).send({ error: error.code ?? 'Error', message: error.message });

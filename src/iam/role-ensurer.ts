@@ -75,6 +75,7 @@ export class RoleEnsurer {
   private readonly clusterName: string;
   private readonly cache: RoleCache;
   private readonly flights = new SingleFlight<Outcome>();
+  private readonly fingerprints = new WeakMap<RoleSpec, string>();
 
   constructor(options: RoleEnsurerOptions) {
     this.iam = options.iam;
@@ -89,10 +90,19 @@ export class RoleEnsurer {
     this.cache = new RoleCache(cacheOptions);
   }
 
+  /**
+   * The cache alone, without I/O: the hot path of every UPDATE answers from here without setting
+   * up a deadline or a flight.
+   */
+  cached(spec: RoleSpec): EnsureResult | undefined {
+    const roleArn = this.cache.get(spec.namespace, this.fingerprintOf(spec));
+    return roleArn === undefined ? undefined : { outcome: 'cached', roleArn, warnings: [] };
+  }
+
   async ensure(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
-    const fingerprint = roleSpecFingerprint(spec);
-    const cachedArn = this.cache.get(spec.namespace, fingerprint);
-    if (cachedArn !== undefined) return { outcome: 'cached', roleArn: cachedArn, warnings: [] };
+    const hit = this.cached(spec);
+    if (hit) return hit;
+    const fingerprint = this.fingerprintOf(spec);
     if (opts.signal.aborted) throw deadlineError(spec.roleName, opts.signal.reason);
 
     // Dry runs share flights only with dry runs: a dry run must never wait on (or stand in for)
@@ -109,6 +119,16 @@ export class RoleEnsurer {
       if (opts.signal.aborted) throw deadlineError(spec.roleName, err);
       throw fromAwsError(err, { roleName: spec.roleName, operation: 'ensure' });
     }
+  }
+
+  /** Specs are derived once per namespace and shared, so their fingerprints are too. */
+  private fingerprintOf(spec: RoleSpec): string {
+    let fingerprint = this.fingerprints.get(spec);
+    if (fingerprint === undefined) {
+      fingerprint = roleSpecFingerprint(spec);
+      this.fingerprints.set(spec, fingerprint);
+    }
+    return fingerprint;
   }
 
   /** Drops the cached verification, e.g. when a Profile is deleted or a reconcile changed it. */

@@ -14,6 +14,8 @@ export type WebhookName = 'mutate' | 'validate';
 
 /** What provisions roles; the IAM adapter's RoleEnsurer in production. */
 export interface RoleProvider {
+  /** A verified role from memory, or undefined; never does I/O. */
+  cached(spec: RoleSpec): { roleArn: string; outcome: string; warnings: string[] } | undefined;
   ensure(
     spec: RoleSpec,
     options: { dryRun: boolean; signal: AbortSignal; logger: Logger },
@@ -58,24 +60,27 @@ export async function admit(
   } else {
     const { request } = decoded;
     operation = request.operation;
-    const logger = deps.logger.child({
-      webhook,
-      uid: request.uid,
-      operation: request.operation,
-      name: request.name,
-      dryRun: request.dryRun,
-    });
+    // Made only when something is logged: cache-hit answers, the hot path, log nothing.
+    let child: Logger | undefined;
+    const logger = () =>
+      (child ??= deps.logger.child({
+        webhook,
+        uid: request.uid,
+        operation: request.operation,
+        name: request.name,
+        dryRun: request.dryRun,
+      }));
     try {
       response =
         webhook === 'mutate'
           ? await mutate(request, deps, workBudget(timeoutMs), logger)
           : validate(request, deps);
     } catch (error) {
-      response = failureResponse(request.uid, error, logger);
+      response = failureResponse(request.uid, error, logger());
     }
     // Denials are what operators are asked about; allowed answers are only worth a debug line.
-    if (response.allowed) logger.debug('admission allowed');
-    else logger.info({ status: response.status }, 'admission denied');
+    if (!response.allowed) logger().info({ status: response.status }, 'admission denied');
+    else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   deps.metrics.admissionDuration.observe({ webhook }, seconds);
@@ -87,16 +92,20 @@ async function mutate(
   request: AdmissionRequest,
   deps: AdmitDeps,
   budgetMs: number,
-  logger: Logger,
+  logger: () => Logger,
 ): Promise<AdmissionResponse> {
   const decision = decideMutation(request, deps.decisions.mutation);
   if (decision.kind === 'pass') return allowed(request.uid);
   const spec = deps.decisions.specFor(decision.namespace);
-  const result = await withDeadline(budgetMs, (signal) =>
-    deps.roles.ensure(spec, { dryRun: request.dryRun, signal, logger }),
-  );
-  if (result.outcome !== 'cached')
-    logger.info({ role: spec.roleArn, outcome: result.outcome }, 'role ensured');
+  let result = deps.roles.cached(spec);
+  if (!result) {
+    result = await withDeadline(budgetMs, (signal) =>
+      deps.roles.ensure(spec, { dryRun: request.dryRun, signal, logger: logger() }),
+    );
+    if (result.outcome !== 'cached') {
+      logger().info({ role: spec.roleArn, outcome: result.outcome }, 'role ensured');
+    }
+  }
   return patched(request.uid, decision.patch, {
     warnings: result.warnings,
     auditAnnotations: { 'role-arn': spec.roleArn },

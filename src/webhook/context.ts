@@ -11,8 +11,21 @@ export interface DecisionContext {
   specFor(namespace: string): RoleSpec;
 }
 
+/** More namespaces than a cluster has Profiles; the oldest derivation is dropped past it. */
+const SPEC_MEMO_MAX = 20_000;
+
 export function createDecisionContext(role: RoleSettings, policy: PolicySettings): DecisionContext {
-  const specFor = (namespace: string) => deriveRoleSpec(role, namespace);
+  // Derivation is pure but not free (hashing, documents); every UPDATE would repeat it.
+  const specs = new Map<string, RoleSpec>();
+  const specFor = (namespace: string): RoleSpec => {
+    let spec = specs.get(namespace);
+    if (spec === undefined) {
+      spec = deriveRoleSpec(role, namespace);
+      if (specs.size >= SPEC_MEMO_MAX) specs.delete(specs.keys().next().value!);
+      specs.set(namespace, spec);
+    }
+    return spec;
+  };
   const roleArnFor = (namespace: string) => specFor(namespace).roleArn;
   return {
     specFor,

@@ -5,6 +5,10 @@ import type { RoleProvider } from '../../src/webhook/admit.js';
 export class RecordingRoles implements RoleProvider {
   readonly calls: { spec: RoleSpec; dryRun: boolean }[] = [];
 
+  cached() {
+    return undefined;
+  }
+
   async ensure(spec: RoleSpec, options: { dryRun: boolean }) {
     this.calls.push({ spec, dryRun: options.dryRun });
     return {
