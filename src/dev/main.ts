@@ -41,7 +41,8 @@ async function main(): Promise<void> {
       TLS_KEY_FILE: certs.keyFile,
     };
     const loaded = loadConfig({}, env, { tls: true });
-    if (!loaded.ok) throw new Error(`invalid configuration:\n  - ${loaded.problems.join('\n  - ')}`);
+    if (!loaded.ok)
+      throw new Error(`invalid configuration:\n  - ${loaded.problems.join('\n  - ')}`);
     const server = await startWebhook(loaded.config, logger);
     stops.push(() => server.close());
 

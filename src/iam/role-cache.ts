@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import type { RoleSpec } from '../core/role-spec.js';
 import type { Metrics } from '../metrics/registry.js';
 
 export interface CachedRole {
-  fingerprint: string;
   roleArn: string;
   expiresAt: number;
 }
@@ -20,8 +17,9 @@ export const DEFAULT_MAX_ENTRIES = 50_000;
 
 /**
  * Roles verified in IAM, per namespace, for a while. Profile UPDATEs are frequent and must not
- * touch IAM; the fingerprint makes a configuration change (new bucket, new trust) miss at once
- * instead of waiting out the TTL.
+ * touch IAM. The configuration is fixed for the life of a process, so a namespace's derived role
+ * cannot change under an entry; the ARN is checked anyway, so an entry only ever answers for the
+ * role it verified.
  */
 export class RoleCache {
   // Map keeps insertion order, and set() re-inserts, so the first key is the oldest entry.
@@ -38,24 +36,23 @@ export class RoleCache {
     this.metrics = options.metrics;
   }
 
-  /** The cached role ARN when `namespace` was verified with this exact spec and has not expired. */
-  get(namespace: string, fingerprint: string): string | undefined {
+  /**
+   * True when `roleArn` was verified for `namespace` and the entry has not expired. Counted as an
+   * admission's hit or miss unless `count` is false (a re-check by the same admission).
+   */
+  has(namespace: string, roleArn: string, count = true): boolean {
     const entry = this.entries.get(namespace);
-    if (entry !== undefined && entry.expiresAt <= this.now()) this.entries.delete(namespace);
-    const hit =
-      entry !== undefined && entry.fingerprint === fingerprint && entry.expiresAt > this.now();
-    if (hit) {
-      this.metrics?.roleCacheHits.inc();
-      return entry.roleArn;
-    }
-    this.metrics?.roleCacheMisses.inc();
-    return undefined;
+    const now = this.now();
+    if (entry !== undefined && entry.expiresAt <= now) this.entries.delete(namespace);
+    const hit = entry !== undefined && entry.roleArn === roleArn && entry.expiresAt > now;
+    if (count) (hit ? this.metrics?.roleCacheHits : this.metrics?.roleCacheMisses)?.inc();
+    return hit;
   }
 
-  set(namespace: string, fingerprint: string, roleArn: string): void {
+  set(namespace: string, roleArn: string): void {
     if (this.ttlMs <= 0) return;
     this.entries.delete(namespace);
-    this.entries.set(namespace, { fingerprint, roleArn, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(namespace, { roleArn, expiresAt: this.now() + this.ttlMs });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done === true) break;
@@ -74,35 +71,4 @@ export class RoleCache {
   get size(): number {
     return this.entries.size;
   }
-}
-
-/**
- * A stable hash of everything the webhook wants true in IAM for a namespace. Object keys are
- * sorted so two equal specs built in a different order hash alike.
- */
-export function roleSpecFingerprint(spec: RoleSpec): string {
-  const content = {
-    roleName: spec.roleName,
-    rolePath: spec.rolePath,
-    roleArn: spec.roleArn,
-    trustPolicy: spec.trustPolicy,
-    s3Policy: spec.s3Policy,
-    tags: spec.tags,
-    permissionsBoundary: spec.permissionsBoundary ?? null,
-    maxSessionDuration: spec.maxSessionDuration ?? null,
-  };
-  return createHash('sha256').update(stableStringify(content)).digest('hex');
-}
-
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    const fields = Object.keys(record)
-      .filter((key) => record[key] !== undefined)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${stableStringify(record[key])}`);
-    return `{${fields.join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
 }

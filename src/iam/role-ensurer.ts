@@ -23,7 +23,7 @@ import {
 import type { RoleMode } from '../core/settings.js';
 import type { Metrics } from '../metrics/registry.js';
 import { RoleProvisioningError, deadlineError, errorName, fromAwsError } from './errors.js';
-import { RoleCache, roleSpecFingerprint } from './role-cache.js';
+import { RoleCache } from './role-cache.js';
 import { SingleFlight } from './single-flight.js';
 
 export type EnsureOutcome =
@@ -75,7 +75,6 @@ export class RoleEnsurer {
   private readonly clusterName: string;
   private readonly cache: RoleCache;
   private readonly flights = new SingleFlight<Outcome>();
-  private readonly fingerprints = new WeakMap<RoleSpec, string>();
 
   constructor(options: RoleEnsurerOptions) {
     this.iam = options.iam;
@@ -91,27 +90,31 @@ export class RoleEnsurer {
   }
 
   /**
-   * The cache alone, without I/O: the hot path of every UPDATE answers from here without setting
-   * up a deadline or a flight.
+   * The cache alone, without I/O: the hot path of every UPDATE answers from here without deriving
+   * the spec or setting up a deadline or a flight.
    */
-  cached(spec: RoleSpec): EnsureResult | undefined {
-    const roleArn = this.cache.get(spec.namespace, this.fingerprintOf(spec));
-    return roleArn === undefined ? undefined : { outcome: 'cached', roleArn, warnings: [] };
+  cached(namespace: string, roleArn: string): EnsureResult | undefined {
+    return this.cache.has(namespace, roleArn) ? cachedResult(roleArn) : undefined;
   }
 
+  /** The cache, else IAM. */
   async ensure(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
-    const hit = this.cached(spec);
-    if (hit) return hit;
-    const fingerprint = this.fingerprintOf(spec);
+    return this.cached(spec.namespace, spec.roleArn) ?? this.provision(spec, opts);
+  }
+
+  /** IAM, for a caller that has just missed the cache: one flight per namespace at a time. */
+  async provision(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
+    // A flight that finished since the caller looked may have filled the cache.
+    if (this.cache.has(spec.namespace, spec.roleArn, false)) return cachedResult(spec.roleArn);
     if (opts.signal.aborted) throw deadlineError(spec.roleName, opts.signal.reason);
 
     // Dry runs share flights only with dry runs: a dry run must never wait on (or stand in for)
     // a flight that writes, nor hand a real admission a result that wrote nothing.
-    const key = `${spec.namespace}\u0000${opts.dryRun ? 'dry' : 'real'}\u0000${fingerprint}`;
+    const key = `${spec.namespace}\u0000${opts.dryRun ? 'dry' : 'real'}`;
     try {
       const { result } = await this.flights.run(key, opts.signal, async (signal) => {
         const outcome = await this.ensureUncached(spec, { ...opts, signal });
-        if (outcome.cacheable) this.cache.set(spec.namespace, fingerprint, outcome.result.roleArn);
+        if (outcome.cacheable) this.cache.set(spec.namespace, outcome.result.roleArn);
         return outcome;
       });
       return { ...result, warnings: [...result.warnings] };
@@ -119,16 +122,6 @@ export class RoleEnsurer {
       if (opts.signal.aborted) throw deadlineError(spec.roleName, err);
       throw fromAwsError(err, { roleName: spec.roleName, operation: 'ensure' });
     }
-  }
-
-  /** Specs are derived once per namespace and shared, so their fingerprints are too. */
-  private fingerprintOf(spec: RoleSpec): string {
-    let fingerprint = this.fingerprints.get(spec);
-    if (fingerprint === undefined) {
-      fingerprint = roleSpecFingerprint(spec);
-      this.fingerprints.set(spec, fingerprint);
-    }
-    return fingerprint;
   }
 
   /** Drops the cached verification, e.g. when a Profile is deleted or a reconcile changed it. */
@@ -405,6 +398,10 @@ export class RoleEnsurer {
     }
     ctx.logger.info({ roleName, operation }, `IAM ${operation} done`);
   }
+}
+
+function cachedResult(roleArn: string): EnsureResult {
+  return { outcome: 'cached', roleArn, warnings: [] };
 }
 
 function documentMatches(actual: string | undefined, expected: unknown): boolean {

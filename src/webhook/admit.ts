@@ -14,12 +14,19 @@ export type WebhookName = 'mutate' | 'validate';
 
 /** What provisions roles; the IAM adapter's RoleEnsurer in production. */
 export interface RoleProvider {
-  /** A verified role from memory, or undefined; never does I/O. */
-  cached(spec: RoleSpec): { roleArn: string; outcome: string; warnings: string[] } | undefined;
-  ensure(
+  /** A role verified earlier, from memory; never does I/O. */
+  cached(namespace: string, roleArn: string): EnsureResult | undefined;
+  /** Puts the role in place (or proves it is) in IAM. */
+  provision(
     spec: RoleSpec,
     options: { dryRun: boolean; signal: AbortSignal; logger: Logger },
-  ): Promise<{ roleArn: string; outcome: string; warnings: string[] }>;
+  ): Promise<EnsureResult>;
+}
+
+interface EnsureResult {
+  roleArn: string;
+  outcome: string;
+  warnings: string[];
 }
 
 export interface AdmitDeps {
@@ -96,11 +103,11 @@ async function mutate(
 ): Promise<AdmissionResponse> {
   const decision = decideMutation(request, deps.decisions.mutation);
   if (decision.kind === 'pass') return allowed(request.uid);
-  const spec = deps.decisions.specFor(decision.namespace);
-  let result = deps.roles.cached(spec);
+  let result = deps.roles.cached(decision.namespace, decision.roleArn);
   if (!result) {
+    const spec = deps.decisions.specFor(decision.namespace);
     result = await withDeadline(budgetMs, (signal) =>
-      deps.roles.ensure(spec, { dryRun: request.dryRun, signal, logger: logger() }),
+      deps.roles.provision(spec, { dryRun: request.dryRun, signal, logger: logger() }),
     );
     if (result.outcome !== 'cached') {
       logger().info({ role: spec.roleArn, outcome: result.outcome }, 'role ensured');
@@ -108,7 +115,7 @@ async function mutate(
   }
   return patched(request.uid, decision.patch, {
     warnings: result.warnings,
-    auditAnnotations: { 'role-arn': spec.roleArn },
+    auditAnnotations: { 'role-arn': decision.roleArn },
   });
 }
 

@@ -1,6 +1,7 @@
 import type { MutationContext } from '../core/mutate.js';
 import { globToRegExp } from '../core/role-pattern.js';
-import { deriveRoleSpec, type RoleSpec } from '../core/role-spec.js';
+import { roleNameFor } from '../core/role-name.js';
+import { deriveRoleSpec, roleArn, type RoleSpec } from '../core/role-spec.js';
 import type { PolicySettings, RoleSettings } from '../core/settings.js';
 import type { ValidationContext } from '../core/validate.js';
 
@@ -11,22 +12,11 @@ export interface DecisionContext {
   specFor(namespace: string): RoleSpec;
 }
 
-/** More namespaces than a cluster has Profiles; the oldest derivation is dropped past it. */
-const SPEC_MEMO_MAX = 20_000;
-
 export function createDecisionContext(role: RoleSettings, policy: PolicySettings): DecisionContext {
-  // Derivation is pure but not free (hashing, documents); every UPDATE would repeat it.
-  const specs = new Map<string, RoleSpec>();
-  const specFor = (namespace: string): RoleSpec => {
-    let spec = specs.get(namespace);
-    if (spec === undefined) {
-      spec = deriveRoleSpec(role, namespace);
-      if (specs.size >= SPEC_MEMO_MAX) specs.delete(specs.keys().next().value!);
-      specs.set(namespace, spec);
-    }
-    return spec;
-  };
-  const roleArnFor = (namespace: string) => specFor(namespace).roleArn;
+  const specFor = (namespace: string) => deriveRoleSpec(role, namespace);
+  // Every admission needs the namespace's ARN; only a cache miss needs the policy documents.
+  const roleArnFor = (namespace: string) =>
+    roleArn(role, roleNameFor(role.roleNameTemplate, namespace, role.clusterName));
   return {
     specFor,
     mutation: { reservedNamespaces: policy.reservedNamespaces, roleArnFor },

@@ -9,7 +9,7 @@ export class RecordingRoles implements RoleProvider {
     return undefined;
   }
 
-  async ensure(spec: RoleSpec, options: { dryRun: boolean }) {
+  async provision(spec: RoleSpec, options: { dryRun: boolean }) {
     this.calls.push({ spec, dryRun: options.dryRun });
     return {
       roleArn: spec.roleArn,

@@ -289,7 +289,7 @@ t.test('idempotent: a second ensure verifies without writing', async (t) => {
   t.equal(await writes(other.metrics), 0);
 });
 
-t.test('a cache hit makes no IAM call; expiry and spec changes miss', async (t) => {
+t.test('a cache hit makes no IAM call; expiry, forget and another role miss', async (t) => {
   let now = 1_000_000;
   const h = harness({ now: () => now });
   const spec = specFor('cache');
@@ -300,12 +300,17 @@ t.test('a cache hit makes no IAM call; expiry and spec changes miss', async (t) 
   t.equal(await count(h.metrics), callsBefore, 'zero IAM calls');
   t.equal((await h.metrics.roleCacheHits.get()).values[0]?.value, 1);
 
-  const changed = { ...spec, tags: { ...spec.tags, team: 'research' } };
-  t.equal((await ensure(h, changed)).outcome, 'repaired', 'another spec is a miss');
+  t.equal(
+    h.ensurer.cached(spec.namespace, `${spec.roleArn}-other`),
+    undefined,
+    'another ARN is a miss',
+  );
 
   now += 60_001;
-  t.equal((await ensure(h, changed)).outcome, 'verified', 'an expired entry is a miss');
-  t.equal((await ensure(h, changed)).outcome, 'cached');
+  t.equal((await ensure(h, spec)).outcome, 'verified', 'an expired entry is a miss');
+  t.equal((await ensure(h, spec)).outcome, 'cached');
+  h.ensurer.forget(spec.namespace);
+  t.equal((await ensure(h, spec)).outcome, 'verified', 'a forgotten entry is a miss');
 });
 
 t.test('repairs drift on an owned role', async (t) => {
