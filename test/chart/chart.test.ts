@@ -712,7 +712,12 @@ t.test('the schema and the templates refuse bad values, naming the problem', asy
     /clusterName/,
     'missing clusterName',
   );
-  await rejects(t, ['--set', 'clusterName=c', '--set', 's3Bucket=kf-bucket'], /region/, 'missing region');
+  await rejects(
+    t,
+    ['--set', 'clusterName=c', '--set', 's3Bucket=kf-bucket'],
+    /region/,
+    'missing region',
+  );
   await rejects(
     t,
     ['--set', 'clusterName=c', '--set', 'region=us-east-1'],
