@@ -5,8 +5,12 @@ import type { Metrics } from '../metrics/registry.js';
 import type { AdmitDeps } from '../webhook/admit.js';
 import { buildAdmissionApp } from './admission-app.js';
 import { CertWatcher, type CertPair } from './cert-watcher.js';
+import { InFlight } from './in-flight.js';
 import { buildOpsApp } from './ops-app.js';
 import { Readiness } from './readiness.js';
+
+/** The API server waits at most 30 s for a webhook; no admission can be in flight longer. */
+const MAX_DRAIN_MS = 30_000;
 
 export interface ServerOptions {
   deps: AdmitDeps;
@@ -77,6 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   readiness.set('serving', true);
   const running = admission;
+  const inFlight = new InFlight(running.server);
   return {
     admission: running,
     ops,
@@ -91,7 +96,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       }
       certWatcher.close();
-      await running.close();
+      await inFlight.closeAfterDrain(() => running.close(), MAX_DRAIN_MS);
       await ops.close();
     },
   };
