@@ -13,27 +13,49 @@ export interface Metrics {
   roleCacheMisses: Counter;
   certificateExpiry: Gauge;
   reconcileResults: Counter<'result'>;
+  /** Counts one answered admission and its latency. */
+  recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
 }
+
+const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const admissionRequests = new Counter({
+    name: 'profile_irsa_admission_requests_total',
+    help: 'Admission requests answered, by webhook, operation and result (allowed, patched, denied, error).',
+    labelNames: ['webhook', 'operation', 'result'] as const,
+    registers,
+  });
+  const admissionDuration = new Histogram({
+    name: 'profile_irsa_admission_duration_seconds',
+    help: 'Time to answer an admission request, from body received to response.',
+    labelNames: ['webhook'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  // Label lookups hash their values on every call; the hot path reuses the bound children.
+  const counters = new Map<string, { inc(): void }>();
+  const histograms = new Map<string, { observe(value: number): void }>();
+  const recordAdmission = (webhook: string, operation: string, result: string, seconds: number) => {
+    // The operation comes from the request: anything unknown shares one label value, so a
+    // client cannot grow the metric without bound.
+    const op = OPERATIONS.has(operation) ? operation : 'OTHER';
+    const key = `${webhook} ${op} ${result}`;
+    let counter = counters.get(key);
+    if (!counter) counters.set(key, (counter = admissionRequests.labels(webhook, op, result)));
+    counter.inc();
+    let histogram = histograms.get(webhook);
+    if (!histogram) histograms.set(webhook, (histogram = admissionDuration.labels(webhook)));
+    histogram.observe(seconds);
+  };
   return {
     registry,
-    admissionRequests: new Counter({
-      name: 'profile_irsa_admission_requests_total',
-      help: 'Admission requests answered, by webhook, operation and result (allowed, patched, denied, error).',
-      labelNames: ['webhook', 'operation', 'result'],
-      registers,
-    }),
-    admissionDuration: new Histogram({
-      name: 'profile_irsa_admission_duration_seconds',
-      help: 'Time to answer an admission request, from body received to response.',
-      labelNames: ['webhook'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    }),
+    recordAdmission,
+    admissionRequests,
+    admissionDuration,
     iamCalls: new Counter({
       name: 'profile_irsa_iam_calls_total',
       help: 'IAM API calls made, by operation and outcome (success or the AWS error name).',

@@ -90,8 +90,7 @@ export async function admit(
     else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  deps.metrics.admissionDuration.observe({ webhook }, seconds);
-  deps.metrics.admissionRequests.inc({ webhook, operation, result: resultLabel(response) });
+  deps.metrics.recordAdmission(webhook, operation, resultLabel(response), seconds);
   return review(decoded.apiVersion, response);
 }
 
