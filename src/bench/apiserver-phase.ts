@@ -1,23 +1,19 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { createObjects, waitUntilMutating, type Profile } from '../dev/cluster.js';
 import {
-  AdmissionregistrationV1Api,
-  ApiException,
-  ApiextensionsV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
+  BUILD_HINT,
+  isControlPlaneBuilt,
+  installProfileCrd,
+  startControlPlane,
+} from '../dev/controlplane.js';
+import { isHelmInstalled, renderWebhookConfigurations, type K8sObject } from '../dev/helm.js';
 import { median } from './stats.js';
 
 /**
- * Phase 5: Profile writes through a real kube-apiserver (the repo's test control plane), with and
- * without the webhook in the admission chain. The webhook configurations select Profiles by a
- * label, so requests with and without the webhook alternate one by one in a single run.
+ * Phase 5: Profile writes through a real kube-apiserver (the repo's local control plane), with and
+ * without the webhook in the admission chain. The webhook is registered with the chart's own
+ * configurations, limited to Profiles carrying a bench label, so requests with and without the
+ * webhook alternate one by one in a single run.
  */
 export type ApiServerPhaseResult =
   | { skipped: true; reason: string }
@@ -37,7 +33,6 @@ export interface ApiServerOperation {
 }
 
 export interface ApiServerPhaseOptions {
-  repoRoot: string;
   quick: boolean;
   /** `https://127.0.0.1:PORT` of the running webhook and the CA that signed its certificate. */
   admissionUrl: string;
@@ -49,46 +44,29 @@ const GROUP = 'kubeflow.org';
 const VERSION = 'v1';
 const PLURAL = 'profiles';
 const SELECTOR_LABEL = 'bench.profile-irsa-webhook/webhook';
-const CONFIG_NAME = 'profile-irsa-webhook-bench';
-
-/** The control plane binary for the current sources, when scripts/build-controlplane.sh built it. */
-export function controlPlaneBinary(repoRoot: string): string | undefined {
-  try {
-    const out = execFileSync(
-      'bash',
-      [join(repoRoot, 'scripts/build-controlplane.sh'), '--print-path'],
-      {
-        cwd: repoRoot,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    const path = out.trim().split('\n').pop();
-    return path && existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** Helm release name: the configurations are `bench-profile-irsa-webhook`. */
+const RELEASE = 'bench';
 
 export async function apiServerPhase(
   options: ApiServerPhaseOptions,
 ): Promise<ApiServerPhaseResult> {
-  const binary = controlPlaneBinary(options.repoRoot);
-  if (binary === undefined) {
+  if (!isControlPlaneBuilt()) {
+    return { skipped: true, reason: `control plane not built (${BUILD_HINT})` };
+  }
+  if (!isHelmInstalled()) {
     return {
       skipped: true,
-      reason: 'control plane not built (build it once with scripts/build-controlplane.sh)',
+      reason: 'helm not installed (install it with `bash scripts/install-helm.sh`)',
     };
   }
   options.progress('API server: starting the local control plane');
-  const controlPlane = await startControlPlane(binary);
+  const controlPlane = await startControlPlane();
   try {
-    const kc = new KubeConfig();
-    kc.loadFromFile(controlPlane.kubeconfig);
-    await installProfileCrd(kc, join(options.repoRoot, 'test/fixtures/kubeflow.org_profiles.yaml'));
-    await registerWebhooks(kc, options.admissionUrl, options.caCert);
+    const kc = controlPlane.kubeConfig;
+    await installProfileCrd(kc);
+    await registerBenchWebhook(kc, options.admissionUrl, options.caCert);
     const objects = kc.makeApiClient(CustomObjectsApi);
-    await waitUntilWebhookActive(objects);
+    await waitUntilMutating(kc, 60_000, profile('bench-api-probe', 'on'));
 
     const count = options.quick ? 3 : 30;
     const created: Record<'on' | 'off', number[]> = { on: [], off: [] };
@@ -104,9 +82,12 @@ export async function apiServerPhase(
           version: VERSION,
           plural: PLURAL,
           body: profile(name, side),
-        })) as ProfileObject;
+        })) as Profile;
         created[side].push(performance.now() - started);
-        object.metadata.labels = { ...object.metadata.labels, touched: 'yes' };
+        object.metadata = {
+          ...object.metadata,
+          labels: { ...object.metadata?.labels, touched: 'yes' },
+        };
         started = performance.now();
         await objects.replaceClusterCustomObject({
           group: GROUP,
@@ -134,12 +115,7 @@ export async function apiServerPhase(
   }
 }
 
-interface ProfileObject {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: { owner?: unknown; plugins?: { kind?: string }[] };
-}
-
-function profile(name: string, webhook: 'on' | 'off'): ProfileObject & Record<string, unknown> {
+function profile(name: string, webhook: 'on' | 'off'): Profile {
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: 'Profile',
@@ -148,174 +124,41 @@ function profile(name: string, webhook: 'on' | 'off'): ProfileObject & Record<st
   };
 }
 
-async function registerWebhooks(kc: KubeConfig, admissionUrl: string, caCert: string) {
-  const api = kc.makeApiClient(AdmissionregistrationV1Api);
-  const common = {
-    clientConfig: { caBundle: Buffer.from(caCert).toString('base64') },
-    rules: [
-      {
-        apiGroups: [GROUP],
-        apiVersions: [VERSION],
-        resources: [PLURAL],
-        operations: ['CREATE', 'UPDATE'],
-        scope: 'Cluster',
-      },
-    ],
-    matchPolicy: 'Equivalent',
-    objectSelector: { matchLabels: { [SELECTOR_LABEL]: 'on' } },
-    sideEffects: 'NoneOnDryRun',
-    admissionReviewVersions: ['v1'],
-    failurePolicy: 'Fail',
-    timeoutSeconds: 10,
-  };
-  await api.createMutatingWebhookConfiguration({
-    body: {
-      metadata: { name: CONFIG_NAME },
-      webhooks: [
-        {
-          ...common,
-          name: 'mutate.profile-irsa-webhook.bench',
-          clientConfig: { ...common.clientConfig, url: `${admissionUrl}/mutate` },
-          reinvocationPolicy: 'Never',
-        },
-      ],
-    },
-  });
-  await api.createValidatingWebhookConfiguration({
-    body: {
-      metadata: { name: CONFIG_NAME },
-      webhooks: [
-        {
-          ...common,
-          name: 'validate.profile-irsa-webhook.bench',
-          clientConfig: { ...common.clientConfig, url: `${admissionUrl}/validate` },
-        },
-      ],
-    },
-  });
-}
-
-/** The API server picks up new webhook configurations a moment later; wait for a patched Profile. */
-async function waitUntilWebhookActive(objects: CustomObjectsApi): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (let attempt = 0; Date.now() < deadline; attempt++) {
-    const name = `bench-api-probe-${attempt}`;
-    const object = (await objects.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      body: profile(name, 'on'),
-    })) as ProfileObject;
-    await objects.deleteClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      name,
-    });
-    if (object.spec?.plugins?.some((p) => p.kind === 'AwsIamForServiceAccount')) return;
-    await sleep(250);
-  }
-  throw new Error('the API server did not call the webhook within 60 s');
-}
-
-async function installProfileCrd(kc: KubeConfig, file: string): Promise<void> {
-  const crd = parseYaml(readFileSync(file, 'utf8')) as V1CustomResourceDefinition;
-  const name = crd.metadata?.name ?? '';
-  const extensions = kc.makeApiClient(ApiextensionsV1Api);
-  try {
-    await extensions.createCustomResourceDefinition({ body: crd });
-  } catch (err) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
-  }
-  const objects = kc.makeApiClient(CustomObjectsApi);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const current = await extensions.readCustomResourceDefinition({ name });
-      if (
-        current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-      ) {
-        await objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
-        return;
-      }
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error(`CRD ${name} not established within 60 s`);
-    await sleep(200);
-  }
-}
-
-interface RunningControlPlane {
-  kubeconfig: string;
-  version: string;
-  stop(): Promise<void>;
-}
-
 /**
- * The kube-controlplane binary (embedded etcd + kube-apiserver on 127.0.0.1). It prints one JSON
- * ready line and stops, removing its data, on SIGTERM or when its stdin closes.
+ * The chart's two webhook configurations for the local webhook, each limited to Profiles labelled
+ * `SELECTOR_LABEL: on`. The chart has no value for an objectSelector (the mutating webhook's is
+ * fixed to its skip-mutation label, `webhook.mutating.skipLabel`, which opts out of mutation only;
+ * the validating one has none: there is no opt-out of validation in production), so no helm
+ * argument can do this: the label requirement is added to the rendered objects here, next to the
+ * chart's own selector, before they are created. Everything else (rules, failure policies, timeouts, reinvocation) is
+ * what users install.
  */
-async function startControlPlane(binary: string): Promise<RunningControlPlane> {
-  const child = spawn(binary, ['-stop-on-stdin-eof', '-ready-timeout=115s', '--'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+async function registerBenchWebhook(kc: KubeConfig, admissionUrl: string, caCert: string) {
+  const { mutating, validating } = await renderWebhookConfigurations({
+    url: admissionUrl,
+    ca: caCert,
+    release: RELEASE,
   });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => {
-      if (child.pid === undefined) resolve();
-    });
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-6000);
-  });
-  let dataDir: string | undefined;
-  const stop = async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(timer);
+  for (const configuration of [mutating, validating]) {
+    for (const webhook of webhooksOf(configuration)) {
+      webhook.objectSelector = {
+        ...webhook.objectSelector,
+        matchLabels: { ...webhook.objectSelector?.matchLabels, [SELECTOR_LABEL]: 'on' },
+      };
     }
-    child.stdin.destroy();
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
-  };
-  try {
-    const ready = await new Promise<{ kubeconfig: string; version: string; dataDir: string }>(
-      (resolve, reject) => {
-        const lines = createInterface({ input: child.stdout });
-        const timer = setTimeout(() => reject(new Error('no ready line within 120 s')), 120_000);
-        lines.on('line', (line) => {
-          try {
-            const value = JSON.parse(line) as {
-              ready?: boolean;
-              kubeconfig?: string;
-              version?: string;
-              dataDir?: string;
-            };
-            if (value.ready === true && value.kubeconfig && value.dataDir) {
-              clearTimeout(timer);
-              lines.close();
-              child.stdout.resume();
-              resolve({
-                kubeconfig: value.kubeconfig,
-                version: value.version ?? '',
-                dataDir: value.dataDir,
-              });
-            }
-          } catch {
-            // not the ready line
-          }
-        });
-        child.once('exit', () => reject(new Error(`kube-controlplane exited:\n${stderr}`)));
-      },
-    );
-    dataDir = ready.dataDir;
-    return { kubeconfig: ready.kubeconfig, version: ready.version, stop };
-  } catch (err) {
-    await stop();
-    throw err;
   }
+  await createObjects(kc, [mutating, validating]);
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: unknown[];
+}
+
+function webhooksOf(configuration: K8sObject): { objectSelector?: LabelSelector }[] {
+  const webhooks = configuration.webhooks;
+  if (!Array.isArray(webhooks) || webhooks.length === 0) {
+    throw new Error(`${configuration.kind} ${configuration.metadata.name} has no webhooks`);
+  }
+  return webhooks as { objectSelector?: LabelSelector }[];
 }

@@ -2,7 +2,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { roleSettings } from '../config/settings.js';
@@ -30,7 +29,6 @@ Starts moto, the webhook (node dist/bin/cli.js serve) and a baseline fastify HTT
 `;
 
 const ISSUER = 'https://oidc.eks.us-east-1.amazonaws.com/id/BENCHMARK0000000000000000000000';
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Cleanups run in reverse order, once, on success, on error and on SIGINT/SIGTERM. */
 class Cleanup {
@@ -170,7 +168,6 @@ async function main(): Promise<void> {
 
     progress('5/5 through the API server');
     const apiServer = await apiServerPhase({
-      repoRoot,
       quick,
       admissionUrl: webhook.admissionUrl,
       caCert: certs.caCert,

@@ -1,89 +1,14 @@
-import {
-  CustomObjectsApi,
-  KubernetesObjectApi,
-  type KubeConfig,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { renderWebhookConfigurations } from './helm.js';
+// Profiles and webhook registration on the test control plane: src/dev/cluster.ts (shared with
+// `npm run dev` and the benchmark).
 
-export const PROFILES = { group: 'kubeflow.org', version: 'v1', plural: 'profiles' } as const;
-
-export interface Profile extends KubernetesObject {
-  spec?: {
-    owner?: { kind: string; name: string };
-    plugins?: { kind: string; spec?: Record<string, unknown> }[];
-  };
-}
-
-/** Registers a locally running webhook through the chart's own webhook configurations. */
-export async function registerWebhook(kc: KubeConfig, url: string, ca: string): Promise<void> {
-  const { mutating, validating } = await renderWebhookConfigurations({ url, ca });
-  const objects = KubernetesObjectApi.makeApiClient(kc);
-  for (const object of [mutating, validating]) {
-    await objects.create(object as KubernetesObject);
-  }
-}
-
-export function profiles(kc: KubeConfig) {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  return {
-    create: (body: Profile, options: { dryRun?: boolean; version?: string } = {}) =>
-      api.createClusterCustomObject({
-        ...PROFILES,
-        version: options.version ?? PROFILES.version,
-        body,
-        ...(options.dryRun ? { dryRun: 'All' } : {}),
-      }) as Promise<Profile>,
-    get: (name: string) => api.getClusterCustomObject({ ...PROFILES, name }) as Promise<Profile>,
-    replace: (body: Profile) =>
-      api.replaceClusterCustomObject({
-        ...PROFILES,
-        name: body.metadata!.name!,
-        body,
-      }) as Promise<Profile>,
-    delete: (name: string) => api.deleteClusterCustomObject({ ...PROFILES, name }),
-    list: async () =>
-      ((await api.listClusterCustomObject({ ...PROFILES })) as { items: Profile[] }).items,
-  };
-}
-
-export function plainProfile(name: string, spec: Profile['spec'] = {}): Profile {
-  return {
-    apiVersion: 'kubeflow.org/v1',
-    kind: 'Profile',
-    metadata: { name },
-    spec: { owner: { kind: 'User', name: `${name}@example.com` }, ...spec },
-  };
-}
-
-/** The API server message of a refused request (client-node puts the Status in `body`). */
-export function apiErrorMessage(error: unknown): string {
-  const body = (error as { body?: unknown }).body;
-  try {
-    const status =
-      typeof body === 'string'
-        ? (JSON.parse(body) as { message?: string })
-        : (body as { message?: string });
-    return status?.message ?? String(error);
-  } catch {
-    return String(body ?? error);
-  }
-}
-
-/** Webhook configurations take effect a moment after they are created; wait until one answers. */
-export async function waitUntilMutating(kc: KubeConfig, timeoutMs = 30_000): Promise<void> {
-  const api = profiles(kc);
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const probe = await api.create(plainProfile('webhook-probe'), { dryRun: true });
-      if (probe.spec?.plugins?.some((p) => p.kind === 'AwsIamForServiceAccount')) return;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`the webhook was not called within ${timeoutMs} ms: ${apiErrorMessage(last)}`);
-}
+export {
+  apiErrorMessage,
+  createObjects,
+  plainProfile,
+  PROFILES,
+  profiles,
+  registerWebhook,
+  waitUntilMutating,
+  type Profile,
+  type RegisterWebhookOptions,
+} from '../../src/dev/cluster.js';
