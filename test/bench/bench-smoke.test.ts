@@ -93,9 +93,16 @@ t.test('npm run bench -- --quick writes a complete summary', async (t) => {
   });
   t.equal(summary.memory.cacheFill.namespaces, summary.memory.cacheFill.target);
 
-  t.type(summary.apiServer.skipped, 'boolean');
-  if (summary.apiServer.skipped) t.match(summary.apiServer.reason, /control plane not built/);
-  else t.equal(summary.apiServer.operations.length, 2);
+  // The test setup builds the control plane and installs helm: the phase must run, not skip.
+  t.equal(
+    summary.apiServer.skipped,
+    false,
+    `through the API server: ${summary.apiServer.reason ?? 'ran'}`,
+  );
+  t.same(
+    summary.apiServer.operations?.map((o: { operation: string }) => o.operation),
+    ['CREATE', 'UPDATE'],
+  );
 
   t.equal(summary.targets.length, 7, 'every target reported');
   for (const target of summary.targets) {
