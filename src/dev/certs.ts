@@ -71,16 +71,24 @@ export async function writeLocalCerts(
   dir: string,
   hosts = ['127.0.0.1', 'localhost'],
 ): Promise<LocalCerts> {
-  await mkdir(dir, { recursive: true });
   const ca = await createCa();
   const serving = await issueServingCert(ca, hosts);
+  return writeCertFiles(dir, { caCert: ca.cert, cert: serving.cert, key: serving.key });
+}
+
+/** Writes PEM material as `ca.crt`, `tls.crt` and `tls.key` (the kubernetes.io/tls names). */
+export async function writeCertFiles(
+  dir: string,
+  pem: Pick<LocalCerts, 'caCert' | 'cert' | 'key'>,
+): Promise<LocalCerts> {
+  await mkdir(dir, { recursive: true });
   const files = {
     caFile: join(dir, 'ca.crt'),
     certFile: join(dir, 'tls.crt'),
     keyFile: join(dir, 'tls.key'),
   };
-  await writeFile(files.caFile, ca.cert);
-  await writeFile(files.certFile, serving.cert);
-  await writeFile(files.keyFile, serving.key, { mode: 0o600 });
-  return { caCert: ca.cert, cert: serving.cert, key: serving.key, ...files };
+  await writeFile(files.caFile, pem.caCert);
+  await writeFile(files.certFile, pem.cert);
+  await writeFile(files.keyFile, pem.key, { mode: 0o600 });
+  return { ...pem, ...files };
 }

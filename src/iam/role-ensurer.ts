@@ -11,7 +11,8 @@ import {
   type Role,
 } from '@aws-sdk/client-iam';
 import type { Logger } from 'pino';
-import { parsePolicyDocument, policiesEqual, trustAdmits } from '../core/policy-compare.js';
+import { describeDrift, roleDrift, type Drift } from '../core/drift.js';
+import { trustAdmits } from '../core/policy-compare.js';
 import {
   CLUSTER_TAG,
   MANAGED_BY_TAG,
@@ -200,107 +201,78 @@ export class RoleEnsurer {
     tags: Record<string, string>,
     ctx: CallContext,
   ): Promise<Outcome> {
-    const repairs: { what: string; apply: () => Promise<void> }[] = [];
     const name = spec.roleName;
-    const inline = await this.getS3Policy(spec, ctx);
-
-    if (!documentMatches(role.AssumeRolePolicyDocument, spec.trustPolicy)) {
-      repairs.push({
-        what: 'trust policy',
-        apply: () =>
-          this.write(ctx, 'UpdateAssumeRolePolicy', name, () =>
-            this.iam.send(
-              new UpdateAssumeRolePolicyCommand({
-                RoleName: name,
-                PolicyDocument: JSON.stringify(spec.trustPolicy),
-              }),
-              { abortSignal: ctx.signal },
-            ),
-          ),
-      });
-    }
-    const boundary = spec.permissionsBoundary;
-    if (boundary !== undefined && role.PermissionsBoundary?.PermissionsBoundaryArn !== boundary) {
-      repairs.push({
-        what: 'permissions boundary',
-        apply: () =>
-          this.write(ctx, 'PutRolePermissionsBoundary', name, () =>
-            this.iam.send(
-              new PutRolePermissionsBoundaryCommand({
-                RoleName: name,
-                PermissionsBoundary: boundary,
-              }),
-              { abortSignal: ctx.signal },
-            ),
-          ),
-      });
-    }
-    if (!documentMatches(inline, spec.s3Policy.document)) {
-      repairs.push({
-        what: inline === undefined ? 'missing inline policy' : 'inline policy',
-        apply: () => this.putS3Policy(spec, ctx),
-      });
-    }
-    const maxSession = spec.maxSessionDuration;
-    if (maxSession !== undefined && role.MaxSessionDuration !== maxSession) {
-      repairs.push({
-        what: 'max session duration',
-        apply: () =>
-          this.write(ctx, 'UpdateRole', name, () =>
-            this.iam.send(
-              new UpdateRoleCommand({ RoleName: name, MaxSessionDuration: maxSession }),
-              {
-                abortSignal: ctx.signal,
-              },
-            ),
-          ),
-      });
-    }
-    const missingTags = Object.entries(spec.tags).filter(([key, value]) => tags[key] !== value);
-    if (missingTags.length > 0) {
-      repairs.push({
-        what: 'tags',
-        apply: () =>
-          this.write(ctx, 'TagRole', name, () =>
-            this.iam.send(
-              new TagRoleCommand({
-                RoleName: name,
-                Tags: missingTags.map(([Key, Value]) => ({ Key, Value })),
-              }),
-              { abortSignal: ctx.signal },
-            ),
-          ),
-      });
-    }
-
-    if (repairs.length === 0) {
+    const drift = roleDrift(spec, {
+      trustPolicy: role.AssumeRolePolicyDocument,
+      inlinePolicy: await this.getS3Policy(spec, ctx),
+      permissionsBoundaryArn: role.PermissionsBoundary?.PermissionsBoundaryArn,
+      maxSessionDuration: role.MaxSessionDuration,
+      tags,
+    });
+    if (drift.length === 0) {
       return {
         result: { outcome: 'verified', roleArn: spec.roleArn, warnings: [] },
         cacheable: true,
       };
     }
-    const drift = repairs.map((r) => r.what).join(', ');
+    const what = drift.map(describeDrift).join(', ');
     if (ctx.dryRun) {
       return {
         result: {
           outcome: 'would-repair',
           roleArn: spec.roleArn,
-          warnings: [`dry run: role ${name} has drifted (${drift}) and was not repaired`],
+          warnings: [`dry run: role ${name} has drifted (${what}) and was not repaired`],
         },
         cacheable: false,
       };
     }
-    // In order: who may assume the role first, then the boundary, then what the role grants, so a
-    // repair cut short by the deadline leaves the role no more open than it was.
-    for (const repair of repairs) await repair.apply();
+    for (const item of drift) await this.repair(spec, item, ctx);
     return {
       result: {
         outcome: 'repaired',
         roleArn: spec.roleArn,
-        warnings: [`role ${name} adopted: ${drift} repaired`],
+        warnings: [`role ${name} adopted: ${what} repaired`],
       },
       cacheable: true,
     };
+  }
+
+  /** One IAM write per kind of drift, in the order roleDrift gives. */
+  private repair(spec: RoleSpec, drift: Drift, ctx: CallContext): Promise<void> {
+    const RoleName = spec.roleName;
+    const options = { abortSignal: ctx.signal };
+    const write = (operation: string, call: () => Promise<unknown>) =>
+      this.write(ctx, operation, RoleName, call);
+    switch (drift.kind) {
+      case 'trust-policy': {
+        const PolicyDocument = JSON.stringify(spec.trustPolicy);
+        return write('UpdateAssumeRolePolicy', () =>
+          this.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName, PolicyDocument }), options),
+        );
+      }
+      case 'permissions-boundary':
+        return write('PutRolePermissionsBoundary', () =>
+          this.iam.send(
+            new PutRolePermissionsBoundaryCommand({ RoleName, PermissionsBoundary: drift.arn }),
+            options,
+          ),
+        );
+      case 'inline-policy':
+        return this.putS3Policy(spec, ctx);
+      case 'max-session-duration':
+        return write('UpdateRole', () =>
+          this.iam.send(
+            new UpdateRoleCommand({ RoleName, MaxSessionDuration: drift.seconds }),
+            options,
+          ),
+        );
+      case 'tags': {
+        const Tags = Object.entries(drift.tags).map(([Key, Value]) => ({ Key, Value }));
+        return write('TagRole', () =>
+          this.iam.send(new TagRoleCommand({ RoleName, Tags }), options),
+        );
+      }
+    }
   }
 
   /** True when this call created the role; false when it already existed. */
@@ -402,16 +374,6 @@ export class RoleEnsurer {
 
 function cachedResult(roleArn: string): EnsureResult {
   return { outcome: 'cached', roleArn, warnings: [] };
-}
-
-function documentMatches(actual: string | undefined, expected: unknown): boolean {
-  if (actual === undefined) return false;
-  try {
-    return policiesEqual(parsePolicyDocument(actual), expected);
-  } catch {
-    // Unparseable content is drift: the derived document replaces it.
-    return false;
-  }
 }
 
 function tagsOf(role: Role): Record<string, string> {

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { startWebhook } from '../../src/commands/serve.js';
-import { writeLocalCerts, type LocalCerts } from '../../src/dev/certs.js';
+import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../src/dev/certs.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
@@ -43,7 +43,8 @@ export async function startTestWebhook(
   reuse: { certs?: LocalCerts } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
-  const certs = reuse.certs ? await copyCerts(reuse.certs, dir) : await writeLocalCerts(dir);
+  // A restarted webhook keeps its CA and serving pair.
+  const certs = reuse.certs ? await writeCertFiles(dir, reuse.certs) : await writeLocalCerts(dir);
   const result = loadConfig(
     {},
     {
@@ -94,17 +95,4 @@ export async function startTestWebhook(
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** The same CA and serving pair in a new directory (a restarted webhook keeps its identity). */
-async function copyCerts(certs: LocalCerts, dir: string): Promise<LocalCerts> {
-  const files = {
-    caFile: join(dir, 'ca.crt'),
-    certFile: join(dir, 'tls.crt'),
-    keyFile: join(dir, 'tls.key'),
-  };
-  await writeFile(files.caFile, certs.caCert);
-  await writeFile(files.certFile, certs.cert);
-  await writeFile(files.keyFile, certs.key, { mode: 0o600 });
-  return { ...certs, ...files };
 }
