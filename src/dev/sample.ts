@@ -12,6 +12,17 @@ export function sampleProfile(name: string) {
 
 /** The AdmissionReview the API server would send for creating that Profile. */
 export function sampleReview(name: string) {
+  return profileReview({ operation: 'CREATE', object: sampleProfile(name) });
+}
+
+/** Wraps a Profile operation the way the API server does (`request` fields may be overridden). */
+export function profileReview(options: {
+  operation: string;
+  object: unknown;
+  oldObject?: unknown;
+  request?: Record<string, unknown>;
+}) {
+  const name = (options.object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -19,12 +30,13 @@ export function sampleReview(name: string) {
       uid: randomUUID(),
       kind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
       resource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
-      name,
-      operation: 'CREATE',
-      userInfo: { username: 'admin@example.com' },
-      object: sampleProfile(name),
-      oldObject: null,
+      name: typeof name === 'string' ? name : undefined,
+      operation: options.operation,
+      userInfo: { username: 'admin@example.com', groups: ['system:masters'] },
+      object: options.object,
+      oldObject: options.oldObject ?? null,
       dryRun: false,
+      ...options.request,
     },
   };
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { Operation } from 'fast-json-patch';
 import type { PolicySettings } from '../../src/core/settings.js';
+import { profileReview } from '../../src/dev/sample.js';
 
 export interface AdmissionCase {
   name: string;
@@ -32,25 +32,13 @@ export function caseObject(c: AdmissionCase): unknown {
 }
 
 /** Wraps a fixture the way the API server does. */
-export function reviewFor(c: AdmissionCase, apiVersion = 'admission.k8s.io/v1') {
-  const object = caseObject(c);
-  const name = (object as { metadata?: { name?: string } } | null)?.metadata?.name;
-  return {
-    apiVersion,
-    kind: 'AdmissionReview',
-    request: {
-      uid: randomUUID(),
-      kind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
-      resource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
-      name,
-      operation: c.operation,
-      userInfo: { username: 'admin', groups: ['system:masters'] },
-      object,
-      oldObject: c.oldObject ?? null,
-      dryRun: false,
-      ...c.request,
-    },
-  };
+export function reviewFor(c: AdmissionCase) {
+  return profileReview({
+    operation: c.operation,
+    object: caseObject(c),
+    oldObject: c.oldObject,
+    request: c.request,
+  });
 }
 
 /** A plain Profile CREATE review for `namespace`. */
