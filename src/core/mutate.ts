@@ -2,7 +2,7 @@ import type { Operation } from 'fast-json-patch';
 import { isProfileWrite, profileName, type AdmissionRequest } from './admission.js';
 import { field, isObject } from './json.js';
 import { namespaceProblem } from './namespace.js';
-import { pluginEntry, pluginRole, scanPlugins } from './plugin.js';
+import { pluginEntry, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 
 export interface MutationContext {
   reservedNamespaces: readonly string[];
@@ -41,6 +41,14 @@ export function decideMutation(
   }
   if (pluginRole(plugin) !== roleArn) return { kind: 'pass', reason: 'plugin names another role' };
   const needsAnnotateOnly = isObject(plugin.spec) && !Object.hasOwn(plugin.spec, 'annotateOnly');
+  // No role for a plugin the validator will refuse even after the patch: a side effect for a
+  // Profile that is never stored would only be left for the reconciler to clean up.
+  const patchedSpec = needsAnnotateOnly
+    ? { ...(plugin.spec as object), annotateOnly: true }
+    : plugin.spec;
+  if (pluginSpecProblem({ ...plugin, spec: patchedSpec })) {
+    return { kind: 'pass', reason: 'malformed plugin' };
+  }
   const patch: Operation[] = needsAnnotateOnly
     ? [{ op: 'add', path: `/spec/plugins/${plugin.index}/spec/annotateOnly`, value: true }]
     : [];

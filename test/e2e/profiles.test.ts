@@ -4,7 +4,12 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GetRoleCommand, GetRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
+import {
+  CreateRoleCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
@@ -174,6 +179,76 @@ t.test(
       t.match(viaKubectl.stderr, message, `${name}: kubectl shows why`);
     }
     t.equal((await kubectl(['get', 'profile', 'team-x'])).code, 1, 'none stored');
+  },
+);
+
+t.test(
+  'content problems are refused through the API server with the webhook message',
+  async (t) => {
+    const cases: [string, Profile, RegExp][] = [
+      ['a reserved namespace', plainProfile('kubeflow'), /"kubeflow" is a reserved namespace/],
+      [
+        'a plugin key that differs only by case',
+        plainProfile('team-case', {
+          plugins: [
+            {
+              kind: PLUGIN,
+              spec: {
+                awsIamRole: specFor('team-case').roleArn,
+                annotateOnly: true,
+                AwsIamRole: 'arn:aws:iam::1:role/x',
+              },
+            },
+          ],
+        }),
+        /must be spelled exactly "awsIamRole"/,
+      ],
+      [
+        'two plugins',
+        plainProfile('team-two', {
+          plugins: [
+            { kind: PLUGIN, spec: { awsIamRole: specFor('team-two').roleArn, annotateOnly: true } },
+            { kind: PLUGIN, spec: { awsIamRole: specFor('team-two').roleArn, annotateOnly: true } },
+          ],
+        }),
+        /only one AwsIamForServiceAccount plugin/,
+      ],
+    ];
+    const calls = await webhook.iamCalls();
+    for (const [name, profile, message] of cases) {
+      t.match(await rejection(api.create(profile)), message, name);
+    }
+    t.equal(await webhook.iamCalls(), calls, 'no IAM call for any of them');
+  },
+);
+
+t.test(
+  'a hand-made role that does not trust the namespace is never changed, and the Profile is refused',
+  async (t) => {
+    const spec = specFor('team-hand');
+    const trust = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ],
+    };
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: spec.roleName,
+        Path: spec.rolePath,
+        AssumeRolePolicyDocument: JSON.stringify(trust),
+      }),
+    );
+    const message = await rejection(api.create(plainProfile('team-hand')));
+    t.match(message, `IAM role ${spec.roleName} cannot be used`);
+    t.match(message, 'trust policy');
+    const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
+    t.ok(
+      policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), trust),
+      'trust policy unchanged',
+    );
+    t.same(role.Tags ?? [], [], 'still untagged');
+    t.equal((await kubectl(['get', 'profile', 'team-hand'])).code, 1, 'not stored');
   },
 );
 
