@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.js';
 import type { Readiness } from './readiness.js';
@@ -9,9 +9,11 @@ export function buildOpsApp(options: {
   readiness: Readiness;
   logger: Logger;
 }): FastifyInstance {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+  // Probes and scrapes are not worth a log line each; only failures are logged.
+  const app: FastifyInstance = Fastify({ logger: false });
+  app.setErrorHandler((error, request, reply) => {
+    options.logger.error({ err: error, url: request.url }, 'ops request failed');
+    return reply.code(500).send({ error: 'InternalError', message: 'see the webhook logs' });
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
