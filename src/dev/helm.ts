@@ -64,8 +64,6 @@ export class HelmError extends Error {
   }
 }
 
-let helmPath: Promise<string> | undefined;
-
 /**
  * Whether the pinned helm is installed already (`install-helm.sh --print-path`, nothing is
  * installed), for callers that can do without it (`npm run dev`, `npm run bench`).
@@ -85,18 +83,11 @@ export function isHelmInstalled(): boolean {
 }
 
 /**
- * The path of the pinned helm binary, installed on first use (`go install` via
- * scripts/install-helm.sh). Fails loudly when it cannot be installed; tests never skip.
+ * The path of the pinned helm binary, installed when missing (`go install` via
+ * scripts/install-helm.sh, which only prints the path once it is there). Fails loudly when it
+ * cannot be installed; tests never skip.
  */
-export function ensureHelm(): Promise<string> {
-  helmPath ??= installHelm().catch((err: unknown) => {
-    helmPath = undefined;
-    throw err;
-  });
-  return helmPath;
-}
-
-async function installHelm(): Promise<string> {
+export async function ensureHelm(): Promise<string> {
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync('bash', [installScript], {
