@@ -5,9 +5,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-if ! python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null; then
-  echo "installing moto[server] for the local IAM server" >&2
-  python3 -m pip install --quiet 'moto[server]>=5,<6'
-fi
+bash "$root/scripts/ensure-moto.sh"
 bash "$root/scripts/install-helm.sh" >/dev/null
 bash "$root/scripts/build-controlplane.sh" >/dev/null
