@@ -4,12 +4,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  CreateRoleCommand,
-  GetRoleCommand,
-  GetRolePolicyCommand,
-  type IAMClient,
-} from '@aws-sdk/client-iam';
+import { GetRoleCommand, GetRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
@@ -26,6 +21,7 @@ import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
+import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 
 const run = promisify(execFile);
 const PLUGIN = 'AwsIamForServiceAccount';
@@ -69,16 +65,6 @@ async function kubectl(args: string[], input?: Profile) {
   }
 }
 
-async function roleExists(name: string) {
-  try {
-    await iam.send(new GetRoleCommand({ RoleName: name }));
-    return true;
-  } catch (error) {
-    if (/NoSuchEntity/.test((error as Error).name)) return false;
-    throw error;
-  }
-}
-
 async function rejection(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
@@ -118,7 +104,7 @@ t.test('a Profile created as v1beta1 is mutated and validated too', async (t) =>
   t.same(pluginOf(created), [
     { kind: PLUGIN, spec: { awsIamRole: specFor('team-beta').roleArn, annotateOnly: true } },
   ]);
-  t.ok(await roleExists(specFor('team-beta').roleName));
+  t.ok(await roleExists(iam, specFor('team-beta').roleName));
   const foreign = plainProfile('team-beta2', {
     plugins: [
       { kind: PLUGIN, spec: { awsIamRole: specFor('team-a').roleArn, annotateOnly: true } },
@@ -140,7 +126,7 @@ t.test('kubectl apply --dry-run=server shows the plugin and creates no role', as
   t.same(pluginOf(shown), [
     { kind: PLUGIN, spec: { awsIamRole: specFor('team-dry').roleArn, annotateOnly: true } },
   ]);
-  t.notOk(await roleExists(specFor('team-dry').roleName), 'no role in IAM');
+  t.notOk(await roleExists(iam, specFor('team-dry').roleName), 'no role in IAM');
   t.equal((await kubectl(['get', 'profile', 'team-dry'])).code, 1, 'nothing stored');
 });
 
@@ -226,28 +212,12 @@ t.test(
   'a hand-made role that does not trust the namespace is never changed, and the Profile is refused',
   async (t) => {
     const spec = specFor('team-hand');
-    const trust = {
-      Version: '2012-10-17',
-      Statement: [
-        { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
-      ],
-    };
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: spec.roleName,
-        Path: spec.rolePath,
-        AssumeRolePolicyDocument: JSON.stringify(trust),
-      }),
-    );
+    await createHandMadeRole(iam, spec, { trust: EC2_TRUST });
+    const before = await roleSnapshot(iam, spec.roleName);
     const message = await rejection(api.create(plainProfile('team-hand')));
     t.match(message, `IAM role ${spec.roleName} cannot be used`);
     t.match(message, 'trust policy');
-    const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
-    t.ok(
-      policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), trust),
-      'trust policy unchanged',
-    );
-    t.same(role.Tags ?? [], [], 'still untagged');
+    t.same(await roleSnapshot(iam, spec.roleName), before, 'trust, tags and policies unchanged');
     t.equal((await kubectl(['get', 'profile', 'team-hand'])).code, 1, 'not stored');
   },
 );
@@ -309,7 +279,7 @@ t.test('many Profiles created in parallel all come out right', async (t) => {
       { kind: PLUGIN, spec: { awsIamRole: specFor(names[i]!).roleArn, annotateOnly: true } },
     ]);
   }
-  const exists = await Promise.all(names.map((name) => roleExists(specFor(name).roleName)));
+  const exists = await Promise.all(names.map((name) => roleExists(iam, specFor(name).roleName)));
   t.ok(exists.every(Boolean), 'every role exists');
 });
 

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import {
-  CreateRoleCommand,
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   GetRoleCommand,
@@ -14,6 +13,7 @@ import {
   type IAMClient,
 } from '@aws-sdk/client-iam';
 import { pino, type Logger } from 'pino';
+import { createHandMadeRole, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
@@ -142,60 +142,6 @@ async function writes(metrics: Metrics): Promise<number> {
     .reduce((sum, c) => sum + c.n, 0);
 }
 
-/** Everything IAM holds about a role, decoded, for before/after comparisons. */
-async function snapshot(roleName: string): Promise<unknown> {
-  const { Role } = await raw.send(new GetRoleCommand({ RoleName: roleName }));
-  const { PolicyNames = [] } = await raw.send(new ListRolePoliciesCommand({ RoleName: roleName }));
-  const inline: Record<string, unknown> = {};
-  for (const name of PolicyNames) {
-    const out = await raw.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }));
-    inline[name] = parsePolicyDocument(out.PolicyDocument ?? '');
-  }
-  return {
-    arn: Role?.Arn,
-    trust: parsePolicyDocument(Role?.AssumeRolePolicyDocument ?? ''),
-    tags: Role?.Tags,
-    boundary: Role?.PermissionsBoundary?.PermissionsBoundaryArn,
-    maxSession: Role?.MaxSessionDuration,
-    inline,
-  };
-}
-
-async function roleExists(roleName: string): Promise<boolean> {
-  try {
-    await raw.send(new GetRoleCommand({ RoleName: roleName }));
-    return true;
-  } catch (err) {
-    if ((err as Error).name === 'NoSuchEntityException') return false;
-    throw err;
-  }
-}
-
-/** Creates a role directly, the way an admin or Terraform would. */
-async function createForeignRole(
-  spec: RoleSpec,
-  options: { trust?: unknown; tags?: Record<string, string>; path?: string } = {},
-): Promise<void> {
-  await raw.send(
-    new CreateRoleCommand({
-      RoleName: spec.roleName,
-      Path: options.path ?? spec.rolePath,
-      AssumeRolePolicyDocument: JSON.stringify(options.trust ?? spec.trustPolicy),
-      Tags: Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
-    }),
-  );
-  await raw.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: 'admin-made',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
-}
-
 /** A trust policy that admits a whole namespace by pattern: never acceptable. */
 function wildcardTrust(spec: RoleSpec): unknown {
   return {
@@ -275,13 +221,13 @@ t.test('idempotent: a second ensure verifies without writing', async (t) => {
   const h = harness();
   const spec = specFor('idem');
   await ensure(h, spec);
-  const before = await snapshot(spec.roleName);
+  const before = await roleSnapshot(raw, spec.roleName);
   const writesBefore = await writes(h.metrics);
   h.ensurer.forget(spec.namespace);
   const again = await ensure(h, spec);
   t.same(again, { outcome: 'verified', roleArn: spec.roleArn, warnings: [] });
   t.equal(await writes(h.metrics), writesBefore, 'no write call');
-  t.same(await snapshot(spec.roleName), before);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
 
   // A fresh process (another replica) verifies the same role without writing either.
   const other = harness();
@@ -341,7 +287,7 @@ t.test('repairs drift on an owned role', async (t) => {
   t.same(result.warnings, [
     `role ${spec.roleName} adopted: trust policy, permissions boundary, inline policy repaired`,
   ]);
-  const after = await snapshot(spec.roleName);
+  const after = await roleSnapshot(raw, spec.roleName);
   t.match(after, { boundary: BOUNDARY });
   const role = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
   t.ok(
@@ -404,8 +350,8 @@ t.test('an equivalent document in another form is not drift', async (t) => {
 t.test('a foreign role whose trust admits the namespace is used, never changed', async (t) => {
   const h = harness();
   const spec = specFor('foreign-ok');
-  await createForeignRole(spec, { tags: { owner: 'terraform' } });
-  const before = await snapshot(spec.roleName);
+  await createHandMadeRole(raw, spec, { tags: { owner: 'terraform' } });
+  const before = await roleSnapshot(raw, spec.roleName);
 
   const result = await ensure(h, spec);
   t.equal(result.outcome, 'looked-up');
@@ -415,15 +361,15 @@ t.test('a foreign role whose trust admits the namespace is used, never changed',
   ]);
   t.ok(result.warnings.every((w) => w.length <= 120));
   t.equal(await writes(h.metrics), 0, 'no write call at all');
-  t.same(await snapshot(spec.roleName), before, 'documents, tags and policies unchanged');
+  t.same(await roleSnapshot(raw, spec.roleName), before, 'documents, tags and policies unchanged');
   t.equal((await ensure(h, spec)).outcome, 'cached', 'a usable foreign role is cached');
 });
 
 t.test('a foreign role whose trust does not admit the namespace is refused', async (t) => {
   const h = harness();
   const spec = specFor('foreign-bad');
-  await createForeignRole(spec, { trust: wildcardTrust(spec) });
-  const before = await snapshot(spec.roleName);
+  await createHandMadeRole(raw, spec, { trust: wildcardTrust(spec) });
+  const before = await roleSnapshot(raw, spec.roleName);
 
   const err = await rejection(ensure(h, spec));
   t.equal(err.reason, 'foreign-role-untrusted');
@@ -433,7 +379,7 @@ t.test('a foreign role whose trust does not admit the namespace is refused', asy
   t.match(err.message, 'is not managed by profile-irsa-webhook');
   t.match(err.message, `system:serviceaccount:${spec.namespace}:default-editor`);
   t.equal(await writes(h.metrics), 0);
-  t.same(await snapshot(spec.roleName), before);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
 });
 
 t.test('a role tagged for another cluster is foreign', async (t) => {
@@ -441,29 +387,29 @@ t.test('a role tagged for another cluster is foreign', async (t) => {
   const spec = specFor('other-cluster');
   const otherTags = { ...spec.tags, 'profile-irsa-webhook/cluster': 'staging' };
 
-  await createForeignRole(spec, { trust: wildcardTrust(spec), tags: otherTags });
-  const before = await snapshot(spec.roleName);
+  await createHandMadeRole(raw, spec, { trust: wildcardTrust(spec), tags: otherTags });
+  const before = await roleSnapshot(raw, spec.roleName);
   const err = await rejection(ensure(h, spec));
   t.equal(err.reason, 'foreign-role-untrusted');
   t.match(err.message, 'is managed for cluster staging');
   t.equal(await writes(h.metrics), 0);
-  t.same(await snapshot(spec.roleName), before);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
 
   // With an admitting trust it is used as is: its drifted inline policy is not "repaired".
   const spec2 = specFor('other-profile');
-  await createForeignRole(spec2, {
+  await createHandMadeRole(raw, spec2, {
     tags: { ...spec2.tags, 'kubeflow.org/profile': 'someone-else' },
   });
-  const before2 = await snapshot(spec2.roleName);
+  const before2 = await roleSnapshot(raw, spec2.roleName);
   t.equal((await ensure(h, spec2)).outcome, 'looked-up');
   t.equal(await writes(h.metrics), 0);
-  t.same(await snapshot(spec2.roleName), before2);
+  t.same(await roleSnapshot(raw, spec2.roleName), before2);
 });
 
 t.test('a role at another path is refused', async (t) => {
   const h = harness();
   const spec = specFor('path');
-  await createForeignRole(spec, { path: '/elsewhere/', tags: spec.tags });
+  await createHandMadeRole(raw, spec, { path: '/elsewhere/', tags: spec.tags });
   const err = await rejection(ensure(h, spec));
   t.equal(err.reason, 'path-mismatch');
   t.match(err.message, `role/elsewhere/${spec.roleName}`);
@@ -479,22 +425,25 @@ t.test('lookup mode never creates or modifies', async (t) => {
   t.equal(err.reason, 'role-missing');
   t.match(err.message, missing.roleArn);
   t.match(err.message, 'lookup mode');
-  t.notOk(await roleExists(missing.roleName));
+  t.notOk(await roleExists(raw, missing.roleName));
 
   const present = specFor('lookup-present');
-  await createForeignRole(present);
+  await createHandMadeRole(raw, present);
   const result = await ensure(h, present);
   t.same(result, { outcome: 'looked-up', roleArn: present.roleArn, warnings: [] });
 
   // Even a role tagged as ours is only looked up: no repair in lookup mode.
   const owned = specFor('lookup-owned');
-  await createForeignRole(owned, { tags: owned.tags });
-  const before = await snapshot(owned.roleName);
+  await createHandMadeRole(raw, owned, { tags: owned.tags });
+  const before = await roleSnapshot(raw, owned.roleName);
   t.equal((await ensure(h, owned)).outcome, 'looked-up');
-  t.same(await snapshot(owned.roleName), before);
+  t.same(await roleSnapshot(raw, owned.roleName), before);
 
   const untrusted = specFor('lookup-untrusted');
-  await createForeignRole(untrusted, { trust: wildcardTrust(untrusted), tags: untrusted.tags });
+  await createHandMadeRole(raw, untrusted, {
+    trust: wildcardTrust(untrusted),
+    tags: untrusted.tags,
+  });
   const refused = await rejection(ensure(h, untrusted));
   t.equal(refused.reason, 'foreign-role-untrusted');
   t.match(refused.message, 'lookup mode');
@@ -511,7 +460,7 @@ t.test('dry run on a missing role reports would-create and creates nothing', asy
     roleArn: spec.roleArn,
     warnings: [`dry run: role ${spec.roleName} does not exist yet and was not created`],
   });
-  t.notOk(await roleExists(spec.roleName));
+  t.notOk(await roleExists(raw, spec.roleName));
   t.equal(await writes(h.metrics), 0);
   const gets = await count(h.metrics, 'GetRole');
   t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'would-create', 'not cached');
@@ -528,14 +477,14 @@ t.test('dry run on a drifted role reports would-repair and changes nothing', asy
     new DeleteRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
   );
   h.ensurer.forget(spec.namespace);
-  const before = await snapshot(spec.roleName);
+  const before = await roleSnapshot(raw, spec.roleName);
   const writesBefore = await writes(h.metrics);
 
   const result = await ensure(h, spec, { dryRun: true });
   t.equal(result.outcome, 'would-repair');
   t.match(result.warnings[0], /^dry run: role .* has drifted \(missing inline policy\)/);
   t.equal(await writes(h.metrics), writesBefore);
-  t.same(await snapshot(spec.roleName), before);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
   t.equal((await ensure(h, spec, { dryRun: true })).outcome, 'would-repair', 'not cached');
 
   t.equal((await ensure(h, spec)).outcome, 'repaired');
@@ -597,10 +546,10 @@ t.test('two replicas racing: EntityAlreadyExists means look it up', async (t) =>
   t.ok(['created', 'verified', 'repaired'].includes(x.outcome));
   t.ok(['created', 'verified', 'repaired'].includes(y.outcome));
   t.ok(x.outcome === 'created' || y.outcome === 'created');
-  t.match(await snapshot(spec2.roleName), { arn: spec2.roleArn, boundary: BOUNDARY });
+  t.match(await roleSnapshot(raw, spec2.roleName), { arn: spec2.roleArn, boundary: BOUNDARY });
   t.ok(
     policiesEqual(
-      ((await snapshot(spec2.roleName)) as { trust: unknown }).trust,
+      ((await roleSnapshot(raw, spec2.roleName)) as { trust: unknown }).trust,
       spec2.trustPolicy,
     ),
   );

@@ -1,6 +1,5 @@
 import t from 'tap';
 import {
-  CreateRoleCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   ListRolePoliciesCommand,
@@ -14,6 +13,7 @@ import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch, reviewFor } from '../helpers/reviews.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
@@ -24,20 +24,11 @@ t.teardown(() => webhook.stop());
 
 const settings = testRoleSettings({ accountId: MOTO_ACCOUNT_ID });
 const specFor = (ns: string) => deriveRoleSpec(settings, ns);
-
-async function roleExists(name: string): Promise<boolean> {
-  try {
-    await iam.send(new GetRoleCommand({ RoleName: name }));
-    return true;
-  } catch (error) {
-    if (
-      (error as Error).name === 'NoSuchEntityException' ||
-      (error as Error).name === 'NoSuchEntity'
-    )
-      return false;
-    throw error;
-  }
-}
+/** IAM calls that change something; reads are allowed on a dry run. */
+const iamWrites = async () =>
+  (await webhook.iamCalls()) -
+  (await webhook.iamCalls('GetRole')) -
+  (await webhook.iamCalls('GetRolePolicy'));
 
 t.test('a plain CREATE provisions the role in IAM and patches the plugin in', async (t) => {
   const body = createReview('team-a');
@@ -107,7 +98,7 @@ t.test('concurrent CREATEs for one namespace make one role and identical patches
   );
   t.equal(new Set(patches).size, 1, 'identical patches');
   t.equal((await webhook.iamCalls('CreateRole')) - creates, 1, 'exactly one CreateRole');
-  t.ok(await roleExists(specFor('team-c').roleName));
+  t.ok(await roleExists(iam, specFor('team-c').roleName));
 });
 
 t.test('an unchanged UPDATE makes no IAM request', async (t) => {
@@ -173,7 +164,7 @@ t.test('an UPDATE that removed the plugin gets it back', async (t) => {
 
 t.test('dry-run returns the same patch and leaves IAM untouched', async (t) => {
   const spec = specFor('team-dry');
-  const writesBefore = await webhook.iamCalls('CreateRole');
+  const writesBefore = await iamWrites();
   const answer = (await webhook.post('/mutate', createReview('team-dry', { dryRun: true }))).json()
     .response;
   t.equal(answer.allowed, true);
@@ -189,69 +180,29 @@ t.test('dry-run returns the same patch and leaves IAM untouched', async (t) => {
     /dry run|dry-run/i,
     'the user is told the role was not created',
   );
-  t.equal(await webhook.iamCalls('CreateRole'), writesBefore, 'no CreateRole');
-  t.equal(await webhook.iamCalls('PutRolePolicy'), await webhook.iamCalls('PutRolePolicy'));
-  t.notOk(await roleExists(spec.roleName), 'role still absent');
+  t.equal(await iamWrites(), writesBefore, 'no IAM write');
+  t.notOk(await roleExists(iam, spec.roleName), 'role still absent');
 });
 
 t.test('a pre-existing role not tagged as ours is never changed', async (t) => {
   const spec = specFor('team-legacy');
-  const foreignTrust = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
-    ],
-  });
-  await iam.send(
-    new CreateRoleCommand({
-      RoleName: spec.roleName,
-      Path: spec.rolePath,
-      AssumeRolePolicyDocument: foreignTrust,
-    }),
-  );
+  await createHandMadeRole(iam, spec, { trust: EC2_TRUST });
+  const before = await roleSnapshot(iam, spec.roleName);
   const answer = (await webhook.post('/mutate', createReview('team-legacy'))).json().response;
   t.equal(answer.allowed, false, 'denied');
   t.match(answer.status.message, spec.roleName, 'names the role');
   t.match(answer.status.message, 'trust policy', 'says why');
-  const role = (await iam.send(new GetRoleCommand({ RoleName: spec.roleName }))).Role!;
-  t.ok(
-    policiesEqual(parsePolicyDocument(role.AssumeRolePolicyDocument!), JSON.parse(foreignTrust)),
-    'trust unchanged',
-  );
-  t.same(
-    (await iam.send(new ListRoleTagsCommand({ RoleName: spec.roleName }))).Tags ?? [],
-    [],
-    'still untagged',
-  );
-  t.same(
-    (await iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }))).PolicyNames,
-    [],
-    'no policy added',
-  );
+  t.same(await roleSnapshot(iam, spec.roleName), before, 'trust, tags and policies unchanged');
 });
 
 t.test('a pre-existing untagged role that trusts the service account is used as is', async (t) => {
   const spec = specFor('team-tf');
-  await iam.send(
-    new CreateRoleCommand({
-      RoleName: spec.roleName,
-      Path: spec.rolePath,
-      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
-    }),
-  );
+  await createHandMadeRole(iam, spec);
+  const before = await roleSnapshot(iam, spec.roleName);
   const answer = (await webhook.post('/mutate', createReview('team-tf'))).json().response;
   t.equal(answer.allowed, true);
   t.ok(answer.warnings?.length, 'the user is told the role is not managed here');
-  t.same(
-    (await iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }))).PolicyNames,
-    [],
-    'no policy added',
-  );
-  t.same(
-    (await iam.send(new ListRoleTagsCommand({ RoleName: spec.roleName }))).Tags ?? [],
-    [],
-    'no tags added',
-  );
+  t.same(await roleSnapshot(iam, spec.roleName), before, 'no tag or policy added');
 });
 
 t.test('the validating webhook over HTTPS', async (t) => {
