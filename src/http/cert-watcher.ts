@@ -25,6 +25,8 @@ export interface CertWatcherOptions {
   logger: Logger;
   /** Polling covers file systems where change events are lost (and Secret volumes' symlink swaps). */
   intervalMs?: number;
+  /** The pair in service now; changes are measured against it. */
+  current: CertPair;
   onChange(pair: CertPair): void;
 }
 
@@ -33,18 +35,18 @@ export interface CertWatcherOptions {
  * loads and matches; a bad or half-written pair leaves the previous one in service.
  */
 export class CertWatcher {
-  private fingerprint = '';
+  private fingerprint: string;
   private rejected = '';
   private timer: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private watchers: FSWatcher[] = [];
   private checking: Promise<void> | undefined;
 
-  constructor(private readonly options: CertWatcherOptions) {}
+  constructor(private readonly options: CertWatcherOptions) {
+    this.fingerprint = fingerprintOf(options.current.cert, options.current.key);
+  }
 
-  async start(): Promise<CertPair> {
-    const pair = await loadCertPair(this.options.certFile, this.options.keyFile);
-    this.fingerprint = fingerprintOf(pair.cert, pair.key);
+  start(): void {
     this.timer = setInterval(() => this.check(), this.options.intervalMs ?? 10_000);
     this.timer.unref();
     for (const dir of new Set([dirname(this.options.certFile), dirname(this.options.keyFile)])) {
@@ -56,7 +58,6 @@ export class CertWatcher {
         // Not every file system can be watched; polling covers it.
       }
     }
-    return pair;
   }
 
   /** Runs a check now; resolves when it is done (used by tests and by change events). */

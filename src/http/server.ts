@@ -4,7 +4,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Metrics } from '../metrics/registry.js';
 import type { AdmitDeps } from '../webhook/admit.js';
 import { buildAdmissionApp } from './admission-app.js';
-import { CertWatcher, type CertPair } from './cert-watcher.js';
+import { CertWatcher, loadCertPair, type CertPair } from './cert-watcher.js';
 import { InFlight } from './in-flight.js';
 import { buildOpsApp } from './ops-app.js';
 import { Readiness } from './readiness.js';
@@ -40,54 +40,46 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { logger, metrics } = options;
   const readiness = new Readiness();
-  readiness.set('certificate', false);
   readiness.set('serving', false);
-
-  // Assigned once the first pair is loaded; the watcher only calls back after that.
-  // eslint-disable-next-line prefer-const
-  let admission: FastifyInstance | undefined;
   const recordExpiry = (pair: CertPair) =>
     metrics.certificateExpiry.set(pair.notAfter.getTime() / 1000);
+
+  // The first pair must load, or there is nothing to serve; later ones may fail and be skipped.
+  const pair = await loadCertPair(options.tlsCertFile, options.tlsKeyFile);
+  recordExpiry(pair);
+  const ops = buildOpsApp({ metrics, readiness, logger });
+  const admission = buildAdmissionApp({
+    deps: options.deps,
+    logger,
+    https: { cert: pair.cert, key: pair.key },
+  });
   const certWatcher = new CertWatcher({
     certFile: options.tlsCertFile,
     keyFile: options.tlsKeyFile,
     logger,
     intervalMs: options.certPollMs,
-    onChange: (pair) => {
-      (admission?.server as HttpsServer | undefined)?.setSecureContext({
-        cert: pair.cert,
-        key: pair.key,
-      });
-      recordExpiry(pair);
+    current: pair,
+    onChange: (next) => {
+      (admission.server as HttpsServer).setSecureContext({ cert: next.cert, key: next.key });
+      recordExpiry(next);
     },
-  });
-  const pair = await certWatcher.start();
-  recordExpiry(pair);
-  readiness.set('certificate', true);
-
-  const ops = buildOpsApp({ metrics, readiness, logger });
-  admission = buildAdmissionApp({
-    deps: options.deps,
-    logger,
-    https: { cert: pair.cert, key: pair.key },
   });
   try {
     await ops.listen({ host: options.host, port: options.opsPort });
     await admission.listen({ host: options.host, port: options.port });
   } catch (error) {
-    certWatcher.close();
     await Promise.allSettled([ops.close(), admission.close()]);
     throw error;
   }
+  certWatcher.start();
   readiness.set('serving', true);
-  const running = admission;
-  const inFlight = new InFlight(running.server);
+  const inFlight = new InFlight(admission.server);
   return {
-    admission: running,
+    admission,
     ops,
     readiness,
     certWatcher,
-    admissionUrl: urlOf(running, 'https'),
+    admissionUrl: urlOf(admission, 'https'),
     opsUrl: urlOf(ops, 'http'),
     async close() {
       readiness.set('serving', false);
@@ -96,7 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       }
       certWatcher.close();
-      await inFlight.closeAfterDrain(() => running.close(), MAX_DRAIN_MS);
+      await inFlight.closeAfterDrain(() => admission.close(), MAX_DRAIN_MS);
       await ops.close();
     },
   };
