@@ -1,46 +1,29 @@
-import { randomUUID } from 'node:crypto';
+import { plainProfile, profileReview } from '../dev/sample.js';
 
-/** An AdmissionReview as the API server sends it for a Profile. */
-export function profileReview(
+/** A review as the API server sends it, with the request's kind and options filled in too. */
+function apiServerReview(
   operation: 'CREATE' | 'UPDATE',
   object: unknown,
   oldObject: unknown = null,
-  uid: string = randomUUID(),
-): Record<string, unknown> {
-  const name = (object as { metadata?: { name?: string } }).metadata?.name;
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
+) {
+  return profileReview({
+    operation,
+    object,
+    oldObject,
     request: {
-      uid,
-      kind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
-      resource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
       requestKind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
       requestResource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
-      name,
-      operation,
-      userInfo: { username: 'admin@example.com', groups: ['system:authenticated'] },
-      object,
-      oldObject,
-      dryRun: false,
       options:
         operation === 'CREATE'
           ? { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: 'kubectl' }
           : { kind: 'UpdateOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: 'manager' },
     },
-  };
+  });
 }
 
 /** A plain Profile, as a user creates it: no plugin yet. */
 export function createReviewBody(namespace: string): string {
-  return JSON.stringify(
-    profileReview('CREATE', {
-      apiVersion: 'kubeflow.org/v1',
-      kind: 'Profile',
-      metadata: { name: namespace },
-      spec: { owner: { kind: 'User', name: `${namespace}@example.com` } },
-    }),
-  );
+  return JSON.stringify(apiServerReview('CREATE', plainProfile(namespace)));
 }
 
 /**
@@ -81,7 +64,7 @@ export function hotUpdateReviewBody(namespace: string, roleArn: string): string 
       ],
     },
   });
-  return JSON.stringify(profileReview('UPDATE', profile('184467', 3), profile('184455', 3)));
+  return JSON.stringify(apiServerReview('UPDATE', profile('184467', 3), profile('184455', 3)));
 }
 
 export interface ReviewAnswer {

@@ -10,14 +10,14 @@ import {
 } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderWebhookConfigurations, type K8sObject } from './helm.js';
+import { plainProfile, type ProfileSpec } from './sample.js';
+
+export { plainProfile };
 
 export const PROFILES = { group: 'kubeflow.org', version: 'v1', plural: 'profiles' } as const;
 
 export interface Profile extends KubernetesObject {
-  spec?: {
-    owner?: { kind: string; name: string };
-    plugins?: { kind: string; spec?: Record<string, unknown> }[];
-  };
+  spec?: ProfileSpec;
 }
 
 export interface RegisterWebhookOptions {
@@ -74,15 +74,6 @@ export function profiles(kc: KubeConfig) {
     delete: (name: string) => api.deleteClusterCustomObject({ ...PROFILES, name }),
     list: async () =>
       ((await api.listClusterCustomObject({ ...PROFILES })) as { items: Profile[] }).items,
-  };
-}
-
-export function plainProfile(name: string, spec: Profile['spec'] = {}): Profile {
-  return {
-    apiVersion: 'kubeflow.org/v1',
-    kind: 'Profile',
-    metadata: { name },
-    spec: { owner: { kind: 'User', name: `${name}@example.com` }, ...spec },
   };
 }
 

@@ -14,7 +14,7 @@ import {
 } from './controlplane.js';
 import { isHelmInstalled } from './helm.js';
 import { startMoto } from './moto.js';
-import { sampleProfile, sampleReview } from './sample.js';
+import { plainProfile, sampleReview } from './sample.js';
 
 /**
  * `npm run dev`: the webhook on its embedded defaults, for a first look. IAM is moto's local
@@ -109,7 +109,7 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
   const reviewFile = join(workDir, 'sample-review.json');
   const profileFile = join(workDir, 'sample-profile.yaml');
   await writeFile(reviewFile, `${JSON.stringify(sampleReview('team-a'), null, 2)}\n`);
-  await writeFile(profileFile, toYaml(sampleProfile('team-a')));
+  await writeFile(profileFile, toYaml(plainProfile('team-a')));
   const rel = (file: string) => file.replace(`${process.cwd()}/`, '');
 
   let controlPlane: ControlPlane | undefined;

@@ -1,18 +1,23 @@
 import { randomUUID } from 'node:crypto';
 
-/** A plain Profile as a user would apply it: no plugin, the webhook adds it. */
-export function sampleProfile(name: string) {
+export interface ProfileSpec {
+  owner?: { kind: string; name: string };
+  plugins?: { kind: string; spec?: Record<string, unknown> }[];
+}
+
+/** A plain Profile as a user would apply it: no plugin unless given, the webhook adds it. */
+export function plainProfile(name: string, spec: ProfileSpec = {}) {
   return {
     apiVersion: 'kubeflow.org/v1',
     kind: 'Profile',
     metadata: { name },
-    spec: { owner: { kind: 'User', name: `${name}@example.com` } },
+    spec: { owner: { kind: 'User', name: `${name}@example.com` }, ...spec },
   };
 }
 
 /** The AdmissionReview the API server would send for creating that Profile. */
 export function sampleReview(name: string) {
-  return profileReview({ operation: 'CREATE', object: sampleProfile(name) });
+  return profileReview({ operation: 'CREATE', object: plainProfile(name) });
 }
 
 /** Wraps a Profile operation the way the API server does (`request` fields may be overridden). */
