@@ -319,36 +319,37 @@ export class RoleEnsurer {
     );
   }
 
-  private async getRole(spec: RoleSpec, ctx: CallContext): Promise<Role | undefined> {
-    try {
+  private getRole(spec: RoleSpec, ctx: CallContext): Promise<Role | undefined> {
+    return this.read(ctx, 'GetRole', spec.roleName, async () => {
       const out = await this.iam.send(new GetRoleCommand({ RoleName: spec.roleName }), {
         abortSignal: ctx.signal,
       });
       return out.Role;
-    } catch (err) {
-      if (isNoSuchEntity(err)) return undefined;
-      throw fromAwsError(err, {
-        roleName: spec.roleName,
-        operation: 'GetRole',
-        signal: ctx.signal,
-      });
-    }
+    });
   }
 
-  private async getS3Policy(spec: RoleSpec, ctx: CallContext): Promise<string | undefined> {
-    try {
+  private getS3Policy(spec: RoleSpec, ctx: CallContext): Promise<string | undefined> {
+    return this.read(ctx, 'GetRolePolicy', spec.roleName, async () => {
       const out = await this.iam.send(
         new GetRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
         { abortSignal: ctx.signal },
       );
       return out.PolicyDocument;
+    });
+  }
+
+  /** A read where "no such entity" is an answer (undefined), not a failure. */
+  private async read<T>(
+    ctx: CallContext,
+    operation: string,
+    roleName: string,
+    call: () => Promise<T>,
+  ): Promise<T | undefined> {
+    try {
+      return await call();
     } catch (err) {
       if (isNoSuchEntity(err)) return undefined;
-      throw fromAwsError(err, {
-        roleName: spec.roleName,
-        operation: 'GetRolePolicy',
-        signal: ctx.signal,
-      });
+      throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
     }
   }
 
