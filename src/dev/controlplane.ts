@@ -105,7 +105,20 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
         `Not starting it: ${BUILD_HINT}.`,
     );
   }
+  // kube-apiserver only takes a port number, so the control plane probes for a free one; another
+  // socket can take it before kube-apiserver binds it. That fails fast and a new port fixes it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(binary, options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortLostError)) throw err;
+    }
+  }
+}
 
+class PortLostError extends Error {}
+
+async function startOnce(binary: string, options: StartOptions): Promise<ControlPlane> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const args = [
     '-stop-on-stdin-eof',
@@ -156,7 +169,8 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   } catch (err) {
     await terminate(child, exited, 10_000);
     process.removeListener('exit', stopOnExit);
-    throw new Error(
+    const ErrorType = /address already in use/.test(stderrTail) ? PortLostError : Error;
+    throw new ErrorType(
       `kube-controlplane did not become ready: ${(err as Error).message}\n--- stderr (tail) ---\n${stderrTail}`,
       { cause: err },
     );

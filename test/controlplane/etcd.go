@@ -7,14 +7,30 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// startEtcd runs a single-member etcd in dir, serving plain HTTP on a free loopback port, and
-// returns once it accepts requests.
+// startEtcd runs a single-member etcd in dir, serving plain HTTP on free loopback ports, and
+// returns once it accepts requests, with the URL its clients reach it on.
+//
+// The ports are probed beforehand, so another socket (say the local end of one of the many
+// connections a load test opens) can take one before etcd binds it. etcd then fails at once, before
+// touching dir, and new ports fix it. (Listening on ":0" instead is no cure: etcd's own gateway
+// then dials the listen address as written, port 0 included.)
 func startEtcd(ctx context.Context, dir string) (*embed.Etcd, string, error) {
+	for attempt := 1; ; attempt++ {
+		e, clientURL, err := startEtcdOnce(ctx, dir)
+		if err == nil || attempt == 5 || !errors.Is(err, syscall.EADDRINUSE) {
+			return e, clientURL, err
+		}
+		logf("etcd: %v; trying other ports", err)
+	}
+}
+
+func startEtcdOnce(ctx context.Context, dir string) (*embed.Etcd, string, error) {
 	clientPort, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -59,8 +75,8 @@ func startEtcd(ctx context.Context, dir string) (*embed.Etcd, string, error) {
 	}
 }
 
-// freePort asks the kernel for an unused loopback port. Another process could take it before
-// it is used, but ephemeral ports are handed out round-robin, so that is unlikely in practice.
+// freePort asks the kernel for a loopback port that is unused right now. Whoever binds it later
+// must expect "address already in use" and try again with a new one.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

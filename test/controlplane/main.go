@@ -154,6 +154,8 @@ func run() error {
 	cleanup.add(etcd.Close)
 
 	if *port == 0 {
+		// Probed, so it can be lost before kube-apiserver binds it; kube-apiserver then exits with
+		// "address already in use" before the ready line, and the caller starts us again.
 		if *port, err = freePort(); err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ export {
   FAKE_CREDENTIALS,
   MOTO_ACCOUNT_ID,
   MOTO_REGION,
-  freePort,
   startMoto,
   type Moto,
 } from '../../src/dev/moto.js';

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeLocalCerts } from '../../src/dev/certs.js';
 import { httpsRequest } from '../helpers/https.js';
-import { FAKE_CREDENTIALS, freePort, startMoto } from '../helpers/moto.js';
+import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';
 import { ISSUER } from '../helpers/settings.js';
 import { startSlowProxy } from '../helpers/tcp-faults.js';
@@ -148,7 +148,6 @@ t.test(
     const dir = await mkdtemp(join(tmpdir(), 'serve-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const certs = await writeLocalCerts(dir);
-    const [port, opsPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, [CLI, 'serve'], {
       env: {
         ...BASE_ENV,
@@ -160,8 +159,10 @@ t.test(
         TLS_CERT_FILE: certs.certFile,
         TLS_KEY_FILE: certs.keyFile,
         HOST: '127.0.0.1',
-        PORT: String(port),
-        OPS_PORT: String(opsPort),
+        // Free ports picked by the webhook itself, read back from its "serving" log line: a
+        // port probed here could be taken by another socket before the child binds it.
+        PORT: '0',
+        OPS_PORT: '0',
         SHUTDOWN_DELAY_SECONDS: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,16 +175,19 @@ t.test(
       if (child.exitCode === null) child.kill('SIGKILL');
     });
 
-    const ops = `http://127.0.0.1:${opsPort}`;
-    for (let i = 0; i < 100; i++) {
-      const ready = await fetch(`${ops}/readyz`).catch(() => undefined);
-      if (ready?.status === 200) break;
+    let serving: { admission: string; ops: string } | undefined;
+    for (let i = 0; i < 100 && !serving; i++) {
       await sleep(100);
+      serving = logs
+        .split('\n')
+        .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
+        .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
     }
+    if (!serving) throw new Error(`no "serving" log line:\n${logs}`);
+    const ops = serving.ops;
     t.equal((await fetch(`${ops}/readyz`)).status, 200, 'ready');
-    t.match(logs, '"msg":"serving"', 'JSON logs');
 
-    const inFlight = httpsRequest(`https://127.0.0.1:${port}/mutate?timeout=10s`, {
+    const inFlight = httpsRequest(`${serving.admission}/mutate?timeout=10s`, {
       ca: certs.caCert,
       body: JSON.stringify(createReview('team-drain')),
       headers: { 'content-type': 'application/json' },
