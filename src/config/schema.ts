@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
-import { renderRoleNameTemplate } from '../core/role-name.js';
+import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
 
 const list = z
@@ -141,7 +141,7 @@ export const configSchema = z
       SAMPLE_NAMESPACE,
       config.clusterName,
     );
-    if (!/^[\w+=,.@-]+$/.test(name)) {
+    if (!ROLE_NAME_CHARS.test(name)) {
       ctx.addIssue({
         code: 'custom',
         path: ['roleNameTemplate'],

@@ -5,12 +5,10 @@ const PLUGIN_SPEC_KEYS = ['awsIamRole', 'annotateOnly'] as const;
 
 export interface IamPlugin {
   index: number;
-  entry: JsonObject;
   spec: unknown;
 }
 
-export type PluginScan =
-  { ok: true; plugins: unknown[] | undefined; iam: IamPlugin[] } | { ok: false; problem: string };
+export type PluginScan = { ok: true; iam: IamPlugin[] } | { ok: false; problem: string };
 
 /**
  * Finds the AwsIamForServiceAccount entries of `spec.plugins`. A kind that differs only by case is
@@ -20,17 +18,17 @@ export type PluginScan =
 export function scanPlugins(profile: unknown): PluginScan {
   if (!isObject(profile)) return { ok: false, problem: 'the object is not a Profile' };
   const spec = field(profile, 'spec');
-  if (spec === undefined || spec === null) return { ok: true, plugins: undefined, iam: [] };
+  if (spec === undefined || spec === null) return { ok: true, iam: [] };
   if (!isObject(spec)) return { ok: false, problem: 'spec must be an object' };
   const plugins = field(spec, 'plugins');
-  if (plugins === undefined || plugins === null) return { ok: true, plugins: undefined, iam: [] };
+  if (plugins === undefined || plugins === null) return { ok: true, iam: [] };
   if (!Array.isArray(plugins)) return { ok: false, problem: 'spec.plugins must be a list' };
   const iam: IamPlugin[] = [];
   for (const [index, entry] of plugins.entries()) {
     if (!isObject(entry)) return { ok: false, problem: `spec.plugins[${index}] must be an object` };
     const kind = field(entry, 'kind');
     if (kind === PLUGIN_KIND) {
-      iam.push({ index, entry, spec: field(entry, 'spec') });
+      iam.push({ index, spec: field(entry, 'spec') });
     } else if (typeof kind === 'string' && kind.toLowerCase() === PLUGIN_KIND.toLowerCase()) {
       return {
         ok: false,
@@ -38,7 +36,7 @@ export function scanPlugins(profile: unknown): PluginScan {
       };
     }
   }
-  return { ok: true, plugins, iam };
+  return { ok: true, iam };
 }
 
 /**

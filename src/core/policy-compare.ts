@@ -1,4 +1,6 @@
+import { isObject, type JsonObject } from './json.js';
 import type { PolicyDocument } from './policy-document.js';
+import { globToRegExp } from './role-pattern.js';
 
 /** Thrown when a policy document is neither JSON nor URL-encoded JSON. */
 export class PolicyParseError extends Error {
@@ -35,7 +37,7 @@ export function policiesEqual(a: unknown, b: unknown): boolean {
 }
 
 /** A string that is equal for semantically equal policy documents. */
-export function canonicalJson(value: unknown): string {
+function canonicalJson(value: unknown): string {
   return JSON.stringify(canonical(value));
 }
 
@@ -175,10 +177,8 @@ function statementsOf(doc: unknown): Record<string, unknown>[] | undefined {
   return list.map(recordOf).filter((s): s is Record<string, unknown> => s !== undefined);
 }
 
-function recordOf(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
+function recordOf(value: unknown): JsonObject | undefined {
+  return isObject(value) ? value : undefined;
 }
 
 function stringsOf(value: unknown): string[] {
@@ -188,11 +188,7 @@ function stringsOf(value: unknown): string[] {
 
 /** IAM action names are case-insensitive and may be globs (`sts:*`). */
 function matchesWebIdentityAction(action: string): boolean {
-  const pattern = action
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${pattern}$`, 'i').test(WEB_IDENTITY_ACTION);
+  return globToRegExp(action, 'i').test(WEB_IDENTITY_ACTION);
 }
 
 /** Condition keys are case-insensitive in IAM; operators are not. */

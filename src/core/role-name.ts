@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 
 export const ROLE_NAME_MAX = 64;
-export const ROLE_NAME_PATTERN = /^[\w+=,.@-]{1,64}$/;
+/** The characters IAM allows in a role name; the length is capped by shortenRoleName. */
+export const ROLE_NAME_CHARS = /^[\w+=,.@-]+$/;
 const HASH_LENGTH = 10;
 
 /** Substitutes `{namespace}` and `{cluster}` into the template. */

@@ -14,6 +14,10 @@ export interface CertPair {
 /** Reads a certificate and key and proves they form a usable pair before anyone serves with them. */
 export async function loadCertPair(certFile: string, keyFile: string): Promise<CertPair> {
   const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  return certPair(cert, key);
+}
+
+function certPair(cert: Buffer, key: Buffer): CertPair {
   createSecureContext({ cert, key }); // throws on unreadable PEM or a key that does not match
   const notAfter = new Date(new X509Certificate(cert).validTo);
   return { cert, key, notAfter };
@@ -84,18 +88,18 @@ export class CertWatcher {
 
   private async reload(): Promise<void> {
     const { certFile, keyFile, logger } = this.options;
-    let raw: [Buffer, Buffer];
+    let cert: Buffer, key: Buffer;
     try {
-      raw = await Promise.all([readFile(certFile), readFile(keyFile)]);
+      [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
     } catch (error) {
       logger.warn({ err: error }, 'cannot read the TLS files; keeping the current certificate');
       return;
     }
-    const fingerprint = fingerprintOf(...raw);
+    const fingerprint = fingerprintOf(cert, key);
     if (fingerprint === this.fingerprint || fingerprint === this.rejected) return;
     try {
-      const pair = await loadCertPair(certFile, keyFile);
-      this.fingerprint = fingerprintOf(pair.cert, pair.key);
+      const pair = certPair(cert, key);
+      this.fingerprint = fingerprint;
       this.options.onChange(pair);
       logger.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate reloaded');
     } catch (error) {

@@ -64,10 +64,6 @@ export class RoleCache {
     this.entries.delete(namespace);
   }
 
-  clear(): void {
-    this.entries.clear();
-  }
-
   get size(): number {
     return this.entries.size;
   }

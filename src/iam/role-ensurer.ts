@@ -98,11 +98,6 @@ export class RoleEnsurer {
     return this.cache.has(namespace, roleArn) ? cachedResult(roleArn) : undefined;
   }
 
-  /** The cache, else IAM. */
-  async ensure(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
-    return this.cached(spec.namespace, spec.roleArn) ?? this.provision(spec, opts);
-  }
-
   /** IAM, for a caller that has just missed the cache: one flight per namespace at a time. */
   async provision(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
     // A flight that finished since the caller looked may have filled the cache.
@@ -295,7 +290,8 @@ export class RoleEnsurer {
       );
       return true;
     } catch (err) {
-      if (isEntityAlreadyExists(err)) {
+      // write() has turned the SDK's error into ours; the IAM error it came from is its cause.
+      if (err instanceof RoleProvisioningError && isEntityAlreadyExists(err.cause)) {
         ctx.logger.info(
           { roleName: spec.roleName },
           'IAM role was created concurrently; verifying it',
@@ -366,7 +362,6 @@ export class RoleEnsurer {
     try {
       await call();
     } catch (err) {
-      if (operation === 'CreateRole' && isEntityAlreadyExists(err)) throw err;
       throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
     }
     ctx.logger.info({ roleName, operation }, `IAM ${operation} done`);

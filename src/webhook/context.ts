@@ -22,7 +22,7 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
     mutation: { reservedNamespaces: policy.reservedNamespaces, roleArnFor },
     validation: {
       reservedNamespaces: policy.reservedNamespaces,
-      allowedRoleArns: policy.allowedRoleArns.map(globToRegExp),
+      allowedRoleArns: policy.allowedRoleArns.map((glob) => globToRegExp(glob)),
       requirePlugin: policy.requirePlugin,
       roleArnFor,
     },

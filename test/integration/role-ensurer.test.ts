@@ -115,7 +115,10 @@ function ensure(
   spec: RoleSpec,
   opts: { dryRun?: boolean; signal?: AbortSignal } = {},
 ): Promise<EnsureResult> {
-  return h.ensurer.ensure(spec, {
+  // As an admission does it: the cache first, IAM on a miss.
+  const cached = h.ensurer.cached(spec.namespace, spec.roleArn);
+  if (cached) return Promise.resolve(cached);
+  return h.ensurer.provision(spec, {
     dryRun: opts.dryRun ?? false,
     signal: opts.signal ?? AbortSignal.timeout(20_000),
     logger: h.logger,
