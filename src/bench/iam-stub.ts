@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
+import { listenOnLoopback } from '../dev/loopback.js';
 
 /**
  * A minimal stand-in for IAM's Query API, used only to fill the webhook's role cache with many
@@ -73,12 +73,9 @@ export async function startIamStub(accountId: string): Promise<IamStub> {
       }
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no address');
+  const port = await listenOnLoopback(server);
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://127.0.0.1:${port}`,
     calls,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../dev/moto.js';
+import { supervise, type Supervised } from '../dev/child.js';
+import { freePort } from '../dev/loopback.js';
 
 const cliFile = fileURLToPath(new URL('../bin/cli.js', import.meta.url));
 const baselineFile = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
@@ -23,41 +24,19 @@ function startNode(args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = 
     stdio: ['pipe', 'pipe', 'pipe'],
     env,
   });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => {
-      if (child.pid === undefined) resolve();
-    });
-  });
-  let tail = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    tail = (tail + chunk).slice(-6000);
-  });
+  const proc = supervise(child, { tailChars: 6000 });
   let stopping: Promise<void> | undefined;
   const handle: NodeChild = {
     pid: child.pid ?? -1,
-    stderrTail: () => tail,
+    stderrTail: proc.stderrTail,
     stop(graceMs = 15_000) {
-      stopping ??= (async () => {
-        if (isRunning(child)) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-          await exited;
-          clearTimeout(timer);
-        } else {
-          await exited;
-        }
+      stopping ??= proc.terminate(graceMs).then(() => {
         child.stdin.destroy();
-      })();
+      });
       return stopping;
     },
   };
-  return { child, handle };
-}
-
-function isRunning(child: ChildProcess): boolean {
-  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  return { child, proc, handle };
 }
 
 export interface WebhookProcess extends NodeChild {
@@ -80,7 +59,7 @@ export async function startWebhookProcess(
   for (let attempt = 0; attempt < 4; attempt++) {
     const port = await freePort();
     const opsPort = await freePort();
-    const { child, handle } = startNode(
+    const { child, proc, handle } = startNode(
       [cliFile, 'serve'],
       { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port), OPS_PORT: String(opsPort) },
       nodeArgs,
@@ -88,7 +67,7 @@ export async function startWebhookProcess(
     child.stdout.resume();
     const opsUrl = `http://127.0.0.1:${opsPort}`;
     try {
-      await waitReady(`${opsUrl}/readyz`, child, handle);
+      await waitReady(`${opsUrl}/readyz`, proc);
       return {
         ...handle,
         admissionUrl: `https://127.0.0.1:${port}`,
@@ -108,11 +87,11 @@ export async function startWebhookProcess(
   throw new Error('the webhook did not start', { cause: lastError });
 }
 
-async function waitReady(url: string, child: ChildProcess, handle: NodeChild): Promise<void> {
+async function waitReady(url: string, proc: Supervised): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (!isRunning(child)) {
-      throw new Error(`webhook exited during startup:\n${handle.stderrTail()}`);
+    if (!proc.running()) {
+      throw new Error(`webhook exited during startup:\n${proc.stderrTail()}`);
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
@@ -123,7 +102,7 @@ async function waitReady(url: string, child: ChildProcess, handle: NodeChild): P
     }
     await sleep(50);
   }
-  throw new Error(`webhook not ready within 30 s:\n${handle.stderrTail()}`);
+  throw new Error(`webhook not ready within 30 s:\n${proc.stderrTail()}`);
 }
 
 export interface BaselineProcess extends NodeChild {

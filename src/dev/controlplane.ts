@@ -23,6 +23,7 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { supervise } from './child.js';
 
 // This file is src/dev/controlplane.ts under the test loader and dist/dev/controlplane.js when
 // built: two levels below the repository root either way.
@@ -136,23 +137,9 @@ async function startOnce(binary: string, options: StartOptions): Promise<Control
   const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
 
   // Keep the end of stderr for error messages; the full log is only wanted when debugging.
-  let stderrTail = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    if (options.logs) process.stderr.write(chunk);
-    stderrTail = (stderrTail + chunk).slice(-8000);
-  });
-
-  // Settles when the process is gone, or was never there (spawn failed: no 'exit' follows).
-  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitStatus = { code, signal };
-      resolve();
-    });
-    child.once('error', () => {
-      if (child.pid === undefined) resolve();
-    });
+  const proc = supervise(child, {
+    tailChars: 8000,
+    onStderr: options.logs ? (chunk) => process.stderr.write(chunk) : undefined,
   });
 
   // If the test process exits without stop(), ask the control plane to stop; it cleans up after
@@ -167,8 +154,9 @@ async function startOnce(binary: string, options: StartOptions): Promise<Control
   try {
     ready = await waitForReadyLine(child, readyTimeoutMs);
   } catch (err) {
-    await terminate(child, exited, 10_000);
+    await proc.terminate(10_000);
     process.removeListener('exit', stopOnExit);
+    const stderrTail = proc.stderrTail();
     const ErrorType = /address already in use/.test(stderrTail) ? PortLostError : Error;
     throw new ErrorType(
       `kube-controlplane did not become ready: ${(err as Error).message}\n--- stderr (tail) ---\n${stderrTail}`,
@@ -189,14 +177,14 @@ async function startOnce(binary: string, options: StartOptions): Promise<Control
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await terminate(child, exited, 30_000);
+      await proc.terminate(30_000);
       process.removeListener('exit', stopOnExit);
       // Normally the process has removed it already; after a SIGKILL it could not.
       rmSync(ready.dataDir, { recursive: true, force: true });
-      if (exitStatus?.code !== 0) {
-        const how = exitStatus?.signal ?? `code ${exitStatus?.code}`;
+      if (child.exitCode !== 0) {
+        const how = child.signalCode ?? `code ${child.exitCode}`;
         throw new Error(
-          `kube-controlplane did not stop cleanly (${how})\n--- stderr (tail) ---\n${stderrTail}`,
+          `kube-controlplane did not stop cleanly (${how})\n--- stderr (tail) ---\n${proc.stderrTail()}`,
         );
       }
     })();
@@ -212,26 +200,6 @@ async function startOnce(binary: string, options: StartOptions): Promise<Control
     pid: ready.pid,
     stop,
   };
-}
-
-/** SIGTERM, then SIGKILL if the process has not exited after graceMs. */
-async function terminate(
-  child: ChildProcess,
-  exited: Promise<void>,
-  graceMs: number,
-): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = new AbortController();
-  const timedOut = await Promise.race([
-    exited.then(() => false),
-    sleep(graceMs, true, { signal: timer.signal }).catch(() => false),
-  ]);
-  timer.abort();
-  if (timedOut) {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 function waitForReadyLine(child: ChildProcess, timeoutMs: number): Promise<ReadyLine> {

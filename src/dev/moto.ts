@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { supervise } from './child.js';
+import { freePort } from './loopback.js';
 
 /**
  * moto's server (the real IAM/STS API over HTTP) for local runs and benchmarks: `npm run dev`
@@ -46,17 +46,6 @@ const WRAPPER = [
   'main(sys.argv[1:])',
 ].join('\n');
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port assigned');
-  return address.port;
-}
-
 export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
   const timeoutMs = options.startupTimeoutMs ?? 30_000;
   if (options.port !== undefined) return startOn(options.port, timeoutMs);
@@ -77,28 +66,15 @@ async function startOn(port: number, timeoutMs: number): Promise<Moto> {
     stdio: ['pipe', 'ignore', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });
-  // Settles when the process is gone, or was never there (spawn failed: no 'exit' follows).
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => {
-      if (child.pid === undefined) resolve();
-    });
-  });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    // Keep only the tail; werkzeug logs every request here.
-    stderr = (stderr + chunk).slice(-4000);
-  });
+  // Only the tail of stderr is kept: werkzeug logs every request there.
+  const proc = supervise(child, { tailChars: 4000 });
   const endpoint = `http://127.0.0.1:${port}`;
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-      }
-      await exited;
+      // Nothing to shut down cleanly: all state is in memory.
+      await proc.terminate(0);
       child.stdin?.destroy();
       child.stderr?.destroy();
     })();
@@ -106,7 +82,7 @@ async function startOn(port: number, timeoutMs: number): Promise<Moto> {
   };
 
   try {
-    await waitUntilAnswering(endpoint, child, timeoutMs, () => stderr);
+    await waitUntilAnswering(endpoint, child, timeoutMs, proc.stderrTail);
   } catch (err) {
     await stop();
     throw err;

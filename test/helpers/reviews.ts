@@ -41,19 +41,31 @@ export function reviewFor(c: AdmissionCase) {
   });
 }
 
+/** A Profile with nothing but its name, and `spec` when given. */
+function bareProfile(namespace: string, spec?: unknown) {
+  return {
+    apiVersion: 'kubeflow.org/v1',
+    kind: 'Profile',
+    metadata: { name: namespace },
+    ...(spec === undefined ? {} : { spec }),
+  };
+}
+
+/** A Profile that carries the plugin for `roleArn`, as the webhook leaves it. */
+export function profileWithRole(namespace: string, roleArn: string) {
+  return bareProfile(namespace, {
+    plugins: [
+      { kind: 'AwsIamForServiceAccount', spec: { awsIamRole: roleArn, annotateOnly: true } },
+    ],
+  });
+}
+
 /** A plain Profile CREATE review for `namespace`. */
 export function createReview(namespace: string, extra: { dryRun?: boolean; spec?: unknown } = {}) {
-  return reviewFor({
-    name: namespace,
+  return profileReview({
     operation: 'CREATE',
-    object: {
-      apiVersion: 'kubeflow.org/v1',
-      kind: 'Profile',
-      metadata: { name: namespace },
-      ...(extra.spec === undefined ? {} : { spec: extra.spec }),
-    },
+    object: bareProfile(namespace, extra.spec),
     request: { dryRun: extra.dryRun ?? false },
-    expect: { allowed: true },
   });
 }
 

@@ -5,6 +5,13 @@ export const ACCOUNT_ID = '111122223333';
 export const ISSUER =
   'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
 
+/** The required settings, as environment variables, that the fixtures are written against. */
+export const REQUIRED_ENV = {
+  CLUSTER_NAME: 'prod',
+  CLUSTER_REGION: 'us-east-1',
+  S3_BUCKET: 'kf-artifacts',
+} as const;
+
 /** The configuration every fixture is written against. */
 export function testRoleSettings(overrides: Partial<RoleSettings> = {}): RoleSettings {
   return {

@@ -1,9 +1,11 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { once } from 'node:events';
+import { listenOnLoopback } from '../../src/dev/loopback.js';
 
 export interface FaultServer {
   endpoint: string;
   port: number;
+  /** Connections still open, to tell whether a client hung up. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -13,13 +15,11 @@ async function listen(server: Server, sockets: Set<Socket>): Promise<FaultServer
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
+  const port = await listenOnLoopback(server);
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
-    port: address.port,
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    openConnections: () => sockets.size,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -29,8 +29,11 @@ async function listen(server: Server, sockets: Set<Socket>): Promise<FaultServer
 
 /** Accepts connections on 127.0.0.1 and never answers: an IAM endpoint that hangs. */
 export function startBlackhole(): Promise<FaultServer> {
-  const sockets = new Set<Socket>();
-  return listen(createServer(), sockets);
+  // Requests are read and dropped, so a client that hangs up is seen as the socket closing.
+  return listen(
+    createServer((socket) => socket.resume()),
+    new Set(),
+  );
 }
 
 /** Forwards to `targetPort` on 127.0.0.1 after holding each new connection for `delayMs`. */

@@ -9,7 +9,7 @@ import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
 import { httpsRequest, type HttpAnswer } from './https.js';
-import { ISSUER } from './settings.js';
+import { ISSUER, REQUIRED_ENV } from './settings.js';
 
 export interface TestWebhook {
   server: RunningServer;
@@ -48,9 +48,7 @@ export async function startTestWebhook(
   const result = loadConfig(
     {},
     {
-      CLUSTER_NAME: 'prod',
-      CLUSTER_REGION: MOTO_REGION,
-      S3_BUCKET: 'kf-artifacts',
+      ...REQUIRED_ENV,
       OIDC_ISSUER: ISSUER,
       TLS_CERT_FILE: certs.certFile,
       TLS_KEY_FILE: certs.keyFile,

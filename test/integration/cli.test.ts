@@ -10,16 +10,14 @@ import { writeLocalCerts } from '../../src/dev/certs.js';
 import { httpsRequest } from '../helpers/https.js';
 import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';
-import { ISSUER } from '../helpers/settings.js';
+import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { startSlowProxy } from '../helpers/tcp-faults.js';
 
 const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
 const BASE_ENV = {
   PATH: process.env.PATH ?? '',
   HOME: process.env.HOME ?? '/tmp',
-  CLUSTER_NAME: 'prod',
-  CLUSTER_REGION: 'us-east-1',
-  S3_BUCKET: 'kf-artifacts',
+  ...REQUIRED_ENV,
 };
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [CLI, ...args], {

@@ -8,7 +8,9 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ApiException, CustomObjectsApi, VersionApi } from '@kubernetes/client-node';
+import { plainProfile } from '../../src/dev/sample.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { isAlive } from '../helpers/processes.js';
 
 const execFileP = promisify(execFile);
 
@@ -23,21 +25,6 @@ function pinnedKubernetesVersion(): string {
   return match[1];
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const profile = (name: string) => ({
-  apiVersion: 'kubeflow.org/v1',
-  kind: 'Profile',
-  metadata: { name },
-  spec: { owner: { kind: 'User', name: 'a@b.c' } },
-});
 const profiles = { group: 'kubeflow.org', version: 'v1', plural: 'profiles' } as const;
 
 t.test('control plane: real apiserver, Profile CRD, clean stop', async (t) => {
@@ -63,14 +50,14 @@ t.test('control plane: real apiserver, Profile CRD, clean stop', async (t) => {
 
   const api = cp.kubeConfig.makeApiClient(CustomObjectsApi);
   const name = 'controlplane-test';
-  await api.createClusterCustomObject({ ...profiles, body: profile(name) });
+  await api.createClusterCustomObject({ ...profiles, body: plainProfile(name) });
 
   const got = (await api.getClusterCustomObject({ ...profiles, name })) as ReturnType<
-    typeof profile
+    typeof plainProfile
   > & { metadata: { uid?: string } };
   t.equal(got.metadata.name, name);
   t.ok(got.metadata.uid, 'stored by the apiserver');
-  t.same(got.spec.owner, { kind: 'User', name: 'a@b.c' });
+  t.same(got.spec.owner, { kind: 'User', name: `${name}@example.com` });
 
   const { stdout } = await execFileP('kubectl', [
     '--kubeconfig',

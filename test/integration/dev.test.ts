@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { BUILD_HINT } from '../helpers/controlplane.js';
+import { isAlive } from '../helpers/processes.js';
 
 /*
  * `npm run dev` as a newcomer uses it: `node dist/dev/main.js` (dist/ must be built, as `npm test`
@@ -28,15 +29,6 @@ interface ReadyLine {
   kubeconfig: string | null;
   sampleProfile: string;
   pids: { self: number; moto: number; controlPlane: number | null };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Direct children of `pid` (procps `ps`). */
@@ -146,7 +138,7 @@ t.test('npm run dev: the printed kubectl commands store a Profile with the plugi
   ];
   t.ok(pids.length >= 2, `children: ${pids.join(', ')}`);
   t.ok(
-    pids.every((pid) => alive(pid)),
+    pids.every((pid) => isAlive(pid)),
     'all running before Ctrl-C',
   );
 
@@ -156,9 +148,9 @@ t.test('npm run dev: the printed kubectl commands store a Profile with the plugi
   t.equal(code, 0, 'exits 0 on SIGINT', code === 0 ? {} : { stderr: stderr.slice(-4000) });
   t.notMatch(stderr, 'while stopping', 'everything stopped cleanly');
   // Stopping waits for each process to exit; allow a moment for the kernel to reap them.
-  for (let i = 0; i < 50 && pids.some((pid) => alive(pid)); i++) await sleep(100);
+  for (let i = 0; i < 50 && pids.some((pid) => isAlive(pid)); i++) await sleep(100);
   t.same(
-    pids.filter((pid) => alive(pid)),
+    pids.filter((pid) => isAlive(pid)),
     [],
     'no process left behind',
   );

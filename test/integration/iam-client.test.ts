@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
-import { once } from 'node:events';
 import t, { type Test } from 'tap';
 import { GetRoleCommand, ListRolesCommand } from '@aws-sdk/client-iam';
+import { listenOnLoopback } from '../../src/dev/loopback.js';
 import { createIamClient } from '../../src/iam/client.js';
 import { fromAwsError } from '../../src/iam/errors.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -30,12 +30,9 @@ async function failingIam(
       );
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listenOnLoopback(server);
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { endpoint: `http://127.0.0.1:${address.port}`, attempts: () => attempts };
+  return { endpoint: `http://127.0.0.1:${port}`, attempts: () => attempts };
 }
 
 function client(endpoint: string, metrics: Metrics) {

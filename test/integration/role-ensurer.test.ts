@@ -1,7 +1,5 @@
-import { createServer, type Socket } from 'node:net';
-import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
@@ -14,6 +12,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { pino, type Logger } from 'pino';
 import { createHandMadeRole, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
+import { startBlackhole } from '../helpers/tcp-faults.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
@@ -171,6 +170,28 @@ async function rejection(promise: Promise<unknown>): Promise<RoleProvisioningErr
     throw err;
   }
   throw new Error('expected a RoleProvisioningError, but the promise resolved');
+}
+
+/** Holds every call of one IAM command until released; `reached` settles when the first arrives. */
+function holdCommand(
+  iam: IAMClient,
+  commandName: string,
+): { reached: Promise<void>; release(): void } {
+  let arrived!: () => void;
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  iam.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === commandName) {
+        arrived();
+        await released;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: `hold${commandName}` },
+  );
+  return { reached, release };
 }
 
 t.test('creates a missing role with path, tags, trust, boundary and inline policy', async (t) => {
@@ -514,25 +535,12 @@ t.test('two replicas racing: EntityAlreadyExists means look it up', async (t) =>
 
   // Hold replica B's CreateRole until replica A has created the role completely, so B surely
   // hits EntityAlreadyExists after its own GetRole found nothing.
-  let reachedCreate!: () => void;
-  const bAtCreate = new Promise<void>((resolve) => (reachedCreate = resolve));
-  let release!: () => void;
-  const aDone = new Promise<void>((resolve) => (release = resolve));
-  b.iam.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'CreateRoleCommand') {
-        reachedCreate();
-        await aDone;
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'holdCreateRole' },
-  );
+  const bCreate = holdCommand(b.iam, 'CreateRoleCommand');
 
   const bResult = ensure(b, spec);
-  await bAtCreate;
+  await bCreate.reached;
   const aResult = await ensure(a, spec);
-  release();
+  bCreate.release();
   t.equal(aResult.outcome, 'created');
   t.same(await bResult, { outcome: 'verified', roleArn: spec.roleArn, warnings: [] });
   t.same(await calls(b.metrics), [
@@ -570,28 +578,9 @@ t.test('an already fired signal fails at once with a deadline error', async (t) 
   t.equal(await count(h.metrics), 0, 'no IAM call');
 });
 
-/** A TCP server that accepts connections and never answers: an IAM that hangs. */
-async function hangingServer(t: Test): Promise<{ endpoint: string; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    // Read and drop the request so the client's hang-up is seen as the socket closing.
-    socket.resume();
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { endpoint: `http://127.0.0.1:${address.port}`, sockets };
-}
-
 t.test('a signal firing during a call ends it quickly with a deadline error', async (t) => {
-  const hanging = await hangingServer(t);
+  const hanging = await startBlackhole();
+  t.teardown(() => hanging.close());
   const h = harness({ endpoint: hanging.endpoint });
   const spec = specFor('hang');
   const started = performance.now();
@@ -601,9 +590,9 @@ t.test('a signal firing during a call ends it quickly with a deadline error', as
   t.equal(err.retryable, true);
   t.ok(elapsed < 5_000, `returned after ${Math.round(elapsed)} ms`);
   // The caller stops waiting at once; the cancelled request settles just after.
-  await until(async () => (await count(h.metrics)) > 0 && hanging.sockets.size === 0);
+  await until(async () => (await count(h.metrics)) > 0 && hanging.openConnections() === 0);
   t.match(await calls(h.metrics), [{ op: 'GetRole', outcome: /Abort/ }]);
-  t.equal(hanging.sockets.size, 0, 'the request was cancelled, not left hanging');
+  t.equal(hanging.openConnections(), 0, 'the request was cancelled, not left hanging');
 });
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -617,29 +606,16 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
 t.test('a waiter whose deadline fires does not cancel the shared flight', async (t) => {
   const h = harness();
   const spec = specFor('waiters');
-  let reachedGet!: () => void;
-  const atGet = new Promise<void>((resolve) => (reachedGet = resolve));
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  h.iam.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'GetRoleCommand') {
-        reachedGet();
-        await held;
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'holdGetRole' },
-  );
+  const getRole = holdCommand(h.iam, 'GetRoleCommand');
 
   const impatient = new AbortController();
   const first = ensure(h, spec, { signal: impatient.signal });
   const second = ensure(h, spec);
-  await atGet;
+  await getRole.reached;
   impatient.abort();
   const err = await rejection(first);
   t.equal(err.reason, 'deadline');
-  release();
+  getRole.release();
   t.equal((await second).outcome, 'created', 'the patient caller gets the shared result');
   t.equal(await count(h.metrics, 'CreateRole'), 1);
 });

@@ -10,7 +10,8 @@ import jsonpatch from 'fast-json-patch';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
-import { createReview, decodePatch, reviewFor } from '../helpers/reviews.js';
+import { profileReview } from '../../src/dev/sample.js';
+import { createReview, decodePatch, profileWithRole } from '../helpers/reviews.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
@@ -114,12 +115,10 @@ t.test('an unchanged UPDATE makes no IAM request', async (t) => {
   const before = await webhook.iamCalls();
   const hits = (await webhook.metrics.roleCacheHits.get()).values[0]?.value ?? 0;
   for (let i = 0; i < 5; i++) {
-    const update = reviewFor({
-      name: 'u',
+    const update = profileReview({
       operation: 'UPDATE',
       object: { ...stored, metadata: { name: 'team-d', finalizers: [`f${i}`] } },
       oldObject: stored,
-      expect: { allowed: true },
     });
     const answer = (await webhook.post('/mutate', update)).json().response;
     t.equal(answer.allowed, true);
@@ -136,29 +135,22 @@ t.test('an unchanged UPDATE makes no IAM request', async (t) => {
 
 t.test('an UPDATE that removed the plugin gets it back', async (t) => {
   await webhook.post('/mutate', createReview('team-e'));
-  const old = {
-    apiVersion: 'kubeflow.org/v1',
-    kind: 'Profile',
-    metadata: { name: 'team-e' },
-    spec: {
-      plugins: [
-        {
-          kind: 'AwsIamForServiceAccount',
-          spec: { awsIamRole: specFor('team-e').roleArn, annotateOnly: true },
-        },
-      ],
-    },
-  };
-  const update = reviewFor({
-    name: 'u',
+  const old = profileWithRole('team-e', specFor('team-e').roleArn);
+  const update = profileReview({
     operation: 'UPDATE',
     object: { ...old, spec: { plugins: [] } },
     oldObject: old,
-    expect: { allowed: true },
   });
   const answer = (await webhook.post('/mutate', update)).json().response;
   t.same(decodePatch(answer.patch), [
-    { op: 'add', path: '/spec/plugins/-', value: old.spec.plugins[0] },
+    {
+      op: 'add',
+      path: '/spec/plugins/-',
+      value: {
+        kind: 'AwsIamForServiceAccount',
+        spec: { awsIamRole: specFor('team-e').roleArn, annotateOnly: true },
+      },
+    },
   ]);
 });
 
@@ -206,23 +198,9 @@ t.test('a pre-existing untagged role that trusts the service account is used as 
 });
 
 t.test('the validating webhook over HTTPS', async (t) => {
-  const foreign = reviewFor({
-    name: 'v',
+  const foreign = profileReview({
     operation: 'CREATE',
-    object: {
-      apiVersion: 'kubeflow.org/v1',
-      kind: 'Profile',
-      metadata: { name: 'team-a' },
-      spec: {
-        plugins: [
-          {
-            kind: 'AwsIamForServiceAccount',
-            spec: { awsIamRole: specFor('team-b').roleArn, annotateOnly: true },
-          },
-        ],
-      },
-    },
-    expect: { allowed: false },
+    object: profileWithRole('team-a', specFor('team-b').roleArn),
   });
   const calls = await webhook.iamCalls();
   const answer = (await webhook.post('/validate', foreign)).json().response;

@@ -1,11 +1,10 @@
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import { DEFAULT_RESERVED_NAMESPACES } from '../../src/core/namespace.js';
-
-const REQUIRED = { CLUSTER_NAME: 'prod', CLUSTER_REGION: 'us-east-1', S3_BUCKET: 'kf-artifacts' };
+import { REQUIRED_ENV } from '../helpers/settings.js';
 
 t.test('defaults of SPEC §4.3', async (t) => {
-  const result = loadConfig({}, REQUIRED);
+  const result = loadConfig({}, REQUIRED_ENV);
   t.ok(result.ok);
   if (!result.ok) return;
   const c = result.config;
@@ -25,7 +24,12 @@ t.test('defaults of SPEC §4.3', async (t) => {
 });
 
 t.test('flags win over the environment, which wins over defaults', async (t) => {
-  const env = { ...REQUIRED, AWS_REGION: 'eu-west-1', S3_ACCESS: 'readonly', ROLE_MODE: 'lookup' };
+  const env = {
+    ...REQUIRED_ENV,
+    AWS_REGION: 'eu-west-1',
+    S3_ACCESS: 'readonly',
+    ROLE_MODE: 'lookup',
+  };
   const result = loadConfig({ s3Access: 'full' }, env);
   t.ok(result.ok);
   if (!result.ok) return;
@@ -47,7 +51,7 @@ t.test('lists, tags and the own namespace', async (t) => {
   const result = loadConfig(
     {},
     {
-      ...REQUIRED,
+      ...REQUIRED_ENV,
       SERVICE_ACCOUNTS: 'default-editor, pipeline-runner',
       ALLOWED_ROLE_ARNS: 'arn:aws:iam::111122223333:role/shared/*',
       RESERVED_NAMESPACES: 'kube-system,ops',
@@ -109,9 +113,9 @@ t.test('every problem is reported at once', async (t) => {
 });
 
 t.test('a template that yields characters IAM refuses is rejected', async (t) => {
-  const result = loadConfig({}, { ...REQUIRED, ROLE_NAME_TEMPLATE: '{namespace}/{cluster}' });
+  const result = loadConfig({}, { ...REQUIRED_ENV, ROLE_NAME_TEMPLATE: '{namespace}/{cluster}' });
   t.notOk(result.ok);
   t.match(!result.ok && result.problems.join(), 'characters IAM does not allow');
-  const unknown = loadConfig({}, { ...REQUIRED, ROLE_NAME_TEMPLATE: '{namespace}-{account}' });
+  const unknown = loadConfig({}, { ...REQUIRED_ENV, ROLE_NAME_TEMPLATE: '{namespace}-{account}' });
   t.match(!unknown.ok && unknown.problems.join(), 'only {namespace} and {cluster}');
 });
