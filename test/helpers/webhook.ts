@@ -35,6 +35,22 @@ export function useMoto(moto: Moto | { endpoint: string }): void {
 }
 
 /**
+ * The settings of a webhook serving on 127.0.0.1 with `certs`, as environment variables. The ports
+ * are picked by the webhook when it binds them: a port probed beforehand could be taken first.
+ */
+export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
+  return {
+    ...REQUIRED_ENV,
+    OIDC_ISSUER: ISSUER,
+    TLS_CERT_FILE: certs.certFile,
+    TLS_KEY_FILE: certs.keyFile,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    OPS_PORT: '0',
+  };
+}
+
+/**
  * The real webhook on 127.0.0.1 with a fresh CA (or the given one, to restart on the same port);
  * settings are environment variables as in the chart.
  */
@@ -47,17 +63,7 @@ export async function startTestWebhook(
   const certs = reuse.certs ? await writeCertFiles(dir, reuse.certs) : await writeLocalCerts(dir);
   const result = loadConfig(
     {},
-    {
-      ...REQUIRED_ENV,
-      OIDC_ISSUER: ISSUER,
-      TLS_CERT_FILE: certs.certFile,
-      TLS_KEY_FILE: certs.keyFile,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      OPS_PORT: '0',
-      SHUTDOWN_DELAY_SECONDS: '0',
-      ...env,
-    },
+    { ...localServeEnv(certs), SHUTDOWN_DELAY_SECONDS: '0', ...env },
     { tls: true },
   );
   if (!result.ok) throw new Error(`test configuration: ${result.problems.join('; ')}`);

@@ -12,6 +12,7 @@ import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { startSlowProxy } from '../helpers/tcp-faults.js';
+import { localServeEnv } from '../helpers/webhook.js';
 
 const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
 const BASE_ENV = {
@@ -153,14 +154,8 @@ t.test(
         AWS_ENDPOINT_URL_STS: moto.endpoint,
         AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
-        OIDC_ISSUER: ISSUER,
-        TLS_CERT_FILE: certs.certFile,
-        TLS_KEY_FILE: certs.keyFile,
-        HOST: '127.0.0.1',
-        // Free ports picked by the webhook itself, read back from its "serving" log line: a
-        // port probed here could be taken by another socket before the child binds it.
-        PORT: '0',
-        OPS_PORT: '0',
+        // Its ports are read back from the "serving" log line.
+        ...localServeEnv(certs),
         SHUTDOWN_DELAY_SECONDS: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
