@@ -34,11 +34,13 @@ export function supervise(
     running,
     stderrTail: () => tail,
     async terminate(graceMs) {
-      if (running()) {
-        child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+      if (running() && graceMs > 0) {
+        child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
         clearTimeout(timer);
+      } else if (running()) {
+        child.kill('SIGKILL');
       }
       await exited;
     },
