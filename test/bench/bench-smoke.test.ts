@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
  * the only property checked is a correctness one: 100 concurrent CREATEs of one new namespace
  * make exactly one CreateRole call.
  */
-const BENCH = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
+const BENCH = fileURLToPath(new URL('../../.build/tools/bench/main.js', import.meta.url));
 
 t.setTimeout(240_000);
 

@@ -1,4 +1,4 @@
-// Profiles and webhook registration on the test control plane: src/dev/cluster.ts (shared with
+// Profiles and webhook registration on the test control plane: tools/dev/cluster.ts (shared with
 // `npm run dev` and the benchmark).
 
 export {
@@ -11,4 +11,4 @@ export {
   waitUntilMutating,
   type Profile,
   type RegisterWebhookOptions,
-} from '../../src/dev/cluster.js';
+} from '../../tools/dev/cluster.js';

@@ -1,4 +1,4 @@
-// A real Kubernetes control plane for tests: src/dev/controlplane.ts (shared with `npm run dev`
+// A real Kubernetes control plane for tests: tools/dev/controlplane.ts (shared with `npm run dev`
 // and the benchmark). Tests call startControlPlane() and never skip: when the binary is missing
 // it throws and says how to build it.
 
@@ -11,4 +11,4 @@ export {
   startControlPlane,
   type ControlPlane,
   type StartOptions,
-} from '../../src/dev/controlplane.js';
+} from '../../tools/dev/controlplane.js';

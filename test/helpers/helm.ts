@@ -1,7 +1,7 @@
-// The real `helm` binary for chart tests: src/dev/helm.ts (shared with `npm run dev` and the
+// The real `helm` binary for chart tests: tools/dev/helm.ts (shared with `npm run dev` and the
 // benchmark), plus what only tests need.
 
-import type { K8sObject } from '../../src/dev/helm.js';
+import type { K8sObject } from '../../tools/dev/helm.js';
 
 export {
   chartDir,
@@ -19,7 +19,7 @@ export {
   type HelmRunOptions,
   type K8sObject,
   type WebhookConfigurationsOptions,
-} from '../../src/dev/helm.js';
+} from '../../tools/dev/helm.js';
 
 /** Finds exactly one rendered object by kind (and name, when given); throws otherwise. */
 export function findObject(objects: readonly K8sObject[], kind: string, name?: string): K8sObject {

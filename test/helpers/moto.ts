@@ -1,6 +1,6 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { STSClient } from '@aws-sdk/client-sts';
-import { FAKE_CREDENTIALS, MOTO_REGION } from '../../src/dev/moto.js';
+import { FAKE_CREDENTIALS, MOTO_REGION } from '../../tools/dev/moto.js';
 
 // One moto starter for tests, `npm run dev` and the benchmarks.
 export {
@@ -9,7 +9,7 @@ export {
   MOTO_REGION,
   startMoto,
   type Moto,
-} from '../../src/dev/moto.js';
+} from '../../tools/dev/moto.js';
 
 /** An SDK client that talks to moto directly, to read back and arrange what IAM holds. */
 export function iamClientFor(endpoint: string): IAMClient {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Operation } from 'fast-json-patch';
 import type { PolicySettings } from '../../src/core/settings.js';
-import { profileReview } from '../../src/dev/sample.js';
+import { profileReview } from '../../tools/dev/sample.js';
 
 export interface AdmissionCase {
   name: string;

@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { listenOnLoopback } from '../../src/dev/loopback.js';
+import { listenOnLoopback } from '../../tools/dev/loopback.js';
 
 export interface FaultServer {
   endpoint: string;

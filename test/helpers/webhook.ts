@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { startWebhook } from '../../src/commands/serve.js';
-import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../src/dev/certs.js';
+import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { writeLocalCerts } from '../../src/dev/certs.js';
+import { writeLocalCerts } from '../../tools/dev/certs.js';
 import { httpsRequest } from '../helpers/https.js';
 import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';

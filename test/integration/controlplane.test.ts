@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ApiException, CustomObjectsApi, VersionApi } from '@kubernetes/client-node';
-import { plainProfile } from '../../src/dev/sample.js';
+import { plainProfile } from '../../tools/dev/sample.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import { isAlive } from '../helpers/processes.js';
 

@@ -13,11 +13,11 @@ import { BUILD_HINT } from '../helpers/controlplane.js';
 import { isAlive } from '../helpers/processes.js';
 
 /*
- * `npm run dev` as a newcomer uses it: `node dist/dev/main.js` (dist/ must be built, as `npm test`
+ * `npm run dev` as a newcomer uses it: `node .build/tools/dev/main.js` (dist/ must be built, as `npm test`
  * does first) starts moto, the webhook and the local control plane; the kubectl commands it
  * prints store a Profile with the plugin; Ctrl-C stops everything and exits 0.
  */
-const DEV = fileURLToPath(new URL('../../dist/dev/main.js', import.meta.url));
+const DEV = fileURLToPath(new URL('../../.build/tools/dev/main.js', import.meta.url));
 const run = promisify(execFile);
 
 t.setTimeout(240_000);

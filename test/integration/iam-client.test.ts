@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import t, { type Test } from 'tap';
 import { GetRoleCommand, ListRolesCommand } from '@aws-sdk/client-iam';
-import { listenOnLoopback } from '../../src/dev/loopback.js';
+import { listenOnLoopback } from '../../tools/dev/loopback.js';
 import { createIamClient } from '../../src/iam/client.js';
 import { fromAwsError } from '../../src/iam/errors.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { connect as tlsConnect } from 'node:tls';
-import { createCa, issueServingCert } from '../../src/dev/certs.js';
+import { createCa, issueServingCert } from '../../tools/dev/certs.js';
 import { startMoto } from '../helpers/moto.js';
 import { createReview } from '../helpers/reviews.js';
 import { startBlackhole } from '../helpers/tcp-faults.js';

@@ -10,7 +10,7 @@ import jsonpatch from 'fast-json-patch';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
-import { profileReview } from '../../src/dev/sample.js';
+import { profileReview } from '../../tools/dev/sample.js';
 import { createReview, decodePatch, profileWithRole } from '../helpers/reviews.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto } from '../helpers/webhook.js';

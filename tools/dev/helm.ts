@@ -10,15 +10,14 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { repoRoot } from '../repo-root.js';
+
+export { repoRoot };
 
 const execFileAsync = promisify(execFile);
 
-// This file is src/dev/helm.ts under the test loader and dist/dev/helm.js when built: two levels
-// below the repository root either way.
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const chartDir = join(repoRoot, 'charts/profile-irsa-webhook');
 const installScript = join(repoRoot, 'scripts/install-helm.sh');
 

@@ -4,8 +4,8 @@ import {
   IAMClient,
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam';
-import { deriveRoleSpec } from '../core/role-spec.js';
-import type { RoleSettings } from '../core/settings.js';
+import { deriveRoleSpec } from '../../src/core/role-spec.js';
+import type { RoleSettings } from '../../src/core/settings.js';
 import { FAKE_CREDENTIALS, MOTO_REGION } from '../dev/moto.js';
 import { HttpsClient, runLoad, type LoadResult } from './load.js';
 import { metricSum, parsePrometheus, rssBytes, type WebhookProcess } from './processes.js';

@@ -13,7 +13,6 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApiException,
@@ -23,11 +22,9 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { repoRoot } from '../repo-root.js';
 import { supervise } from './child.js';
 
-// This file is src/dev/controlplane.ts under the test loader and dist/dev/controlplane.js when
-// built: two levels below the repository root either way.
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const buildScript = join(repoRoot, 'scripts/build-controlplane.sh');
 /** The real Kubeflow Profile CRD (kept with the test fixtures; see test/fixtures/SOURCES.md). */
 export const profileCrdFile = join(repoRoot, 'test/fixtures/kubeflow.org_profiles.yaml');

@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { startWebhook } from '../commands/serve.js';
-import { loadConfig } from '../config/load.js';
-import { createLogger } from '../log/logger.js';
+import { startWebhook } from '../../src/commands/serve.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log/logger.js';
 import { writeLocalCerts } from './certs.js';
 import { registerWebhook, waitUntilMutating } from './cluster.js';
 import {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { BODY_LIMIT } from '../http/admission-app.js';
+import { BODY_LIMIT } from '../../src/http/admission-app.js';
 
 /*
  * The benchmark's baseline: a fastify HTTPS server with the webhook's certificate, body limit and

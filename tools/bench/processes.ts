@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { supervise, type Supervised } from '../dev/child.js';
 import { freePort } from '../dev/loopback.js';
+import { repoRoot } from '../repo-root.js';
 
-const cliFile = fileURLToPath(new URL('../bin/cli.js', import.meta.url));
+/** The product as built by `npm run build`, exactly what the image runs. */
+const cliFile = join(repoRoot, 'dist/bin/cli.js');
 const baselineFile = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
 const preloadUrl = new URL('./exit-with-parent.js', import.meta.url).href;
 

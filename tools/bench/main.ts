@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
-import { roleSettings } from '../config/settings.js';
+import { loadConfig } from '../../src/config/load.js';
+import { roleSettings } from '../../src/config/settings.js';
 import { writeLocalCerts } from '../dev/certs.js';
 import { FAKE_CREDENTIALS, MOTO_ACCOUNT_ID, MOTO_REGION, startMoto } from '../dev/moto.js';
 import { apiServerPhase } from './apiserver-phase.js';
@@ -18,7 +18,7 @@ import {
 } from './processes.js';
 import { machine, render, targets, type MemorySample, type Summary } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--cpu-prof DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [--cpu-prof DIR]
 
 Starts moto, the webhook (node dist/bin/cli.js serve) and a baseline fastify HTTPS server on
 127.0.0.1, runs bounded load against them and prints a table and, last, one JSON summary line.
