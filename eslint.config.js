@@ -2,7 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.build/**', '.tap/**', 'node_modules/**', 'charts/**', 'test/controlplane/**'] },
+  {
+    ignores: [
+      'dist/**',
+      '.build/**',
+      '.tap/**',
+      'node_modules/**',
+      'charts/**',
+      'test/controlplane/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
