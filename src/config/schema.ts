@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import { expandS3PrefixPresets, s3ScopeProblems } from '../core/s3-policy.js';
 
 const list = z
   .string()
@@ -85,6 +86,10 @@ export const configSchema = z
         .min(1, 'needs at least one service account'),
     ),
     s3Access: z.enum(['full', 'readwrite', 'readonly']),
+    s3Prefixes: list.transform(expandS3PrefixPresets),
+    s3SharedPrefixes: list.transform((items) => [...new Set(items)]),
+    s3SharedAccess: z.enum(['full', 'readwrite', 'readonly']),
+    s3AllowBucketWrites: boolean,
     permissionsBoundary: optionalText.pipe(
       z
         .string()
@@ -149,6 +154,7 @@ export const configSchema = z
           'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
       });
     }
+    s3ScopeIssues(config, ctx);
     if (config.port !== 0 && config.port === config.opsPort) {
       ctx.addIssue({
         code: 'custom',
@@ -165,3 +171,42 @@ export const configSchema = z
   }));
 
 export type Config = z.output<typeof configSchema>;
+
+interface S3ScopeInput {
+  s3Access: string;
+  s3Prefixes: string[];
+  s3SharedPrefixes: string[];
+  s3AllowBucketWrites: boolean;
+}
+
+function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
+  const problems = s3ScopeProblems({
+    prefixTemplates: config.s3Prefixes,
+    sharedPrefixes: config.s3SharedPrefixes,
+  });
+  for (const message of problems.prefixTemplates)
+    ctx.addIssue({ code: 'custom', path: ['s3Prefixes'], message });
+  for (const message of problems.sharedPrefixes)
+    ctx.addIssue({ code: 'custom', path: ['s3SharedPrefixes'], message });
+  if (config.s3SharedPrefixes.length > 0 && config.s3Prefixes.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3SharedPrefixes'],
+      message: 'needs --s3-prefixes: without a scope every role has the whole bucket',
+    });
+  }
+  if (config.s3AllowBucketWrites && config.s3Prefixes.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message:
+        'cannot be used with --s3-prefixes: a bucket policy written by one namespace reaches all',
+    });
+  } else if (config.s3AllowBucketWrites && config.s3Access !== 'full') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message: 'only applies to --s3-access full',
+    });
+  }
+}

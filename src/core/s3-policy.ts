@@ -1,0 +1,299 @@
+import type { PolicyDocument, PolicyStatement } from './policy-document.js';
+import { partitionForRegion, type RoleSettings, type S3Access, type S3Scope } from './settings.js';
+
+export const NAMESPACE_PLACEHOLDER = '{namespace}';
+
+/**
+ * Named prefix sets. `kfp`: the layout KFP ≥ 2.15's pipelines profile controller gives each
+ * namespace (`defaultPipelineRoot: minio://BUCKET/private-artifacts/NS/v2/artifacts`, Argo's log
+ * archive under `private-artifacts/NS/`), and `private/NS/` for the user's own files.
+ */
+export const S3_PREFIX_PRESETS: Readonly<Record<string, readonly string[]>> = {
+  kfp: ['private-artifacts/{namespace}/', 'private/{namespace}/'],
+};
+
+/** Whole-bucket access, unchanged from before scopes existed so upgrades rewrite no policy. */
+const BUCKET_WIDE_ACTIONS: Record<Exclude<S3Access, 'full'>, string[]> = {
+  readwrite: [
+    's3:GetObject',
+    's3:PutObject',
+    's3:DeleteObject',
+    's3:ListBucket',
+    's3:GetBucketLocation',
+    's3:AbortMultipartUpload',
+    's3:ListMultipartUploadParts',
+    's3:ListBucketMultipartUploads',
+  ],
+  readonly: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
+};
+
+/** What `full` may do on the bucket itself when bucket-level writes are not allowed: read only. */
+const FULL_BUCKET_READS = [
+  's3:ListBucket',
+  's3:ListBucketVersions',
+  's3:ListBucketMultipartUploads',
+  's3:GetBucketLocation',
+];
+
+/** Object-level actions under a prefix. Multipart parts are s3:PutObject; ListParts is its own. */
+const PREFIX_OBJECT_ACTIONS: Record<S3Access, string[]> = {
+  full: ['s3:*'],
+  readwrite: [
+    's3:GetObject',
+    's3:PutObject',
+    's3:DeleteObject',
+    's3:AbortMultipartUpload',
+    's3:ListMultipartUploadParts',
+  ],
+  readonly: ['s3:GetObject'],
+};
+
+/**
+ * Listings under a prefix. Both actions take an s3:prefix condition. ListBucketMultipartUploads
+ * takes none, so it would show every namespace's keys: it is never granted within a scope.
+ */
+const PREFIX_LIST_ACTIONS: Record<S3Access, string[]> = {
+  full: ['s3:ListBucket', 's3:ListBucketVersions'],
+  readwrite: ['s3:ListBucket'],
+  readonly: ['s3:ListBucket'],
+};
+
+export function s3PolicyName(namespace: string): string {
+  return `kf-${namespace}-pipeline-s3`;
+}
+
+/** Each preset name in the list is replaced by its templates; duplicates are dropped. */
+export function expandS3PrefixPresets(items: readonly string[]): string[] {
+  return [...new Set(items.flatMap((item) => S3_PREFIX_PRESETS[item] ?? [item]))];
+}
+
+/** The namespace's own key prefixes, in template order. */
+export function namespacePrefixes(scope: S3Scope, namespace: string): string[] {
+  return [
+    ...new Set(scope.prefixTemplates.map((t) => t.replace(NAMESPACE_PLACEHOLDER, namespace))),
+  ];
+}
+
+export function s3Policy(settings: RoleSettings, namespace: string): PolicyDocument {
+  const partition = partitionForRegion(settings.region);
+  const buckets = settings.s3Buckets.map((bucket) => `arn:${partition}:s3:::${bucket}`);
+  const objects = (prefixes: string[]) =>
+    buckets.flatMap((bucket) => prefixes.map((prefix) => `${bucket}/${prefix}*`));
+  const scope = settings.s3Scope;
+
+  if (scope === undefined) {
+    if (settings.s3Access !== 'full') {
+      return document([
+        {
+          Effect: 'Allow',
+          Action: BUCKET_WIDE_ACTIONS[settings.s3Access],
+          Resource: buckets.flatMap((bucket) => [bucket, `${bucket}/*`]),
+        },
+      ]);
+    }
+    if (settings.s3AllowBucketWrites === true) {
+      return document([
+        {
+          Effect: 'Allow',
+          Action: ['s3:*'],
+          Resource: buckets.flatMap((bucket) => [bucket, `${bucket}/*`]),
+        },
+      ]);
+    }
+    // s3:* on object ARNs reaches only object-level actions; the bucket gets reads only, so no
+    // tenant can rewrite the bucket policy, its ACL or public access block, or delete it.
+    return document([
+      { Sid: 'Objects', Effect: 'Allow', Action: ['s3:*'], Resource: objects(['']) },
+      { Sid: 'BucketReads', Effect: 'Allow', Action: FULL_BUCKET_READS, Resource: buckets },
+    ]);
+  }
+
+  const own = namespacePrefixes(scope, namespace);
+  const shared = scope.sharedPrefixes;
+  const parents = parentFolders([...own, ...shared]);
+  const statements: PolicyStatement[] = [
+    {
+      Sid: 'NamespaceObjects',
+      Effect: 'Allow',
+      Action: PREFIX_OBJECT_ACTIONS[settings.s3Access],
+      Resource: objects(own),
+    },
+    {
+      Sid: 'ListNamespacePrefixes',
+      Effect: 'Allow',
+      Action: PREFIX_LIST_ACTIONS[settings.s3Access],
+      Resource: buckets,
+      Condition: { StringLike: { 's3:prefix': own.map((prefix) => `${prefix}*`) } },
+    },
+  ];
+  if (shared.length > 0) {
+    statements.push(
+      {
+        Sid: 'SharedObjects',
+        Effect: 'Allow',
+        Action: PREFIX_OBJECT_ACTIONS[scope.sharedAccess],
+        Resource: objects(shared),
+      },
+      {
+        Sid: 'ListSharedPrefixes',
+        Effect: 'Allow',
+        Action: PREFIX_LIST_ACTIONS[scope.sharedAccess],
+        Resource: buckets,
+        Condition: { StringLike: { 's3:prefix': shared.map((prefix) => `${prefix}*`) } },
+      },
+    );
+  }
+  if (parents.length > 0) {
+    // A client browsing to its folder (`aws s3 ls s3://BUCKET/private-artifacts/`) lists each
+    // parent folder one level deep. With the delimiter it sees only the names of the folders
+    // there, never another namespace's keys; without it (a recursive listing) it is denied.
+    statements.push({
+      Sid: 'ListParentFolders',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: buckets,
+      Condition: { StringEquals: { 's3:prefix': parents, 's3:delimiter': '/' } },
+    });
+  }
+  statements.push({
+    Sid: 'BucketLocation',
+    Effect: 'Allow',
+    Action: ['s3:GetBucketLocation'],
+    Resource: buckets,
+  });
+  return document(statements);
+}
+
+function document(statements: PolicyStatement[]): PolicyDocument {
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+/** Every `/`-terminated proper prefix of the prefixes (`a/b/c/` → `a/`, `a/b/`), sorted. */
+function parentFolders(prefixes: string[]): string[] {
+  const parents = new Set<string>();
+  for (const prefix of prefixes) {
+    for (let at = prefix.indexOf('/'); at >= 0 && at < prefix.length - 1;) {
+      parents.add(prefix.slice(0, at + 1));
+      at = prefix.indexOf('/', at + 1);
+    }
+  }
+  return [...parents].sort();
+}
+
+/*
+ * Prefix templates must give every namespace a prefix that no other namespace's prefix can contain
+ * or fall inside, since `PREFIX*` grants all keys that start with it. A template is HEAD +
+ * {namespace} + "/" + TAIL. Namespaces are DNS labels (no "/"), so within one template the "/"
+ * right after the name ends it: `team/` never starts `team-a/`. Across two templates, equal heads
+ * are safe for the same reason, and heads that differ before either ends are safe because the
+ * prefixes differ there too. Only a head that starts the other is unsafe: with `a/{namespace}/`
+ * and `a/x-{namespace}/`, `a/x-b/` is namespace `x-b`'s prefix and namespace `b`'s.
+ */
+
+/** Letters, digits and S3's other safe key characters; `$` would start an IAM policy variable. */
+const KEY_CHARS = /^[A-Za-z0-9!_.'()/-]*$/;
+/** The longest namespace (a DNS label) and S3's longest key, in bytes. */
+const LONGEST_NAMESPACE = 'n'.repeat(63);
+const MAX_KEY_BYTES = 1024;
+
+/** What is wrong with a set of namespace prefix templates and shared prefixes; empty when fine. */
+export function s3ScopeProblems(scope: Pick<S3Scope, 'prefixTemplates' | 'sharedPrefixes'>): {
+  prefixTemplates: string[];
+  sharedPrefixes: string[];
+} {
+  const templates = [...new Set(scope.prefixTemplates)];
+  const problems: string[] = [];
+  const valid: string[] = [];
+  for (const template of templates) {
+    const own = templateProblems(template);
+    problems.push(...own.map((problem) => `"${template}" ${problem}`));
+    if (own.length === 0) valid.push(template);
+  }
+  for (const [i, a] of valid.entries()) {
+    for (const b of valid.slice(i + 1)) {
+      const [headA, headB] = [head(a), head(b)];
+      if (headA !== headB && (headA.startsWith(headB) || headB.startsWith(headA))) {
+        const [shorter, longer] = headA.length < headB.length ? [a, b] : [b, a];
+        problems.push(
+          `"${shorter}" and "${longer}" overlap: the text before {namespace} in "${shorter}" ` +
+            `starts the text before it in "${longer}", so one namespace's prefix can contain ` +
+            `another's; put {namespace} after the same folders in both, or under different ones`,
+        );
+      }
+    }
+  }
+
+  const sharedProblems: string[] = [];
+  for (const prefix of new Set(scope.sharedPrefixes)) {
+    const problems = prefix.includes(NAMESPACE_PLACEHOLDER)
+      ? ['is shared by every namespace, so it cannot contain {namespace}']
+      : keyPrefixProblems(prefix);
+    sharedProblems.push(...problems.map((problem) => `"${prefix}" ${problem}`));
+    if (problems.length > 0) continue;
+    for (const template of valid) {
+      const h = head(template);
+      if (h.startsWith(prefix) || prefix.startsWith(h)) {
+        sharedProblems.push(
+          `"${prefix}" overlaps the namespace prefixes of "${template}": it would ` +
+            (h.startsWith(prefix)
+              ? "give every namespace the others' prefixes"
+              : "be some namespace's own prefix") +
+            '; use a folder outside them',
+        );
+      }
+    }
+  }
+  return { prefixTemplates: problems, sharedPrefixes: sharedProblems };
+}
+
+function head(template: string): string {
+  return template.slice(0, template.indexOf(NAMESPACE_PLACEHOLDER));
+}
+
+function templateProblems(template: string): string[] {
+  const count = template.split(NAMESPACE_PLACEHOLDER).length - 1;
+  if (count !== 1) {
+    return [
+      count === 0
+        ? 'must contain {namespace}, or every namespace would share the prefix'
+        : 'must contain {namespace} once',
+    ];
+  }
+  const problems = keyPrefixProblems(template.replace(NAMESPACE_PLACEHOLDER, LONGEST_NAMESPACE));
+  const after = template.slice(
+    template.indexOf(NAMESPACE_PLACEHOLDER) + NAMESPACE_PLACEHOLDER.length,
+  );
+  if (!after.startsWith('/')) {
+    problems.push(
+      'must have / right after {namespace}, or one namespace\'s prefix contains another\'s ("team" starts "team-a")',
+    );
+  }
+  return problems;
+}
+
+function keyPrefixProblems(prefix: string): string[] {
+  if (prefix === '') return ['is empty'];
+  if (/[*?]/.test(prefix))
+    return ['must not contain wildcards (* or ?): IAM would match them against keys'];
+  if (prefix.includes('$')) return ['must not contain $: IAM reads ${...} as a policy variable'];
+  if (/[{}]/.test(prefix)) return ['has a placeholder other than {namespace}'];
+  if (!KEY_CHARS.test(prefix)) {
+    return ["may contain only letters, digits, / and !-_.'() besides {namespace}"];
+  }
+  const problems: string[] = [];
+  if (!prefix.endsWith('/'))
+    problems.push('must end with /, or it also matches keys of longer names');
+  if (prefix.startsWith('/')) {
+    problems.push('must not start with / (S3 keys have no leading /)');
+  } else if (
+    prefix
+      .split('/')
+      .slice(0, -1)
+      .some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    problems.push('must not have empty, . or .. folders (clients may rewrite such keys)');
+  }
+  // Only ASCII is allowed, so characters are bytes.
+  if (prefix.length >= MAX_KEY_BYTES) problems.push('is too long for an S3 key');
+  return problems;
+}
