@@ -1,8 +1,14 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
+import type { S3Access } from '../core/settings.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
-import { expandS3PrefixPresets, s3ScopeProblems } from '../core/s3-policy.js';
+import {
+  expandS3PrefixPresets,
+  INLINE_POLICY_MAX_CHARS,
+  s3PolicyOversize,
+  s3ScopeProblems,
+} from '../core/s3-policy.js';
 
 const list = z
   .string()
@@ -173,9 +179,13 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 
 interface S3ScopeInput {
-  s3Access: string;
+  region: string;
+  s3Bucket: string;
+  extraS3Buckets: string[];
+  s3Access: S3Access;
   s3Prefixes: string[];
   s3SharedPrefixes: string[];
+  s3SharedAccess: S3Access;
   s3AllowBucketWrites: boolean;
 }
 
@@ -188,6 +198,29 @@ function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', path: ['s3Prefixes'], message });
   for (const message of problems.sharedPrefixes)
     ctx.addIssue({ code: 'custom', path: ['s3SharedPrefixes'], message });
+  if (problems.prefixTemplates.length === 0 && problems.sharedPrefixes.length === 0) {
+    const size = s3PolicyOversize({
+      region: config.region,
+      s3Access: config.s3Access,
+      s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
+      s3Scope:
+        config.s3Prefixes.length > 0
+          ? {
+              prefixTemplates: config.s3Prefixes,
+              sharedPrefixes: config.s3SharedPrefixes,
+              sharedAccess: config.s3SharedAccess,
+            }
+          : undefined,
+      s3AllowBucketWrites: config.s3AllowBucketWrites,
+    });
+    if (size !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['s3Prefixes'],
+        message: `with these buckets and prefixes a role's S3 policy is ${size} characters; IAM allows ${INLINE_POLICY_MAX_CHARS}`,
+      });
+    }
+  }
   if (config.s3SharedPrefixes.length > 0 && config.s3Prefixes.length === 0) {
     ctx.addIssue({
       code: 'custom',

@@ -2,6 +2,9 @@ import type { PolicyDocument, PolicyStatement } from './policy-document.js';
 import { partitionForRegion, type RoleSettings, type S3Access, type S3Scope } from './settings.js';
 
 export const NAMESPACE_PLACEHOLDER = '{namespace}';
+/** The longest namespace (a DNS label) and S3's longest key, in bytes. */
+const LONGEST_NAMESPACE = 'n'.repeat(63);
+const MAX_KEY_BYTES = 1024;
 
 /**
  * Named prefix sets. `kfp`: the layout KFP ≥ 2.15's pipelines profile controller gives each
@@ -74,7 +77,16 @@ export function namespacePrefixes(scope: S3Scope, namespace: string): string[] {
   ];
 }
 
-export function s3Policy(settings: RoleSettings, namespace: string): PolicyDocument {
+/** What the S3 policy depends on. */
+export type S3PolicySettings = Pick<
+  RoleSettings,
+  'region' | 's3Access' | 's3Buckets' | 's3Scope' | 's3AllowBucketWrites'
+>;
+
+/** IAM's limit on a role's inline policies together, in characters without whitespace. */
+export const INLINE_POLICY_MAX_CHARS = 10_240;
+
+export function s3Policy(settings: S3PolicySettings, namespace: string): PolicyDocument {
   const partition = partitionForRegion(settings.region);
   const buckets = settings.s3Buckets.map((bucket) => `arn:${partition}:s3:::${bucket}`);
   const objects = (prefixes: string[]) =>
@@ -192,9 +204,12 @@ function parentFolders(prefixes: string[]): string[] {
 
 /** Letters, digits and S3's other safe key characters; `$` would start an IAM policy variable. */
 const KEY_CHARS = /^[A-Za-z0-9!_.'()/-]*$/;
-/** The longest namespace (a DNS label) and S3's longest key, in bytes. */
-const LONGEST_NAMESPACE = 'n'.repeat(63);
-const MAX_KEY_BYTES = 1024;
+
+/** The size IAM counts for the policy of the longest namespace, when it is over the limit. */
+export function s3PolicyOversize(settings: S3PolicySettings): number | undefined {
+  const size = JSON.stringify(s3Policy(settings, LONGEST_NAMESPACE)).length;
+  return size > INLINE_POLICY_MAX_CHARS ? size : undefined;
+}
 
 /** What is wrong with a set of namespace prefix templates and shared prefixes; empty when fine. */
 export function s3ScopeProblems(scope: Pick<S3Scope, 'prefixTemplates' | 'sharedPrefixes'>): {

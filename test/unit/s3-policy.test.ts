@@ -502,6 +502,14 @@ t.test('configuration: presets, lists and the documented defaults', async (t) =>
       /--s3-allow-bucket-writes.*only applies to --s3-access full/,
     ],
   ];
+  refusals.push([
+    "a policy over IAM's size limit",
+    {
+      S3_PREFIXES: Array.from({ length: 40 }, (_, i) => `t${i}/{namespace}/`).join(','),
+      EXTRA_S3_BUCKETS: 'b1-bucket,b2-bucket,b3-bucket,b4-bucket',
+    },
+    /--s3-prefixes.*S3 policy is \d+ characters; IAM allows 10240/,
+  ]);
   for (const [name, env, message] of refusals) {
     const found = problems(env);
     t.ok(
