@@ -89,37 +89,49 @@ export const INLINE_POLICY_MAX_CHARS = 10_240;
 export function s3Policy(settings: S3PolicySettings, namespace: string): PolicyDocument {
   const partition = partitionForRegion(settings.region);
   const buckets = settings.s3Buckets.map((bucket) => `arn:${partition}:s3:::${bucket}`);
+  return {
+    Version: '2012-10-17',
+    Statement:
+      settings.s3Scope === undefined
+        ? wholeBucket(settings, buckets)
+        : scoped(settings.s3Access, settings.s3Scope, namespace, buckets),
+  };
+}
+
+function wholeBucket(settings: S3PolicySettings, buckets: string[]): PolicyStatement[] {
+  const everything = buckets.flatMap((bucket) => [bucket, `${bucket}/*`]);
+  if (settings.s3Access !== 'full') {
+    return [
+      { Effect: 'Allow', Action: BUCKET_WIDE_ACTIONS[settings.s3Access], Resource: everything },
+    ];
+  }
+  if (settings.s3AllowBucketWrites === true) {
+    return [{ Effect: 'Allow', Action: ['s3:*'], Resource: everything }];
+  }
+  // s3:* on object ARNs reaches only object-level actions; the bucket gets reads only, so no
+  // tenant can rewrite the bucket policy, its ACL or public access block, or delete it.
+  return [
+    {
+      Sid: 'Objects',
+      Effect: 'Allow',
+      Action: ['s3:*'],
+      Resource: buckets.map((bucket) => `${bucket}/*`),
+    },
+    { Sid: 'BucketReads', Effect: 'Allow', Action: FULL_BUCKET_READS, Resource: buckets },
+  ];
+}
+
+function scoped(
+  access: S3Access,
+  scope: S3Scope,
+  namespace: string,
+  buckets: string[],
+): PolicyStatement[] {
   const objects = (prefixes: string[]) =>
     buckets.flatMap((bucket) => prefixes.map((prefix) => `${bucket}/${prefix}*`));
-  const scope = settings.s3Scope;
-
-  if (scope === undefined) {
-    if (settings.s3Access !== 'full') {
-      return document([
-        {
-          Effect: 'Allow',
-          Action: BUCKET_WIDE_ACTIONS[settings.s3Access],
-          Resource: buckets.flatMap((bucket) => [bucket, `${bucket}/*`]),
-        },
-      ]);
-    }
-    if (settings.s3AllowBucketWrites === true) {
-      return document([
-        {
-          Effect: 'Allow',
-          Action: ['s3:*'],
-          Resource: buckets.flatMap((bucket) => [bucket, `${bucket}/*`]),
-        },
-      ]);
-    }
-    // s3:* on object ARNs reaches only object-level actions; the bucket gets reads only, so no
-    // tenant can rewrite the bucket policy, its ACL or public access block, or delete it.
-    return document([
-      { Sid: 'Objects', Effect: 'Allow', Action: ['s3:*'], Resource: objects(['']) },
-      { Sid: 'BucketReads', Effect: 'Allow', Action: FULL_BUCKET_READS, Resource: buckets },
-    ]);
-  }
-
+  const listing = (prefixes: string[]) => ({
+    StringLike: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) },
+  });
   const own = namespacePrefixes(scope, namespace);
   const shared = scope.sharedPrefixes;
   const parents = parentFolders([...own, ...shared]);
@@ -127,15 +139,15 @@ export function s3Policy(settings: S3PolicySettings, namespace: string): PolicyD
     {
       Sid: 'NamespaceObjects',
       Effect: 'Allow',
-      Action: PREFIX_OBJECT_ACTIONS[settings.s3Access],
+      Action: PREFIX_OBJECT_ACTIONS[access],
       Resource: objects(own),
     },
     {
       Sid: 'ListNamespacePrefixes',
       Effect: 'Allow',
-      Action: PREFIX_LIST_ACTIONS[settings.s3Access],
+      Action: PREFIX_LIST_ACTIONS[access],
       Resource: buckets,
-      Condition: { StringLike: { 's3:prefix': own.map((prefix) => `${prefix}*`) } },
+      Condition: listing(own),
     },
   ];
   if (shared.length > 0) {
@@ -151,7 +163,7 @@ export function s3Policy(settings: S3PolicySettings, namespace: string): PolicyD
         Effect: 'Allow',
         Action: PREFIX_LIST_ACTIONS[scope.sharedAccess],
         Resource: buckets,
-        Condition: { StringLike: { 's3:prefix': shared.map((prefix) => `${prefix}*`) } },
+        Condition: listing(shared),
       },
     );
   }
@@ -173,11 +185,7 @@ export function s3Policy(settings: S3PolicySettings, namespace: string): PolicyD
     Action: ['s3:GetBucketLocation'],
     Resource: buckets,
   });
-  return document(statements);
-}
-
-function document(statements: PolicyStatement[]): PolicyDocument {
-  return { Version: '2012-10-17', Statement: statements };
+  return statements;
 }
 
 /** Every `/`-terminated proper prefix of the prefixes (`a/b/c/` → `a/`, `a/b/`), sorted. */
