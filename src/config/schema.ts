@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
+import type { S3Access } from '../core/settings.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import {
+  expandS3PrefixPresets,
+  INLINE_POLICY_MAX_CHARS,
+  s3PolicyOversize,
+  s3ScopeProblems,
+} from '../core/s3-policy.js';
 
 const list = z
   .string()
@@ -85,6 +92,10 @@ export const configSchema = z
         .min(1, 'needs at least one service account'),
     ),
     s3Access: z.enum(['full', 'readwrite', 'readonly']),
+    s3Prefixes: list.transform(expandS3PrefixPresets),
+    s3SharedPrefixes: list.transform((items) => [...new Set(items)]),
+    s3SharedAccess: z.enum(['full', 'readwrite', 'readonly']),
+    s3AllowBucketWrites: boolean,
     permissionsBoundary: optionalText.pipe(
       z
         .string()
@@ -149,6 +160,7 @@ export const configSchema = z
           'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
       });
     }
+    s3ScopeIssues(config, ctx);
     if (config.port !== 0 && config.port === config.opsPort) {
       ctx.addIssue({
         code: 'custom',
@@ -165,3 +177,69 @@ export const configSchema = z
   }));
 
 export type Config = z.output<typeof configSchema>;
+
+interface S3ScopeInput {
+  region: string;
+  s3Bucket: string;
+  extraS3Buckets: string[];
+  s3Access: S3Access;
+  s3Prefixes: string[];
+  s3SharedPrefixes: string[];
+  s3SharedAccess: S3Access;
+  s3AllowBucketWrites: boolean;
+}
+
+function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
+  const problems = s3ScopeProblems({
+    prefixTemplates: config.s3Prefixes,
+    sharedPrefixes: config.s3SharedPrefixes,
+  });
+  for (const message of problems.prefixTemplates)
+    ctx.addIssue({ code: 'custom', path: ['s3Prefixes'], message });
+  for (const message of problems.sharedPrefixes)
+    ctx.addIssue({ code: 'custom', path: ['s3SharedPrefixes'], message });
+  if (problems.prefixTemplates.length === 0 && problems.sharedPrefixes.length === 0) {
+    const size = s3PolicyOversize({
+      region: config.region,
+      s3Access: config.s3Access,
+      s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
+      s3Scope:
+        config.s3Prefixes.length > 0
+          ? {
+              prefixTemplates: config.s3Prefixes,
+              sharedPrefixes: config.s3SharedPrefixes,
+              sharedAccess: config.s3SharedAccess,
+            }
+          : undefined,
+      s3AllowBucketWrites: config.s3AllowBucketWrites,
+    });
+    if (size !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['s3Prefixes'],
+        message: `with these buckets and prefixes a role's S3 policy is ${size} characters; IAM allows ${INLINE_POLICY_MAX_CHARS}`,
+      });
+    }
+  }
+  if (config.s3SharedPrefixes.length > 0 && config.s3Prefixes.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3SharedPrefixes'],
+      message: 'needs --s3-prefixes: without a scope every role has the whole bucket',
+    });
+  }
+  if (config.s3AllowBucketWrites && config.s3Prefixes.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message:
+        'cannot be used with --s3-prefixes: a bucket policy written by one namespace reaches all',
+    });
+  } else if (config.s3AllowBucketWrites && config.s3Access !== 'full') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message: 'only applies to --s3-access full',
+    });
+  }
+}

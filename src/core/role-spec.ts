@@ -1,6 +1,7 @@
 import type { PolicyDocument } from './policy-document.js';
 import { roleNameFor } from './role-name.js';
-import { partitionForRegion, type RoleSettings, type S3Access } from './settings.js';
+import { s3Policy, s3PolicyName } from './s3-policy.js';
+import { partitionForRegion, type RoleSettings } from './settings.js';
 
 /** Everything the webhook wants to be true in IAM for one profile namespace. */
 export interface RoleSpec {
@@ -19,21 +20,6 @@ export const MANAGED_BY_TAG = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'profile-irsa-webhook';
 export const CLUSTER_TAG = 'profile-irsa-webhook/cluster';
 export const PROFILE_TAG = 'kubeflow.org/profile';
-
-const S3_ACTIONS: Record<S3Access, string[]> = {
-  full: ['s3:*'],
-  readwrite: [
-    's3:GetObject',
-    's3:PutObject',
-    's3:DeleteObject',
-    's3:ListBucket',
-    's3:GetBucketLocation',
-    's3:AbortMultipartUpload',
-    's3:ListMultipartUploadParts',
-    's3:ListBucketMultipartUploads',
-  ],
-  readonly: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
-};
 
 /** The issuer as IAM names it in provider ARNs and condition keys: no scheme, no trailing slash. */
 export function bareIssuer(issuer: string): string {
@@ -64,27 +50,6 @@ export function trustPolicy(settings: RoleSettings, namespace: string): PolicyDo
             [`${issuer}:sub`]: subjects.length === 1 ? subjects[0]! : subjects,
           },
         },
-      },
-    ],
-  };
-}
-
-export function s3PolicyName(namespace: string): string {
-  return `kf-${namespace}-pipeline-s3`;
-}
-
-export function s3Policy(settings: RoleSettings): PolicyDocument {
-  const partition = partitionForRegion(settings.region);
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: S3_ACTIONS[settings.s3Access],
-        Resource: settings.s3Buckets.flatMap((bucket) => [
-          `arn:${partition}:s3:::${bucket}`,
-          `arn:${partition}:s3:::${bucket}/*`,
-        ]),
       },
     ],
   };
@@ -121,7 +86,7 @@ export function deriveRoleSpec(settings: RoleSettings, namespace: string): RoleS
     rolePath: settings.rolePath,
     roleArn: roleArn(settings, roleName),
     trustPolicy: trustPolicy(settings, namespace),
-    s3Policy: { name: s3PolicyName(namespace), document: s3Policy(settings) },
+    s3Policy: { name: s3PolicyName(namespace), document: s3Policy(settings, namespace) },
     tags: roleTags(settings, namespace),
     permissionsBoundary: settings.permissionsBoundary,
     maxSessionDuration: settings.maxSessionDuration,

@@ -233,6 +233,10 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
     'EXTRA_S3_BUCKETS',
     'EXTRA_ROLE_TAGS',
     'MAX_SESSION_DURATION',
+    'S3_PREFIXES',
+    'S3_SHARED_PREFIXES',
+    'S3_SHARED_ACCESS',
+    'S3_ALLOW_BUCKET_WRITES',
   ]) {
     t.notOk(defaults.has(unset), `${unset} is left to the binary's default when empty`);
   }
@@ -251,6 +255,9 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
     ROLE_PATH: '/kubeflow/profiles/',
     SERVICE_ACCOUNTS: 'default-editor,default-viewer',
     S3_ACCESS: 'readonly',
+    S3_PREFIXES: 'kfp',
+    S3_SHARED_PREFIXES: 'shared/',
+    S3_SHARED_ACCESS: 'readwrite',
     PERMISSIONS_BOUNDARY_ARN: 'arn:aws-us-gov:iam::111122223333:policy/kubeflow-profile-boundary',
     ROLE_MODE: 'lookup',
     ALLOWED_ROLE_ARNS: 'arn:aws-us-gov:iam::111122223333:role/legacy/*',

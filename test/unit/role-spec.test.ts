@@ -60,38 +60,6 @@ t.test(
   },
 );
 
-t.test('S3 access levels', async (t) => {
-  const actions = (s3Access: 'full' | 'readwrite' | 'readonly') =>
-    deriveRoleSpec(testRoleSettings({ s3Access }), 'team-a').s3Policy.document.Statement[0]!.Action;
-  t.same(actions('full'), ['s3:*']);
-  t.same(actions('readonly'), ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation']);
-  const readwrite = actions('readwrite') as string[];
-  for (const action of [
-    's3:GetObject',
-    's3:PutObject',
-    's3:DeleteObject',
-    's3:ListBucket',
-    's3:GetBucketLocation',
-    's3:AbortMultipartUpload',
-  ]) {
-    t.ok(readwrite.includes(action), action);
-  }
-  t.notOk(
-    readwrite.some((a) => a.includes('*')),
-    'readwrite has no wildcard action',
-  );
-  const spec = deriveRoleSpec(
-    testRoleSettings({ s3Buckets: ['kf-artifacts', 'shared-data'] }),
-    'team-a',
-  );
-  t.same(spec.s3Policy.document.Statement[0]!.Resource, [
-    'arn:aws:s3:::kf-artifacts',
-    'arn:aws:s3:::kf-artifacts/*',
-    'arn:aws:s3:::shared-data',
-    'arn:aws:s3:::shared-data/*',
-  ]);
-});
-
 t.test('partitions follow the region', async (t) => {
   t.equal(partitionForRegion('us-east-1'), 'aws');
   t.equal(partitionForRegion('eu-west-3'), 'aws');
