@@ -1,6 +1,6 @@
-// A stand-in for Kubeflow's profile controller: the requests it sends for one Profile, in its
-// order (/work/shared/fixtures/profile-controller.md), through client-node like any client of
-// the API server. Only what touches the API server is reproduced; the Istio AuthorizationPolicy
+// A stand-in for Kubeflow's profile controller (kubeflow/dashboard, components/profile-controller):
+// the requests it sends for one Profile, in its order, through client-node like any client of the
+// API server. Only what touches the API server is reproduced; the Istio AuthorizationPolicy
 // is left out (the local control plane has no Istio CRDs), and so are AWS calls, which the
 // controller does not make with `annotateOnly: true`.
 
