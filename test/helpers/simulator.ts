@@ -25,6 +25,8 @@ export interface SimulatedPolicies {
   identity: PolicyDocument[];
   /** The principal's permissions boundary, if it has one. */
   boundary?: PolicyDocument | undefined;
+  /** The resource's own policy, e.g. a role's trust policy. */
+  resourcePolicy?: PolicyDocument | undefined;
 }
 
 export interface Verdict {
@@ -56,6 +58,7 @@ export async function simulate(
   if (policies.boundary !== undefined) {
     simulation.permissionBoundaryPolicies = [{ name: 'boundary', policy: policies.boundary }];
   }
+  if (policies.resourcePolicy !== undefined) simulation.resourcePolicy = policies.resourcePolicy;
   const outcome = await runSimulation(simulation, {});
   if (outcome.resultType === 'error') {
     throw new Error(
@@ -142,4 +145,55 @@ export function s3Resource(
   return call.on === 'bucket'
     ? `arn:${partition}:s3:::${bucket}`
     : `arn:${partition}:s3:::${bucket}/${key}`;
+}
+
+/**
+ * A trust policy judged for sts:AssumeRoleWithWebIdentity. The simulator drops context keys it
+ * does not know for that action, such as `<provider>:sub`, so it judges the statements with
+ * their conditions set aside (principal, action, resource); the StringEquals conditions are then
+ * evaluated here from the token's claims, as STS sets `<issuer>:<claim>` from them.
+ */
+export async function judgeWebIdentity(
+  trust: PolicyDocument,
+  roleArn: string,
+  token: { providerArn: string; issuer: string; claims: Record<string, unknown> },
+): Promise<{ allowed: boolean; why: string }> {
+  const issuerKey = token.issuer.replace(/^https:\/\//, '').replace(/\/+$/, '');
+  const context: Record<string, string> = {};
+  for (const [claim, value] of Object.entries(token.claims)) {
+    const values = Array.isArray(value) ? value : [value];
+    // A single-audience token: STS compares the one audience.
+    if (values.length === 1 && typeof values[0] === 'string')
+      context[`${issuerKey}:${claim}`] = values[0];
+  }
+  const reasons: string[] = [];
+  for (const [index, statement] of trust.Statement.entries()) {
+    const { Condition: condition, ...rest } = statement;
+    const verdict = await simulate(
+      { action: 'sts:AssumeRoleWithWebIdentity', resource: roleArn, principal: token.providerArn },
+      { identity: [], resourcePolicy: { Version: '2012-10-17', Statement: [rest] } },
+    );
+    if (verdict.result !== 'Allowed') {
+      reasons.push(`statement ${index + 1}: ${verdict.result} for principal ${token.providerArn}`);
+      continue;
+    }
+    const unmet: string[] = [];
+    for (const [operator, block] of Object.entries(condition ?? {})) {
+      if (operator !== 'StringEquals') {
+        unmet.push(`operator ${operator} is not evaluated here`);
+        continue;
+      }
+      for (const [key, expected] of Object.entries(block)) {
+        const wanted = Array.isArray(expected) ? expected : [expected];
+        const actual = context[key];
+        if (actual === undefined || !wanted.includes(actual)) {
+          unmet.push(`${key} is ${actual ?? 'absent'}, not ${wanted.join(' or ')}`);
+        }
+      }
+    }
+    if (unmet.length === 0)
+      return { allowed: true, why: `statement ${index + 1} admits the token` };
+    reasons.push(`statement ${index + 1}: ${unmet.join('; ')}`);
+  }
+  return { allowed: false, why: reasons.join(' | ') };
 }
