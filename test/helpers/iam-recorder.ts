@@ -363,7 +363,9 @@ interface Answer {
 
 function forward(target: URL, agent: Agent, req: IncomingMessage, body: Buffer): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers = { ...req.headers, host: target.host, 'content-length': String(body.length) };
+    // The Host header stays the client's: it is part of what SigV4 signed, and moto checks
+    // signatures when its authorization is on.
+    const headers = { ...req.headers, 'content-length': String(body.length) };
     delete headers['transfer-encoding'];
     const upstream = request(
       {

@@ -62,7 +62,14 @@ export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
  */
 export async function startTestWebhook(
   env: Record<string, string> = {},
-  reuse: { certs?: LocalCerts } = {},
+  reuse: {
+    certs?: LocalCerts;
+    /**
+     * Keys moto issued, for a moto with its authorization on (it knows no other keys); such calls
+     * are judged against the default test configuration.
+     */
+    iamCredentials?: { accessKeyId: string; secretAccessKey: string };
+  } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
   // A restarted webhook keeps its CA and serving pair.
@@ -81,7 +88,7 @@ export async function startTestWebhook(
       metrics,
       certPollMs: 100,
       // Its IAM calls are judged against the IAM policy for exactly this configuration.
-      iamCredentials: judgedCredentials(judgedSettingsFor(result.config)),
+      iamCredentials: reuse.iamCredentials ?? judgedCredentials(judgedSettingsFor(result.config)),
     },
   );
   return {
