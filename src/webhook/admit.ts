@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from './context.js';
 import { workBudget } from './deadline.js';
 import { allowed, denied, errored, patched, review, type AdmissionResponse } from './response.js';
-import { decodeReview } from './review.js';
+import { decodeReview, MalformedReviewError } from './review.js';
 
 export type WebhookName = 'mutate' | 'validate';
 
@@ -47,6 +47,8 @@ export class DeadlineExceededError extends Error {
 /**
  * The one place where an admission becomes an answer: every outcome, including unexpected
  * exceptions, turns into a well-formed AdmissionReview, so the process never dies on a request.
+ * A body that is not an AdmissionReview throws MalformedReviewError, which the HTTP layer
+ * answers with 400 like an undecodable body.
  */
 export async function admit(
   webhook: WebhookName,
@@ -56,41 +58,40 @@ export async function admit(
 ) {
   const started = process.hrtime.bigint();
   const decoded = decodeReview(body);
-  let operation = 'UNKNOWN';
-  let response: AdmissionResponse;
   if (!decoded.ok) {
     deps.logger.info(
       { webhook, uid: decoded.uid, problem: decoded.message },
-      'undecodable admission review',
+      'malformed admission review',
     );
-    response = denied(decoded.uid, 400, `malformed AdmissionReview: ${decoded.message}`);
-  } else {
-    const { request } = decoded;
-    operation = request.operation;
-    // Made only when something is logged: cache-hit answers, the hot path, log nothing.
-    let child: Logger | undefined;
-    const logger = () =>
-      (child ??= deps.logger.child({
-        webhook,
-        uid: request.uid,
-        operation: request.operation,
-        name: request.name,
-        dryRun: request.dryRun,
-      }));
-    try {
-      response =
-        webhook === 'mutate'
-          ? await mutate(request, deps, workBudget(timeoutMs), logger)
-          : validate(request, deps);
-    } catch (error) {
-      response = failureResponse(request.uid, error, logger());
-    }
-    // Denials are what operators are asked about; allowed answers are only worth a debug line.
-    if (!response.allowed) logger().info({ status: response.status }, 'admission denied');
-    else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    deps.metrics.recordAdmission(webhook, 'UNKNOWN', 'malformed', seconds);
+    throw new MalformedReviewError(decoded.message);
   }
+  const { request } = decoded;
+  // Made only when something is logged: cache-hit answers, the hot path, log nothing.
+  let child: Logger | undefined;
+  const logger = () =>
+    (child ??= deps.logger.child({
+      webhook,
+      uid: request.uid,
+      operation: request.operation,
+      name: request.name,
+      dryRun: request.dryRun,
+    }));
+  let response: AdmissionResponse;
+  try {
+    response =
+      webhook === 'mutate'
+        ? await mutate(request, deps, workBudget(timeoutMs), logger)
+        : validate(request, deps);
+  } catch (error) {
+    response = failureResponse(request.uid, error, logger());
+  }
+  // Denials are what operators are asked about; allowed answers are only worth a debug line.
+  if (!response.allowed) logger().info({ status: response.status }, 'admission denied');
+  else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  deps.metrics.recordAdmission(webhook, operation, resultLabel(response), seconds);
+  deps.metrics.recordAdmission(webhook, request.operation, resultLabel(response), seconds);
   return review(decoded.apiVersion, response);
 }
 
