@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import { roleArnPattern } from '../core/role-pattern.js';
 
 const list = z
   .string()
@@ -115,9 +116,12 @@ export const configSchema = z
       return tags;
     }),
     mode: z.enum(['provision', 'lookup']),
-    allowedRoleArns: list.pipe(
-      z.array(z.string().regex(/^arn:[*a-z-]+:iam::[*\d]*:role\/.*$/, 'must be role ARN patterns')),
-    ),
+    allowedRoleArns: list.superRefine((globs, ctx) => {
+      for (const glob of globs) {
+        const result = roleArnPattern(glob);
+        if (!result.ok) ctx.addIssue({ code: 'custom', message: result.problem });
+      }
+    }),
     reservedNamespaces: z
       .string()
       .optional()

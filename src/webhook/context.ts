@@ -1,5 +1,5 @@
 import type { MutationContext } from '../core/mutate.js';
-import { globToRegExp } from '../core/role-pattern.js';
+import { compileRoleArnPatterns } from '../core/role-pattern.js';
 import { roleNameFor } from '../core/role-name.js';
 import { deriveRoleSpec, roleArn, type RoleSpec } from '../core/role-spec.js';
 import type { PolicySettings, RoleSettings } from '../core/settings.js';
@@ -22,7 +22,7 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
     mutation: { reservedNamespaces: policy.reservedNamespaces, roleArnFor },
     validation: {
       reservedNamespaces: policy.reservedNamespaces,
-      allowedRoleArns: policy.allowedRoleArns.map((glob) => globToRegExp(glob)),
+      allowedRoleArns: compileRoleArnPatterns(policy.allowedRoleArns),
       requirePlugin: policy.requirePlugin,
       roleArnFor,
     },
