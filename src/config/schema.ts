@@ -3,6 +3,7 @@ import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
 import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
 import { roleArnPattern } from '../core/role-pattern.js';
+import { knownPartition } from '../core/settings.js';
 
 const list = z
   .string()
@@ -32,6 +33,8 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const OUR_TAGS = [MANAGED_BY_TAG, CLUSTER_TAG, PROFILE_TAG];
+/** The partition is checked against the region's in the refinement below. */
+const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
 /** A longest-case namespace, so a template that only breaks for long names fails at startup. */
 const SAMPLE_NAMESPACE = 'n'.repeat(63);
@@ -42,9 +45,9 @@ export const configSchema = z
       /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/,
       'must be an EKS cluster name (letters, digits, - and _, at most 100)',
     ),
-    region: required('the region').regex(
-      /^[a-z]{2}(-[a-z]+)+-\d+$/,
-      'must be an AWS region such as us-east-1',
+    region: required('the region').refine(
+      (region) => knownPartition(region) !== undefined,
+      "must be an AWS region the AWS SDK's partition table lists, such as us-east-1",
     ),
     s3Bucket: required('the S3 bucket').regex(BUCKET, 'must be an S3 bucket name'),
     extraS3Buckets: list.pipe(z.array(z.string().regex(BUCKET, 'must be S3 bucket names'))),
@@ -89,7 +92,7 @@ export const configSchema = z
     permissionsBoundary: optionalText.pipe(
       z
         .string()
-        .regex(/^arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy\/.+$/, 'must be an IAM policy ARN')
+        .regex(POLICY_ARN, 'must be an IAM policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
         .optional(),
     ),
     maxSessionDuration: optionalText.pipe(
@@ -151,6 +154,15 @@ export const configSchema = z
         path: ['roleNameTemplate'],
         message:
           'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
+      });
+    }
+    const boundaryPartition = config.permissionsBoundary?.match(POLICY_ARN)?.[1];
+    const regionPartition = knownPartition(config.region);
+    if (boundaryPartition && regionPartition && boundaryPartition !== regionPartition) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['permissionsBoundary'],
+        message: `is in partition ${boundaryPartition}, but region ${config.region} is in ${regionPartition}`,
       });
     }
     if (config.port !== 0 && config.port === config.opsPort) {
