@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
-import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import { issuerProblem, parseExtraTags } from './iam-limits.js';
 import { roleArnPattern } from '../core/role-pattern.js';
 import { knownPartition } from '../core/settings.js';
 
@@ -32,7 +32,6 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const OUR_TAGS = [MANAGED_BY_TAG, CLUSTER_TAG, PROFILE_TAG];
 /** The partition is checked against the region's in the refinement below. */
 const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
@@ -57,15 +56,10 @@ export const configSchema = z
         .regex(/^\d{12}$/, 'must be 12 digits')
         .optional(),
     ),
-    oidcIssuer: optionalText.pipe(
-      z
-        .string()
-        .regex(
-          /^(https:\/\/)?[^\s/]+(\/[^\s]*)?$/,
-          'must be the issuer URL, such as https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
-        )
-        .optional(),
-    ),
+    oidcIssuer: optionalText.superRefine((issuer, ctx) => {
+      const problem = issuer === undefined ? undefined : issuerProblem(issuer);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     roleNameTemplate: z
       .string()
       .refine(
@@ -99,23 +93,8 @@ export const configSchema = z
       z.coerce.number<string | undefined>().int().min(3600).max(43200).optional(),
     ),
     extraRoleTags: list.transform((pairs, ctx) => {
-      const tags: Record<string, string> = {};
-      for (const pair of pairs) {
-        const at = pair.indexOf('=');
-        const key = at > 0 ? pair.slice(0, at).trim() : '';
-        if (!key || key.length > 128 || pair.length - at - 1 > 256) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `"${pair}" is not key=value (key ≤128, value ≤256 characters)`,
-          });
-        } else if (OUR_TAGS.includes(key) || key.startsWith('aws:')) {
-          ctx.addIssue({ code: 'custom', message: `tag "${key}" is reserved` });
-        } else {
-          tags[key] = pair.slice(at + 1).trim();
-        }
-      }
-      if (Object.keys(tags).length > 47)
-        ctx.addIssue({ code: 'custom', message: 'at most 47 extra tags' });
+      const { tags, problems } = parseExtraTags(pairs);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
       return tags;
     }),
     mode: z.enum(['provision', 'lookup']),
