@@ -52,7 +52,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     key: 'roleNameTemplate',
     flag: '--role-name-template <template>',
     env: ['ROLE_NAME_TEMPLATE'],
-    description: 'role name; {namespace} and {cluster} are replaced',
+    description: 'role name; {namespace}, {cluster} and {region} are replaced',
     default: '{namespace}-{cluster}-role',
   },
   {

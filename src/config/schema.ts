@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
-import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
+import { renderedNameProblem, templateSyntaxProblem } from '../core/role-name.js';
 import { issuerProblem, parseExtraTags } from './iam-limits.js';
 import { roleArnPattern } from '../core/role-pattern.js';
 import { knownPartition } from '../core/settings.js';
@@ -35,9 +35,6 @@ const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 /** The partition is checked against the region's in the refinement below. */
 const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
-/** A longest-case namespace, so a template that only breaks for long names fails at startup. */
-const SAMPLE_NAMESPACE = 'n'.repeat(63);
-
 export const configSchema = z
   .object({
     clusterName: required('the cluster name').regex(
@@ -60,16 +57,10 @@ export const configSchema = z
       const problem = issuer === undefined ? undefined : issuerProblem(issuer);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
-    roleNameTemplate: z
-      .string()
-      .refine(
-        (t) => t.includes('{namespace}'),
-        'must contain {namespace}, or every Profile would share one role',
-      )
-      .refine(
-        (t) => !/\{(?!namespace\}|cluster\})[^}]*\}/.test(t),
-        'only {namespace} and {cluster} can be replaced',
-      ),
+    roleNameTemplate: z.string().superRefine((template, ctx) => {
+      const problem = templateSyntaxProblem(template);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     rolePath: z
       .string()
       .max(512)
@@ -122,18 +113,12 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .superRefine((config, ctx) => {
-    const name = renderRoleNameTemplate(
-      config.roleNameTemplate,
-      SAMPLE_NAMESPACE,
-      config.clusterName,
-    );
-    if (!ROLE_NAME_CHARS.test(name)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['roleNameTemplate'],
-        message:
-          'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
-      });
+    const nameProblem =
+      templateSyntaxProblem(config.roleNameTemplate) === undefined
+        ? renderedNameProblem(config.roleNameTemplate, config.clusterName, config.region)
+        : undefined;
+    if (nameProblem) {
+      ctx.addIssue({ code: 'custom', path: ['roleNameTemplate'], message: nameProblem });
     }
     const boundaryPartition = config.permissionsBoundary?.match(POLICY_ARN)?.[1];
     const regionPartition = knownPartition(config.region);

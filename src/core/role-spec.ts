@@ -114,7 +114,12 @@ export function isOwnedBy(
 }
 
 export function deriveRoleSpec(settings: RoleSettings, namespace: string): RoleSpec {
-  const roleName = roleNameFor(settings.roleNameTemplate, namespace, settings.clusterName);
+  const roleName = roleNameFor(
+    settings.roleNameTemplate,
+    namespace,
+    settings.clusterName,
+    settings.region,
+  );
   return {
     namespace,
     roleName,

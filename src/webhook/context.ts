@@ -16,7 +16,7 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
   const specFor = (namespace: string) => deriveRoleSpec(role, namespace);
   // Every admission needs the namespace's ARN; only a cache miss needs the policy documents.
   const roleArnFor = (namespace: string) =>
-    roleArn(role, roleNameFor(role.roleNameTemplate, namespace, role.clusterName));
+    roleArn(role, roleNameFor(role.roleNameTemplate, namespace, role.clusterName, role.region));
   return {
     specFor,
     mutation: { reservedNamespaces: policy.reservedNamespaces, roleArnFor },
