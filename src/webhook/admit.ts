@@ -3,7 +3,7 @@ import type { RoleSpec } from '../core/role-spec.js';
 import { decideMutation } from '../core/mutate.js';
 import { validateProfile } from '../core/validate.js';
 import type { AdmissionRequest } from '../core/admission.js';
-import { RoleProvisioningError } from '../iam/errors.js';
+import { isOperatorFault, RoleProvisioningError } from '../iam/errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from './context.js';
 import { workBudget } from './deadline.js';
@@ -146,8 +146,21 @@ async function withDeadline<T>(
   }
 }
 
+/** Where a user is sent when the fault is the webhook's own. */
+const OPERATOR_HINT =
+  'This is not a problem with the Profile: an operator must fix the webhook (`profile-irsa-webhook doctor` shows what is wrong).';
+
 function failureResponse(uid: string, error: unknown, logger: Logger): AdmissionResponse {
   if (error instanceof RoleProvisioningError) {
+    if (isOperatorFault(error)) {
+      // Answered as a server-side error: the user's request was fine, the webhook's setup is not.
+      logger.error({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
+      return errored(
+        uid,
+        500,
+        `profile-irsa-webhook cannot provision: ${error.message}. ${OPERATOR_HINT}`,
+      );
+    }
     logger.warn({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
     return denied(uid, error.retryable ? 503 : 403, error.message);
   }
@@ -156,7 +169,11 @@ function failureResponse(uid: string, error: unknown, logger: Logger): Admission
     return denied(uid, 504, error.message);
   }
   logger.error({ err: error }, 'unexpected error while answering an admission request');
-  return errored(uid, 500, 'internal error in profile-irsa-webhook; see its logs');
+  return errored(
+    uid,
+    500,
+    `internal error in profile-irsa-webhook; see its logs. ${OPERATOR_HINT}`,
+  );
 }
 
 function resultLabel(response: AdmissionResponse): string {
