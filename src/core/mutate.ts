@@ -1,7 +1,7 @@
 import type { Operation } from 'fast-json-patch';
 import { isProfileWrite, profileName, type AdmissionRequest } from './admission.js';
 import { field, isObject } from './json.js';
-import { namespaceProblem } from './namespace.js';
+import { profileNameProblem } from './namespace.js';
 import { pluginEntry, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 
 export interface MutationContext {
@@ -25,11 +25,10 @@ export function decideMutation(
   context: MutationContext,
 ): MutationDecision {
   if (!isProfileWrite(request)) return { kind: 'pass', reason: 'not a Profile create or update' };
-  const name = profileName(request);
-  if (namespaceProblem(name, context.reservedNamespaces)) {
+  if (profileNameProblem(request, context.reservedNamespaces)) {
     return { kind: 'pass', reason: 'name cannot own a role' };
   }
-  const namespace = name as string;
+  const namespace = profileName(request) as string;
   const scan = scanPlugins(request.object);
   if (!scan.ok) return { kind: 'pass', reason: 'malformed plugins' };
   if (scan.iam.length > 1) return { kind: 'pass', reason: 'more than one plugin' };

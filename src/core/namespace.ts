@@ -1,3 +1,6 @@
+import { profileName, type AdmissionRequest } from './admission.js';
+import { fieldPath } from './json.js';
+
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const DEFAULT_RESERVED_NAMESPACES = [
@@ -21,6 +24,26 @@ export function namespaceProblem(name: unknown, reserved: readonly string[]): st
     return `metadata.name "${name}" is a reserved namespace; a Profile cannot take it`;
   }
   return undefined;
+}
+
+/**
+ * Why the Profile of this request cannot own a role, or undefined: its name (which must be a
+ * usable namespace) and, on CREATE, no `metadata.generateName`. The name of a Profile is the
+ * namespace the profile controller creates and the name of its role, so it cannot be left to the
+ * API server to make up; and the mutating webhook, which runs before the name is generated, could
+ * not make the role for it.
+ */
+export function profileNameProblem(
+  request: AdmissionRequest,
+  reserved: readonly string[],
+): string | undefined {
+  if (request.operation === 'CREATE') {
+    const generateName = fieldPath(request.object, 'metadata', 'generateName');
+    if (typeof generateName === 'string' && generateName !== '') {
+      return `metadata.generateName "${truncate(generateName)}" is not supported: a Profile's name is the namespace it creates, so it must be fixed; set metadata.name instead`;
+    }
+  }
+  return namespaceProblem(profileName(request), reserved);
 }
 
 function truncate(text: string): string {

@@ -7,7 +7,7 @@ import {
   type Verdict,
 } from './admission.js';
 import { fieldPath, jsonEqual } from './json.js';
-import { namespaceProblem } from './namespace.js';
+import { profileNameProblem } from './namespace.js';
 import { PLUGIN_KIND, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { matchesAny } from './role-pattern.js';
 
@@ -33,10 +33,9 @@ export function validateProfile(request: AdmissionRequest, context: ValidationCo
     return ALLOW;
   }
 
-  const name = profileName(request);
-  const nameProblem = namespaceProblem(name, context.reservedNamespaces);
+  const nameProblem = profileNameProblem(request, context.reservedNamespaces);
   if (nameProblem) return deny(422, nameProblem);
-  const namespace = name as string;
+  const namespace = profileName(request) as string;
 
   const scan = scanPlugins(request.object);
   if (!scan.ok) return deny(422, scan.problem);
