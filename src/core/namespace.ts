@@ -46,6 +46,34 @@ export function profileNameProblem(
   return namespaceProblem(profileName(request), reserved);
 }
 
+/** A Namespace as admission sees it: absent, or present with its `owner` annotation (if any). */
+export type ObservedNamespace = { exists: false } | { exists: true; owner: string | undefined };
+
+/**
+ * Why a new Profile must not get a role because its namespace is already someone else's, or
+ * undefined. The profile controller's own rule: an existing Namespace is taken only when its
+ * `owner` annotation is present and equals the Profile's `spec.owner.name`; otherwise it refuses
+ * the Profile, and a role made for it would serve whoever owns the namespace.
+ */
+export function namespaceOwnerProblem(
+  namespace: string,
+  observed: ObservedNamespace,
+  profile: unknown,
+): string | undefined {
+  if (!observed.exists) return undefined;
+  const raw = fieldPath(profile, 'spec', 'owner', 'name');
+  const owner = typeof raw === 'string' ? raw : '';
+  if (observed.owner === owner) return undefined;
+  const whose =
+    observed.owner === undefined
+      ? 'has no owner annotation, so it does not belong to'
+      : `belongs to "${truncate(observed.owner)}" (its owner annotation), not to`;
+  return (
+    `namespace "${namespace}" already exists and ${whose} this Profile's owner "${truncate(owner)}"; ` +
+    'the profile controller will not take it over, so no IAM role is made for it'
+  );
+}
+
 function truncate(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -4,6 +4,8 @@ import { decideMutation } from '../core/mutate.js';
 import { validateProfile } from '../core/validate.js';
 import type { AdmissionRequest } from '../core/admission.js';
 import { isOperatorFault, RoleProvisioningError } from '../iam/errors.js';
+import { NamespaceReadError, type NamespaceReader } from '../k8s/namespaces.js';
+import { namespaceOwnerProblem } from '../core/namespace.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from './context.js';
 import { workBudget } from './deadline.js';
@@ -32,6 +34,8 @@ interface EnsureResult {
 export interface AdmitDeps {
   decisions: DecisionContext;
   roles: RoleProvider;
+  /** Reads the Namespace a new Profile would take; absent when Kubernetes is not configured. */
+  namespaces?: NamespaceReader | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -103,19 +107,38 @@ async function mutate(
 ): Promise<AdmissionResponse> {
   const decision = decideMutation(request, deps.decisions.mutation);
   if (decision.kind === 'pass') return allowed(request.uid);
-  let result = deps.roles.cached(decision.namespace, decision.roleArn);
-  if (!result) {
-    const spec = deps.decisions.specFor(decision.namespace);
-    result = await withDeadline(budgetMs, (signal) =>
-      deps.roles.provision(spec, { dryRun: request.dryRun, signal, logger: logger() }),
-    );
-    if (result.outcome !== 'cached') {
-      logger().info({ role: spec.roleArn, outcome: result.outcome }, 'role ensured');
-    }
+  const { namespace, roleArn } = decision;
+  const cached = deps.roles.cached(namespace, roleArn);
+  // A new Profile's namespace may already be someone else's. Checked on CREATE only: the profile
+  // controller's many UPDATEs stay free of any call.
+  const namespaces = request.operation === 'CREATE' ? deps.namespaces : undefined;
+  let result = cached;
+  if (!result || namespaces) {
+    type Outcome = { problem: string } | { result: EnsureResult };
+    const outcome = await withDeadline(budgetMs, async (signal): Promise<Outcome> => {
+      if (namespaces) {
+        const observed = await namespaces.read(namespace);
+        const problem = namespaceOwnerProblem(namespace, observed, request.object);
+        if (problem) return { problem };
+      }
+      if (cached) return { result: cached };
+      const spec = deps.decisions.specFor(namespace);
+      const ensured = await deps.roles.provision(spec, {
+        dryRun: request.dryRun,
+        signal,
+        logger: logger(),
+      });
+      if (ensured.outcome !== 'cached') {
+        logger().info({ role: spec.roleArn, outcome: ensured.outcome }, 'role ensured');
+      }
+      return { result: ensured };
+    });
+    if ('problem' in outcome) return denied(request.uid, 403, outcome.problem);
+    result = outcome.result;
   }
   return patched(request.uid, decision.patch, {
     warnings: result.warnings,
-    auditAnnotations: { 'role-arn': decision.roleArn },
+    auditAnnotations: { 'role-arn': roleArn },
   });
 }
 
@@ -163,6 +186,18 @@ function failureResponse(uid: string, error: unknown, logger: Logger): Admission
     }
     logger.warn({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
     return denied(uid, error.retryable ? 503 : 403, error.message);
+  }
+  if (error instanceof NamespaceReadError) {
+    if (error.forbidden) {
+      logger.error({ namespace: error.namespace, err: error.cause }, error.message);
+      return errored(
+        uid,
+        500,
+        `profile-irsa-webhook ${error.message}: it needs get on namespaces (chart RBAC). ${OPERATOR_HINT}`,
+      );
+    }
+    logger.warn({ namespace: error.namespace, err: error.cause }, error.message);
+    return denied(uid, 503, `profile-irsa-webhook ${error.message}; retrying may help`);
   }
   if (error instanceof DeadlineExceededError) {
     logger.warn({ budgetMs: error.budgetMs }, 'admission deadline exceeded');
