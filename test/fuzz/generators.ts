@@ -111,12 +111,46 @@ export const namespaceArb = fc.oneof(
 );
 
 /** Role ARNs with tricks: other accounts and partitions, `..`, deeper paths, lookalikes, types. */
-function roleArnArb(namespace: string): fc.Arbitrary<Json> {
+/**
+ * The namespace and its derived ARN are not known while the body is generated (building the
+ * generators once per namespace would cost more than the requests): they are written as tokens,
+ * replaced in the text once the namespace is drawn.
+ */
+const NS = '\u27e6ns\u27e7';
+const ARN_VARIANTS: Record<string, (arn: string) => string> = {
+  arn: (arn) => arn,
+  'arn-dotdot': (arn) => `${arn}/../OrgAdmin`,
+  'arn-space-after': (arn) => `${arn} `,
+  'arn-space-before': (arn) => ` ${arn}`,
+  'arn-upper': (arn) => arn.toUpperCase(),
+  'arn-account': (arn) => arn.replace(ACCOUNT_ID, '999999999999'),
+  'arn-partition': (arn) => arn.replace('arn:aws:', 'arn:aws-cn:'),
+  'arn-double-slash': (arn) => arn.replace('role/', 'role//'),
+  'arn-lookalike': (arn) => arn.replace('-prod-', '-\uff50rod-'),
+};
+/** Rare on purpose: writing it costs more than the request. */
+const HUGE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/legacy/${'a'.repeat(100_000)}`;
+const token = (name: string) => `\u27e6${name}\u27e7`;
+
+/** Replaces the tokens in generated JSON text with the namespace's values (JSON-escaped). */
+function substitute(text: string, namespace: string): string {
+  const escape = (value: string) => JSON.stringify(value).slice(1, -1);
+  const arn = derivedArnOf(namespace);
+  let out = text.replaceAll(NS, escape(namespace));
+  for (const [name, variant] of Object.entries(ARN_VARIANTS)) {
+    out = out.replaceAll(token(name), escape(variant(arn)));
+  }
+  return out;
+}
+
+/** Role ARNs with tricks: other accounts and partitions, `..`, deeper paths, lookalikes, types. */
+const roleArnArb: fc.Arbitrary<Json> = (() => {
   const base = `arn:aws:iam::${ACCOUNT_ID}:role`;
   return fc.oneof(
-    { weight: 6, arbitrary: fc.constant(derivedArnOf(namespace)) },
+    { weight: 24, arbitrary: fc.constant(token('arn')) },
+    { weight: 8, arbitrary: fc.constantFrom(...Object.keys(ARN_VARIANTS).map(token)) },
     {
-      weight: 4,
+      weight: 12,
       arbitrary: fc.constantFrom(
         `${base}/legacy/team-a`,
         `${base}/legacy/x/../OrgAdmin`,
@@ -127,14 +161,6 @@ function roleArnArb(namespace: string): fc.Arbitrary<Json> {
         `${base}/legacy//OrgAdmin`,
         `${base}/OrgAdmin`,
         `${base}/kubeflow-profiles/other-prod-role`,
-        `${derivedArnOf(namespace)}/../OrgAdmin`,
-        `${derivedArnOf(namespace)} `,
-        ` ${derivedArnOf(namespace)}`,
-        derivedArnOf(namespace).toUpperCase(),
-        derivedArnOf(namespace).replace(ACCOUNT_ID, '999999999999'),
-        derivedArnOf(namespace).replace('arn:aws:', 'arn:aws-cn:'),
-        derivedArnOf(namespace).replace('role/', 'role//'),
-        derivedArnOf(namespace).replace('-prod-', '-ｐrod-'),
         `${base}/legacy/OrgAdmin\u0000`,
         `${base}/legacy/Org\u202EAdmin`,
         'arn:aws:iam::*:role/*',
@@ -143,14 +169,14 @@ function roleArnArb(namespace: string): fc.Arbitrary<Json> {
       ),
     },
     {
-      weight: 1,
+      weight: 4,
       arbitrary: fc.stringMatching(/^arn:aws:iam::\d{12}:role(\/[\w+=,.@-]{1,8}){1,4}$/),
     },
-    { weight: 1, arbitrary: fc.constant('a'.repeat(100_000)) },
-    { weight: 1, arbitrary: scalar },
-    { weight: 1, arbitrary: anyJson },
+    { weight: 1, arbitrary: fc.constant(HUGE_ARN) },
+    { weight: 4, arbitrary: scalar },
+    { weight: 4, arbitrary: anyJson },
   );
-}
+})();
 
 const annotateOnlyArb: fc.Arbitrary<Json> = fc.oneof(
   { weight: 6, arbitrary: fc.constant(true) },
@@ -158,23 +184,20 @@ const annotateOnlyArb: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: scalar },
 );
 
-function pluginSpecArb(namespace: string): fc.Arbitrary<Json> {
+const pluginSpecArb: fc.Arbitrary<Json> = (() => {
   const key = fc.oneof(
     { weight: 8, arbitrary: fc.constantFrom('awsIamRole', 'annotateOnly') },
     { weight: 2, arbitrary: fc.constantFrom(...NEAR_KEYS) },
     { weight: 1, arbitrary: fc.string() },
   );
   const entry = key.chain((k) =>
-    (/annotate/i.test(k) ? annotateOnlyArb : roleArnArb(namespace)).map((v): [string, Json] => [
-      k,
-      v,
-    ]),
+    (/annotate/i.test(k) ? annotateOnlyArb : roleArnArb).map((v): [string, Json] => [k, v]),
   );
   return fc.oneof(
     {
       weight: 6,
       arbitrary: fc
-        .tuple(roleArnArb(namespace), fc.option(annotateOnlyArb, { nil: undefined }))
+        .tuple(roleArnArb, fc.option(annotateOnlyArb, { nil: undefined }))
         .map(([role, only]) =>
           only === undefined
             ? obj(['awsIamRole', role])
@@ -184,7 +207,7 @@ function pluginSpecArb(namespace: string): fc.Arbitrary<Json> {
     { weight: 3, arbitrary: fc.array(entry, { maxLength: 4 }).map((entries) => ({ entries })) },
     { weight: 1, arbitrary: anyJson },
   );
-}
+})();
 
 const kindArb: fc.Arbitrary<Json> = fc.oneof(
   { weight: 8, arbitrary: fc.constant(PLUGIN) },
@@ -203,12 +226,12 @@ const kindArb: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: scalar },
 );
 
-function pluginEntryArb(namespace: string): fc.Arbitrary<Json> {
+const pluginEntryArb: fc.Arbitrary<Json> = (() => {
   return fc.oneof(
     {
-      weight: 14,
+      weight: 40,
       arbitrary: fc
-        .tuple(kindArb, pluginSpecArb(namespace), fc.boolean())
+        .tuple(kindArb, pluginSpecArb, fc.boolean())
         .map(([kind, spec, withVersion]) =>
           withVersion
             ? obj(['apiVersion', 'kubeflow.org/v1alpha1'], ['kind', kind], ['spec', spec])
@@ -223,12 +246,12 @@ function pluginEntryArb(namespace: string): fc.Arbitrary<Json> {
     },
     { weight: 1, arbitrary: anyJson },
   );
-}
+})();
 
-function pluginsArb(namespace: string): fc.Arbitrary<Json> {
-  const entry = pluginEntryArb(namespace);
+const pluginsArb: fc.Arbitrary<Json> = (() => {
+  const entry = pluginEntryArb;
   // The plugin as it should be, but for the role it names, among other plugins.
-  const ours = roleArnArb(namespace).map((role) =>
+  const ours = roleArnArb.map((role) =>
     obj(['kind', PLUGIN], ['spec', obj(['awsIamRole', role], ['annotateOnly', true])]),
   );
   return fc.oneof(
@@ -243,10 +266,11 @@ function pluginsArb(namespace: string): fc.Arbitrary<Json> {
     { weight: 1, arbitrary: entry.map((e) => arr(e, e)) },
     { weight: 1, arbitrary: anyJson },
   );
-}
+})();
 
-/** A Profile (mostly well formed, with something off now and then) named `namespace`. */
-export function profileArb(namespace: string): fc.Arbitrary<Json> {
+/** A Profile (mostly well formed, with something off now and then) named by the namespace token. */
+const profileArb: fc.Arbitrary<Json> = (() => {
+  const namespace = NS;
   const name: fc.Arbitrary<[string, Json][]> = fc.oneof(
     { weight: 8, arbitrary: fc.constant([['name', namespace]] as [string, Json][]) },
     { weight: 1, arbitrary: fc.constant([['generateName', `${namespace}-`]] as [string, Json][]) },
@@ -257,7 +281,7 @@ export function profileArb(namespace: string): fc.Arbitrary<Json> {
     .record(
       {
         owner: fc.constant(obj(['kind', 'User'], ['name', `${namespace}@example.com`])),
-        plugins: pluginsArb(namespace),
+        plugins: pluginsArb,
         resourceQuotaSpec: fc.constant(obj()),
         junk: fc.tuple(fc.constantFrom(...NEAR_KEYS, 'plugins '), anyJson),
       },
@@ -285,7 +309,7 @@ export function profileArb(namespace: string): fc.Arbitrary<Json> {
     },
     { weight: 1, arbitrary: anyJson },
   );
-}
+})();
 
 export interface GeneratedReview {
   text: string;
@@ -294,9 +318,10 @@ export interface GeneratedReview {
 
 const OPERATIONS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
 
-/** An AdmissionReview, mostly what the API server sends, sometimes malformed, sometimes not one. */
-export const reviewArb: fc.Arbitrary<GeneratedReview> = namespaceArb.chain((namespace) => {
-  const profile = profileArb(namespace);
+/** The body of a review, with the namespace (and the ARNs derived from it) as tokens. */
+const bodyArb: fc.Arbitrary<GeneratedReview> = (() => {
+  const namespace = NS;
+  const profile = profileArb;
   const envelope = fc.record({
     uid: fc.oneof({ weight: 39, arbitrary: fc.uuid() }, { weight: 1, arbitrary: scalar }),
     kind: fc.oneof(
@@ -362,4 +387,9 @@ export const reviewArb: fc.Arbitrary<GeneratedReview> = namespaceArb.chain((name
     },
     { weight: 1, arbitrary: anyJson.map((value) => ({ text: toText(value), operation: '' })) },
   );
-});
+})();
+
+/** An AdmissionReview, mostly what the API server sends, sometimes malformed, sometimes not one. */
+export const reviewArb: fc.Arbitrary<GeneratedReview> = fc
+  .tuple(namespaceArb, bodyArb)
+  .map(([namespace, body]) => ({ ...body, text: substitute(body.text, namespace) }));
