@@ -106,7 +106,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     key: 'allowedRoleArns',
     flag: '--allowed-role-arns <list>',
     env: ['ALLOWED_ROLE_ARNS'],
-    description: 'other role ARNs a Profile may name, comma-separated globs (* = any run)',
+    description: 'other role ARNs a Profile may name, comma-separated patterns (* within one part)',
     default: '',
   },
   {

@@ -25,7 +25,7 @@ export interface RoleSettings {
 
 /** What the validator needs beyond the derived ARN. */
 export interface PolicySettings {
-  /** Anchored globs where `*` matches any run of characters. */
+  /** Role ARN patterns, matched part by part (see roleArnPattern). */
   allowedRoleArns: string[];
   reservedNamespaces: string[];
   requirePlugin: boolean;
