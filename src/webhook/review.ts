@@ -79,7 +79,7 @@ export function decodeReview(body: unknown): DecodedReview {
       uid,
       operation,
       group: kind.group,
-      kind: kind.kind,
+      kind: kind.name,
       name: typeof name === 'string' ? name : undefined,
       object,
       oldObject,
@@ -96,7 +96,7 @@ function groupVersion(
   request: JsonObject,
   key: 'kind' | 'resource',
   last: 'kind' | 'resource',
-): { group: string; kind: string } | string {
+): { group: string; name: string } | string {
   const value = field(request, key);
   if (!isObject(value)) return `request.${key} must be an object with group, version and ${last}`;
   const group = field(value, 'group');
@@ -106,7 +106,7 @@ function groupVersion(
     return `request.${key} must have string group, version and ${last}`;
   }
   if (version === '' || name === '') return `request.${key}.version and .${last} must not be empty`;
-  return { group, kind: name };
+  return { group, name };
 }
 
 function nullToUndefined(value: unknown): unknown {
