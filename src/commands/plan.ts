@@ -5,6 +5,7 @@ import { decideMutation } from '../core/mutate.js';
 import { namespaceProblem } from '../core/namespace.js';
 import { fieldPath } from '../core/json.js';
 import { namespacePrefixes } from '../core/s3-policy.js';
+import { deriveRoleName } from '../core/role-name.js';
 import type { RoleSettings, PolicySettings } from '../core/settings.js';
 import { createDecisionContext } from '../webhook/context.js';
 
@@ -57,9 +58,16 @@ export function plan(profile: unknown, role: RoleSettings, policy: PolicySetting
   };
   const decision = decideMutation(request, context.mutation);
   const spec = context.specFor(name as string);
+  const roleName = deriveRoleName(role.roleNameTemplate, {
+    namespace: spec.namespace,
+    cluster: role.clusterName,
+    region: role.region,
+  });
   return {
     namespace: spec.namespace,
     roleName: spec.roleName,
+    roleNameShortened: roleName.shortened,
+    roleNameFull: roleName.full,
     roleArn: spec.roleArn,
     rolePath: spec.rolePath,
     trustPolicy: spec.trustPolicy,

@@ -5,6 +5,7 @@ import { policySettings } from '../config/settings.js';
 import { startServer, type RunningServer } from '../http/server.js';
 import { createIamClient, type IamClientOptions } from '../iam/client.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
+import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { createDecisionContext } from '../webhook/context.js';
 import { resolveRoleSettings } from './resolve.js';
@@ -36,6 +37,7 @@ export async function startWebhook(
     cacheTtlMs: config.roleCacheTtlSeconds * 1000,
     metrics,
   });
+  const namespaces = await namespaceReaderFor(logger);
   logger.info(
     {
       cluster: role.clusterName,
@@ -55,7 +57,7 @@ export async function startWebhook(
     );
   }
   const server = await startServer({
-    deps: { decisions, roles, metrics, logger },
+    deps: { decisions, roles, metrics, logger, namespaces },
     metrics,
     logger,
     host: config.host,

@@ -52,7 +52,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     key: 'roleNameTemplate',
     flag: '--role-name-template <template>',
     env: ['ROLE_NAME_TEMPLATE'],
-    description: 'role name; {namespace} and {cluster} are replaced',
+    description: 'role name; {namespace}, {cluster} and {region} are replaced',
     default: '{namespace}-{cluster}-role',
   },
   {
@@ -136,7 +136,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     key: 'allowedRoleArns',
     flag: '--allowed-role-arns <list>',
     env: ['ALLOWED_ROLE_ARNS'],
-    description: 'other role ARNs a Profile may name, comma-separated globs (* = any run)',
+    description: 'other role ARNs a Profile may name, comma-separated patterns (* within one part)',
     default: '',
   },
   {

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import type { S3Access } from '../core/settings.js';
-import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
-import { OWNERSHIP_TAG_KEYS, oidcProviderTagProblem } from '../core/role-spec.js';
+import { renderedNameProblem, templateSyntaxProblem } from '../core/role-name.js';
+import { oidcProviderTagProblem } from '../core/role-spec.js';
 import {
   expandS3PrefixPresets,
   INLINE_POLICY_MAX_CHARS,
   s3PolicyOversize,
   s3ScopeProblems,
 } from '../core/s3-policy.js';
+import { issuerProblem, parseExtraTags } from './iam-limits.js';
+import { roleArnPattern } from '../core/role-pattern.js';
+import { knownPartition } from '../core/settings.js';
 
 const list = z
   .string()
@@ -38,8 +41,8 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** A longest-case namespace, so a template that only breaks for long names fails at startup. */
-const SAMPLE_NAMESPACE = 'n'.repeat(63);
+/** The partition is checked against the region's in the refinement below. */
+const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
 export const configSchema = z
   .object({
@@ -47,9 +50,9 @@ export const configSchema = z
       /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/,
       'must be an EKS cluster name (letters, digits, - and _, at most 100)',
     ),
-    region: required('the region').regex(
-      /^[a-z]{2}(-[a-z]+)+-\d+$/,
-      'must be an AWS region such as us-east-1',
+    region: required('the region').refine(
+      (region) => knownPartition(region) !== undefined,
+      "must be an AWS region the AWS SDK's partition table lists, such as us-east-1",
     ),
     s3Bucket: required('the S3 bucket').regex(BUCKET, 'must be an S3 bucket name'),
     extraS3Buckets: list.pipe(z.array(z.string().regex(BUCKET, 'must be S3 bucket names'))),
@@ -59,28 +62,18 @@ export const configSchema = z
         .regex(/^\d{12}$/, 'must be 12 digits')
         .optional(),
     ),
-    oidcIssuer: optionalText.pipe(
-      z
-        .string()
-        .regex(
-          /^(https:\/\/)?[^\s/]+(\/[^\s]*)?$/,
-          'must be the issuer URL, such as https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
-        )
-        .refine((issuer) => oidcProviderTagProblem(issuer) === undefined, {
-          error: (issue) => oidcProviderTagProblem(String(issue.input)) ?? 'invalid issuer',
-        })
-        .optional(),
-    ),
-    roleNameTemplate: z
-      .string()
-      .refine(
-        (t) => t.includes('{namespace}'),
-        'must contain {namespace}, or every Profile would share one role',
-      )
-      .refine(
-        (t) => !/\{(?!namespace\}|cluster\})[^}]*\}/.test(t),
-        'only {namespace} and {cluster} can be replaced',
-      ),
+    oidcIssuer: optionalText.superRefine((issuer, ctx) => {
+      // The issuer also becomes an ownership tag's value, so IAM's tag rules apply to it too.
+      const problem =
+        issuer === undefined
+          ? undefined
+          : (issuerProblem(issuer) ?? oidcProviderTagProblem(issuer));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    roleNameTemplate: z.string().superRefine((template, ctx) => {
+      const problem = templateSyntaxProblem(template);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     rolePath: z
       .string()
       .max(512)
@@ -101,40 +94,24 @@ export const configSchema = z
     permissionsBoundary: optionalText.pipe(
       z
         .string()
-        .regex(/^arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy\/.+$/, 'must be an IAM policy ARN')
+        .regex(POLICY_ARN, 'must be an IAM policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
         .optional(),
     ),
     maxSessionDuration: optionalText.pipe(
       z.coerce.number<string | undefined>().int().min(3600).max(43200).optional(),
     ),
     extraRoleTags: list.transform((pairs, ctx) => {
-      const tags: Record<string, string> = {};
-      for (const pair of pairs) {
-        const at = pair.indexOf('=');
-        const key = at > 0 ? pair.slice(0, at).trim() : '';
-        if (!key || key.length > 128 || pair.length - at - 1 > 256) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `"${pair}" is not key=value (key ≤128, value ≤256 characters)`,
-          });
-        } else if (OWNERSHIP_TAG_KEYS.includes(key) || key.startsWith('aws:')) {
-          ctx.addIssue({ code: 'custom', message: `tag "${key}" is reserved` });
-        } else {
-          tags[key] = pair.slice(at + 1).trim();
-        }
-      }
-      // IAM allows 50 tags on a role; the ownership tags take four.
-      if (Object.keys(tags).length > 50 - OWNERSHIP_TAG_KEYS.length)
-        ctx.addIssue({
-          code: 'custom',
-          message: `at most ${50 - OWNERSHIP_TAG_KEYS.length} extra tags`,
-        });
+      const { tags, problems } = parseExtraTags(pairs);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
       return tags;
     }),
     mode: z.enum(['provision', 'lookup']),
-    allowedRoleArns: list.pipe(
-      z.array(z.string().regex(/^arn:[*a-z-]+:iam::[*\d]*:role\/.*$/, 'must be role ARN patterns')),
-    ),
+    allowedRoleArns: list.superRefine((globs, ctx) => {
+      for (const glob of globs) {
+        const result = roleArnPattern(glob);
+        if (!result.ok) ctx.addIssue({ code: 'custom', message: result.problem });
+      }
+    }),
     reservedNamespaces: z
       .string()
       .optional()
@@ -153,17 +130,20 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .superRefine((config, ctx) => {
-    const name = renderRoleNameTemplate(
-      config.roleNameTemplate,
-      SAMPLE_NAMESPACE,
-      config.clusterName,
-    );
-    if (!ROLE_NAME_CHARS.test(name)) {
+    const nameProblem =
+      templateSyntaxProblem(config.roleNameTemplate) === undefined
+        ? renderedNameProblem(config.roleNameTemplate, config.clusterName, config.region)
+        : undefined;
+    if (nameProblem) {
+      ctx.addIssue({ code: 'custom', path: ['roleNameTemplate'], message: nameProblem });
+    }
+    const boundaryPartition = config.permissionsBoundary?.match(POLICY_ARN)?.[1];
+    const regionPartition = knownPartition(config.region);
+    if (boundaryPartition && regionPartition && boundaryPartition !== regionPartition) {
       ctx.addIssue({
         code: 'custom',
-        path: ['roleNameTemplate'],
-        message:
-          'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
+        path: ['permissionsBoundary'],
+        message: `is in partition ${boundaryPartition}, but region ${config.region} is in ${regionPartition}`,
       });
     }
     s3ScopeIssues(config, ctx);

@@ -1,7 +1,7 @@
 import type { Operation } from 'fast-json-patch';
 import { isProfileWrite, profileName, type AdmissionRequest } from './admission.js';
 import { field, isObject } from './json.js';
-import { namespaceProblem } from './namespace.js';
+import { profileNameProblem } from './namespace.js';
 import { pluginEntry, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
@@ -40,11 +40,10 @@ export function decideMutation(
   // even if its role was deleted by hand.
   if (isBeingDeleted(request)) return pass('deleting', 'the Profile is being deleted');
   if (pluginsUnchanged(request)) return pass('plugins-unchanged', 'the plugins are unchanged');
-  const name = profileName(request);
-  if (namespaceProblem(name, context.reservedNamespaces)) {
+  if (profileNameProblem(request, context.reservedNamespaces)) {
     return pass('invalid-name', 'name cannot own a role');
   }
-  const namespace = name as string;
+  const namespace = profileName(request) as string;
   const scan = scanPlugins(request.object);
   if (!scan.ok) return pass('malformed-plugins', 'malformed plugins');
   if (scan.iam.length > 1) return pass('several-plugins', 'more than one plugin');

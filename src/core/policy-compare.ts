@@ -36,33 +36,65 @@ export function policiesEqual(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-/** A string that is equal for semantically equal policy documents. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(canonical(value));
+/**
+ * A string that is equal for semantically equal policy documents. Built depth first with an
+ * explicit stack rather than by recursion, so no document, however deeply nested, can exhaust
+ * the call stack (a document read back from IAM is data like any other input).
+ */
+function canonicalJson(root: unknown): string {
+  const stack: Frame[] = [frameOf(root)];
+  let finished: string | undefined;
+  for (;;) {
+    const top = stack[stack.length - 1]!;
+    if (finished !== undefined) top.children.push(finished);
+    if (top.children.length < top.size) {
+      finished = undefined;
+      stack.push(frameOf(childOf(top, top.children.length)));
+      continue;
+    }
+    stack.pop();
+    finished = finish(top);
+    if (stack.length === 0) return finished;
+  }
 }
 
-type Canonical = string | null | Canonical[] | { [key: string]: Canonical };
+interface Frame {
+  value: unknown;
+  /** Sorted keys of an object; undefined for arrays and scalars. */
+  keys: string[] | undefined;
+  size: number;
+  /** Canonical strings of the children done so far, in order. */
+  children: string[];
+}
 
-function canonical(value: unknown): Canonical {
-  if (value === null || value === undefined) return null;
+function frameOf(value: unknown): Frame {
+  if (Array.isArray(value)) return { value, keys: undefined, size: value.length, children: [] };
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort();
+    return { value, keys, size: keys.length, children: [] };
+  }
+  return { value, keys: undefined, size: 0, children: [] };
+}
+
+function childOf(frame: Frame, index: number): unknown {
+  return frame.keys === undefined
+    ? (frame.value as unknown[])[index]
+    : (frame.value as JsonObject)[frame.keys[index]!];
+}
+
+function finish(frame: Frame): string {
+  const { value, keys, children } = frame;
   if (Array.isArray(value)) {
-    const unique = new Map<string, Canonical>();
-    for (const item of value) {
-      const c = canonical(item);
-      unique.set(JSON.stringify(c), c);
-    }
-    const items = [...unique.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
-    return items.length === 1 ? items[0]![1] : items.map(([, c]) => c);
+    // An unordered set: duplicates collapse, order is sorted away, one item stands for itself.
+    const items = [...new Set(children)].sort();
+    return items.length === 1 ? items[0]! : `[${items.join(',')}]`;
   }
-  if (typeof value === 'object') {
-    const out: { [key: string]: Canonical } = {};
-    for (const key of Object.keys(value).sort()) {
-      out[key] = canonical((value as Record<string, unknown>)[key]);
-    }
-    return out;
+  if (keys !== undefined) {
+    return `{${keys.map((key, i) => `${JSON.stringify(key)}:${children[i]}`).join(',')}}`;
   }
+  if (value === null || value === undefined) return 'null';
   // IAM evaluates condition values as strings: `true` and "true" mean the same.
-  return String(value);
+  return JSON.stringify(String(value));
 }
 
 export type TrustVerdict = { ok: true } | { ok: false; reason: string };

@@ -193,7 +193,12 @@ function trustNames(trustPolicy: unknown, providerArn: string): boolean {
 }
 
 export function deriveRoleSpec(settings: RoleSettings, namespace: string): RoleSpec {
-  const roleName = roleNameFor(settings.roleNameTemplate, namespace, settings.clusterName);
+  const roleName = roleNameFor(
+    settings.roleNameTemplate,
+    namespace,
+    settings.clusterName,
+    settings.region,
+  );
   return {
     namespace,
     roleName,

@@ -1,5 +1,7 @@
-/** The pure inputs of role derivation; resolved once at startup from the configuration. */
-export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
+import { partition as sdkPartition } from '@aws-sdk/core/client';
+
+/** A partition ID from the AWS SDK's partition table: `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`... */
+export type Partition = string;
 export type S3Access = 'full' | 'readwrite' | 'readonly';
 export type RoleMode = 'provision' | 'lookup';
 
@@ -33,14 +35,30 @@ export interface RoleSettings {
 
 /** What the validator needs beyond the derived ARN. */
 export interface PolicySettings {
-  /** Anchored globs where `*` matches any run of characters. */
+  /** Role ARN patterns, matched part by part (see roleArnPattern). */
   allowedRoleArns: string[];
   reservedNamespaces: string[];
   requirePlugin: boolean;
 }
 
+/**
+ * The partition of a region, from the AWS SDK's own partition table (the one the IAM client
+ * resolves endpoints with), or undefined for a region the table does not list. The SDK's lookup
+ * falls back to `aws` for anything it does not know, and matches new names by pattern only
+ * within that fallback, so only the regions it lists by name count as known; its `*-global`
+ * entries are endpoints, not regions a cluster runs in.
+ */
+export function knownPartition(region: string): Partition | undefined {
+  if (region.endsWith('-global')) return undefined;
+  const entry = sdkPartition(region);
+  // A listed region carries its own entry (with its description) merged into the partition's.
+  return Object.hasOwn(entry, 'description') ? entry.name : undefined;
+}
+
+/** The partition of a configured region; the configuration has refused unknown regions already. */
 export function partitionForRegion(region: string): Partition {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  return 'aws';
+  const partition = knownPartition(region);
+  if (partition === undefined)
+    throw new Error(`region ${region} is not in the AWS SDK's partition table`);
+  return partition;
 }

@@ -6,7 +6,7 @@ import {
   type AdmissionRequest,
   type Verdict,
 } from './admission.js';
-import { namespaceProblem } from './namespace.js';
+import { profileNameProblem } from './namespace.js';
 import { PLUGIN_KIND, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { matchesAny } from './role-pattern.js';
 import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
@@ -45,10 +45,9 @@ export function decideValidation(
 }
 
 function checkProfile(request: AdmissionRequest, context: ValidationContext): Verdict {
-  const name = profileName(request);
-  const nameProblem = namespaceProblem(name, context.reservedNamespaces);
+  const nameProblem = profileNameProblem(request, context.reservedNamespaces);
   if (nameProblem) return deny(422, nameProblem);
-  const namespace = name as string;
+  const namespace = profileName(request) as string;
 
   const scan = scanPlugins(request.object);
   if (!scan.ok) return deny(422, scan.problem);

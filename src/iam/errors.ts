@@ -98,6 +98,35 @@ export function isHardIamError(err: unknown): boolean {
   return ACCESS_DENIED.has(name) || LIMIT_EXCEEDED.has(name) || MALFORMED_POLICY.has(name);
 }
 
+/** The webhook's own credentials are missing, expired or wrong. */
+const CREDENTIALS = new Set([
+  'CredentialsProviderError',
+  'InvalidClientTokenId',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+]);
+
+/**
+ * Failures an operator must fix in the webhook's own IAM permissions, credentials, account quota
+ * or configuration: nothing about the Profile that was denied could help.
+ */
+export function isOperatorFault(error: RoleProvisioningError): boolean {
+  switch (error.reason) {
+    case 'access-denied':
+    case 'limit-exceeded':
+    case 'malformed-policy':
+      return true;
+    case 'aws-error':
+      return CREDENTIALS.has(errorName(error.cause));
+    default:
+      return false;
+  }
+}
+
 export function isRetryableAwsError(err: unknown): boolean {
   if (isHardIamError(err)) return false;
   const e = (err ?? {}) as SdkErrorShape;

@@ -28,7 +28,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registers = [registry];
   const admissionRequests = new Counter({
     name: 'profile_irsa_admission_requests_total',
-    help: 'Admission requests answered, by webhook, operation and result (allowed, patched, denied, error).',
+    help: 'Admission requests answered, by webhook, operation and result (allowed, patched, denied, error, malformed).',
     labelNames: ['webhook', 'operation', 'result'] as const,
     registers,
   });

@@ -3,12 +3,14 @@ import type { RoleSpec } from '../core/role-spec.js';
 import { decideMutation } from '../core/mutate.js';
 import { decideValidation } from '../core/validate.js';
 import type { AdmissionRequest } from '../core/admission.js';
-import { RoleProvisioningError } from '../iam/errors.js';
+import { isOperatorFault, RoleProvisioningError } from '../iam/errors.js';
+import { NamespaceReadError, type NamespaceReader } from '../k8s/namespaces.js';
+import { namespaceOwnerProblem } from '../core/namespace.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from './context.js';
 import { workBudget } from './deadline.js';
 import { allowed, denied, errored, patched, review, type AdmissionResponse } from './response.js';
-import { decodeReview } from './review.js';
+import { decodeReview, MalformedReviewError } from './review.js';
 
 export type WebhookName = 'mutate' | 'validate';
 
@@ -32,6 +34,8 @@ interface EnsureResult {
 export interface AdmitDeps {
   decisions: DecisionContext;
   roles: RoleProvider;
+  /** Reads the Namespace a new Profile would take; absent when Kubernetes is not configured. */
+  namespaces?: NamespaceReader | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -47,6 +51,8 @@ export class DeadlineExceededError extends Error {
 /**
  * The one place where an admission becomes an answer: every outcome, including unexpected
  * exceptions, turns into a well-formed AdmissionReview, so the process never dies on a request.
+ * A body that is not an AdmissionReview throws MalformedReviewError, which the HTTP layer
+ * answers with 400 like an undecodable body.
  */
 export async function admit(
   webhook: WebhookName,
@@ -56,41 +62,40 @@ export async function admit(
 ) {
   const started = process.hrtime.bigint();
   const decoded = decodeReview(body);
-  let operation = 'UNKNOWN';
-  let response: AdmissionResponse;
   if (!decoded.ok) {
     deps.logger.info(
       { webhook, uid: decoded.uid, problem: decoded.message },
-      'undecodable admission review',
+      'malformed admission review',
     );
-    response = denied(decoded.uid, 400, `malformed AdmissionReview: ${decoded.message}`);
-  } else {
-    const { request } = decoded;
-    operation = request.operation;
-    // Made only when something is logged: cache-hit answers, the hot path, log nothing.
-    let child: Logger | undefined;
-    const logger = () =>
-      (child ??= deps.logger.child({
-        webhook,
-        uid: request.uid,
-        operation: request.operation,
-        name: request.name,
-        dryRun: request.dryRun,
-      }));
-    try {
-      response =
-        webhook === 'mutate'
-          ? await mutate(request, deps, workBudget(timeoutMs), logger)
-          : validate(request, deps);
-    } catch (error) {
-      response = failureResponse(request.uid, error, logger());
-    }
-    // Denials are what operators are asked about; allowed answers are only worth a debug line.
-    if (!response.allowed) logger().info({ status: response.status }, 'admission denied');
-    else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    deps.metrics.recordAdmission(webhook, 'UNKNOWN', 'malformed', seconds);
+    throw new MalformedReviewError(decoded.message);
   }
+  const { request } = decoded;
+  // Made only when something is logged: cache-hit answers, the hot path, log nothing.
+  let child: Logger | undefined;
+  const logger = () =>
+    (child ??= deps.logger.child({
+      webhook,
+      uid: request.uid,
+      operation: request.operation,
+      name: request.name,
+      dryRun: request.dryRun,
+    }));
+  let response: AdmissionResponse;
+  try {
+    response =
+      webhook === 'mutate'
+        ? await mutate(request, deps, workBudget(timeoutMs), logger)
+        : validate(request, deps);
+  } catch (error) {
+    response = failureResponse(request.uid, error, logger());
+  }
+  // Denials are what operators are asked about; allowed answers are only worth a debug line.
+  if (!response.allowed) logger().info({ status: response.status }, 'admission denied');
+  else if (deps.logger.isLevelEnabled('debug')) logger().debug('admission allowed');
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  deps.metrics.recordAdmission(webhook, operation, resultLabel(response), seconds);
+  deps.metrics.recordAdmission(webhook, request.operation, resultLabel(response), seconds);
   return review(decoded.apiVersion, response);
 }
 
@@ -106,19 +111,38 @@ async function mutate(
     deps.metrics.recordNoIam('mutate', decision.code);
     return allowed(request.uid);
   }
-  let result = deps.roles.cached(decision.namespace, decision.roleArn);
-  if (!result) {
-    const spec = deps.decisions.specFor(decision.namespace);
-    result = await withDeadline(budgetMs, (signal) =>
-      deps.roles.provision(spec, { dryRun: request.dryRun, signal, logger: logger() }),
-    );
-    if (result.outcome !== 'cached') {
-      logger().info({ role: spec.roleArn, outcome: result.outcome }, 'role ensured');
-    }
+  const { namespace, roleArn } = decision;
+  const cached = deps.roles.cached(namespace, roleArn);
+  // A new Profile's namespace may already be someone else's. Checked on CREATE only: the profile
+  // controller's many UPDATEs stay free of any call.
+  const namespaces = request.operation === 'CREATE' ? deps.namespaces : undefined;
+  let result = cached;
+  if (!result || namespaces) {
+    type Outcome = { problem: string } | { result: EnsureResult };
+    const outcome = await withDeadline(budgetMs, async (signal): Promise<Outcome> => {
+      if (namespaces) {
+        const observed = await namespaces.read(namespace);
+        const problem = namespaceOwnerProblem(namespace, observed, request.object);
+        if (problem) return { problem };
+      }
+      if (cached) return { result: cached };
+      const spec = deps.decisions.specFor(namespace);
+      const ensured = await deps.roles.provision(spec, {
+        dryRun: request.dryRun,
+        signal,
+        logger: logger(),
+      });
+      if (ensured.outcome !== 'cached') {
+        logger().info({ role: spec.roleArn, outcome: ensured.outcome }, 'role ensured');
+      }
+      return { result: ensured };
+    });
+    if ('problem' in outcome) return denied(request.uid, 403, outcome.problem);
+    result = outcome.result;
   }
   return patched(request.uid, decision.patch, {
     warnings: result.warnings,
-    auditAnnotations: { 'role-arn': decision.roleArn },
+    auditAnnotations: { 'role-arn': roleArn },
   });
 }
 
@@ -150,17 +174,46 @@ async function withDeadline<T>(
   }
 }
 
+/** Where a user is sent when the fault is the webhook's own. */
+const OPERATOR_HINT =
+  'This is not a problem with the Profile: an operator must fix the webhook (`profile-irsa-webhook doctor` shows what is wrong).';
+
 function failureResponse(uid: string, error: unknown, logger: Logger): AdmissionResponse {
   if (error instanceof RoleProvisioningError) {
+    if (isOperatorFault(error)) {
+      // Answered as a server-side error: the user's request was fine, the webhook's setup is not.
+      logger.error({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
+      return errored(
+        uid,
+        500,
+        `profile-irsa-webhook cannot provision: ${error.message}. ${OPERATOR_HINT}`,
+      );
+    }
     logger.warn({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
     return denied(uid, error.retryable ? 503 : 403, error.message);
+  }
+  if (error instanceof NamespaceReadError) {
+    if (error.forbidden) {
+      logger.error({ namespace: error.namespace, err: error.cause }, error.message);
+      return errored(
+        uid,
+        500,
+        `profile-irsa-webhook ${error.message}: it needs get on namespaces (chart RBAC). ${OPERATOR_HINT}`,
+      );
+    }
+    logger.warn({ namespace: error.namespace, err: error.cause }, error.message);
+    return denied(uid, 503, `profile-irsa-webhook ${error.message}; retrying may help`);
   }
   if (error instanceof DeadlineExceededError) {
     logger.warn({ budgetMs: error.budgetMs }, 'admission deadline exceeded');
     return denied(uid, 504, error.message);
   }
   logger.error({ err: error }, 'unexpected error while answering an admission request');
-  return errored(uid, 500, 'internal error in profile-irsa-webhook; see its logs');
+  return errored(
+    uid,
+    500,
+    `internal error in profile-irsa-webhook; see its logs. ${OPERATOR_HINT}`,
+  );
 }
 
 function resultLabel(response: AdmissionResponse): string {

@@ -1,5 +1,5 @@
 import type { MutationContext } from '../core/mutate.js';
-import { globToRegExp } from '../core/role-pattern.js';
+import { compileRoleArnPatterns } from '../core/role-pattern.js';
 import { roleNameFor } from '../core/role-name.js';
 import { deriveRoleSpec, roleArn, type RoleSpec } from '../core/role-spec.js';
 import type { PolicySettings, RoleSettings } from '../core/settings.js';
@@ -16,13 +16,13 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
   const specFor = (namespace: string) => deriveRoleSpec(role, namespace);
   // Every admission needs the namespace's ARN; only a cache miss needs the policy documents.
   const roleArnFor = (namespace: string) =>
-    roleArn(role, roleNameFor(role.roleNameTemplate, namespace, role.clusterName));
+    roleArn(role, roleNameFor(role.roleNameTemplate, namespace, role.clusterName, role.region));
   return {
     specFor,
     mutation: { reservedNamespaces: policy.reservedNamespaces, roleArnFor },
     validation: {
       reservedNamespaces: policy.reservedNamespaces,
-      allowedRoleArns: policy.allowedRoleArns.map((glob) => globToRegExp(glob)),
+      allowedRoleArns: compileRoleArnPatterns(policy.allowedRoleArns),
       requirePlugin: policy.requirePlugin,
       roleArnFor,
     },

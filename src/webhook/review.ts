@@ -1,16 +1,36 @@
 import type { AdmissionRequest } from '../core/admission.js';
-import { field, fieldPath, isObject } from '../core/json.js';
+import { field, isObject, type JsonObject } from '../core/json.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
+
+/** The operations an AdmissionRequest can carry (admission.k8s.io/v1 `Operation`). */
+const OPERATIONS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] as const;
 
 export type DecodedReview =
   | { ok: true; apiVersion: ReviewVersion; request: AdmissionRequest }
   | { ok: false; apiVersion: ReviewVersion; uid: string; message: string };
 
 /**
+ * A body that decodes as JSON but is not an AdmissionReview the API server could have sent. It is
+ * refused like an undecodable body (HTTP 400): answering it with a verdict would mean deciding on
+ * a request nobody made, and a review without `kind` used to be allowed that way.
+ */
+export class MalformedReviewError extends Error {
+  override readonly name = 'MalformedReviewError';
+  /** Read by the HTTP error handler, as for fastify's own body errors. */
+  readonly statusCode = 400;
+  readonly code = 'MalformedAdmissionReview';
+  constructor(readonly problem: string) {
+    super(`malformed AdmissionReview: ${problem}`);
+  }
+}
+
+/**
  * Turns any decoded JSON body into a request the decisions can trust, or into the reason it is
- * not one. Never throws: a body that decodes always gets an AdmissionReview back.
+ * not one. Never throws. What every AdmissionRequest has is required: `uid`, `kind` and
+ * `resource` (group, version and name as strings), a known `operation`, and on CREATE and UPDATE
+ * an `object` (and on UPDATE an `oldObject`) that is a JSON object.
  */
 export function decodeReview(body: unknown): DecodedReview {
   const declared = isObject(body) ? field(body, 'apiVersion') : undefined;
@@ -31,12 +51,26 @@ export function decodeReview(body: unknown): DecodedReview {
   if (uid === '') return fail('request.uid is missing');
   const operation = field(request, 'operation');
   if (typeof operation !== 'string') return fail('request.operation is missing');
+  if (!(OPERATIONS as readonly string[]).includes(operation)) {
+    return fail(`request.operation must be one of ${OPERATIONS.join(', ')}`);
+  }
   const dryRun = field(request, 'dryRun');
   if (dryRun !== undefined && dryRun !== null && typeof dryRun !== 'boolean') {
     return fail('request.dryRun must be a boolean');
   }
-  const kind = field(request, 'kind');
-  if (kind !== undefined && !isObject(kind)) return fail('request.kind must be an object');
+  const kind = groupVersion(request, 'kind', 'kind');
+  if (typeof kind === 'string') return fail(kind);
+  const resource = groupVersion(request, 'resource', 'resource');
+  if (typeof resource === 'string') return fail(resource);
+  const object = nullToUndefined(field(request, 'object'));
+  const oldObject = nullToUndefined(field(request, 'oldObject'));
+  if ((operation === 'CREATE' || operation === 'UPDATE') && !isObject(object)) {
+    return fail(`request.object must be an object on ${operation}`);
+  }
+  if (operation === 'UPDATE' && !isObject(oldObject)) {
+    return fail('request.oldObject must be an object on UPDATE');
+  }
+  const name = field(request, 'name');
 
   return {
     ok: true,
@@ -44,18 +78,35 @@ export function decodeReview(body: unknown): DecodedReview {
     request: {
       uid,
       operation,
-      group: optionalString(fieldPath(request, 'kind', 'group')),
-      kind: optionalString(fieldPath(request, 'kind', 'kind')),
-      name: optionalString(field(request, 'name')),
-      object: nullToUndefined(field(request, 'object')),
-      oldObject: nullToUndefined(field(request, 'oldObject')),
+      group: kind.group,
+      kind: kind.name,
+      name: typeof name === 'string' ? name : undefined,
+      object,
+      oldObject,
       dryRun: dryRun === true,
     },
   };
 }
 
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
+/**
+ * `request.kind` (`{group, version, kind}`) or `request.resource` (`{group, version, resource}`):
+ * every member a string, the group empty for the core API. A problem comes back as a string.
+ */
+function groupVersion(
+  request: JsonObject,
+  key: 'kind' | 'resource',
+  last: 'kind' | 'resource',
+): { group: string; name: string } | string {
+  const value = field(request, key);
+  if (!isObject(value)) return `request.${key} must be an object with group, version and ${last}`;
+  const group = field(value, 'group');
+  const version = field(value, 'version');
+  const name = field(value, last);
+  if (typeof group !== 'string' || typeof version !== 'string' || typeof name !== 'string') {
+    return `request.${key} must have string group, version and ${last}`;
+  }
+  if (version === '' || name === '') return `request.${key}.version and .${last} must not be empty`;
+  return { group, name };
 }
 
 function nullToUndefined(value: unknown): unknown {

@@ -329,6 +329,7 @@ t.test('service, service account and least RBAC', async (t) => {
       resourceNames: [FULLNAME],
       verbs: ['get'],
     },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
   ]);
   const role = findObject(objects, 'Role', FULLNAME) as K8sObject & {
     rules: Record<string, string[]>[];

@@ -1,39 +1,10 @@
-import { createServer } from 'node:http';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { GetRoleCommand, ListRolesCommand } from '@aws-sdk/client-iam';
-import { listenOnLoopback } from '../../tools/dev/loopback.js';
 import { createIamClient } from '../../src/iam/client.js';
 import { fromAwsError } from '../../src/iam/errors.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import { failingIam } from '../helpers/failing-iam.js';
 import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
-
-/*
- * Throttling, quotas and denials are faults moto does not produce on demand, so these cases use
- * a small HTTP server that answers every request with one IAM error, in IAM's own wire format,
- * and counts the attempts the SDK makes.
- */
-async function failingIam(
-  t: Test,
-  status: number,
-  code: string,
-): Promise<{ endpoint: string; attempts: () => number }> {
-  let attempts = 0;
-  const server = createServer((req, res) => {
-    attempts += 1;
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(status, { 'content-type': 'text/xml' });
-      res.end(
-        '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">' +
-          `<Error><Type>Sender</Type><Code>${code}</Code><Message>fault ${code}</Message></Error>` +
-          '<RequestId>test</RequestId></ErrorResponse>',
-      );
-    });
-  });
-  const port = await listenOnLoopback(server);
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { endpoint: `http://127.0.0.1:${port}`, attempts: () => attempts };
-}
 
 function client(endpoint: string, metrics: Metrics) {
   return createIamClient({

@@ -117,5 +117,5 @@ t.test('a template that yields characters IAM refuses is rejected', async (t) =>
   t.notOk(result.ok);
   t.match(!result.ok && result.problems.join(), 'characters IAM does not allow');
   const unknown = loadConfig({}, { ...REQUIRED_ENV, ROLE_NAME_TEMPLATE: '{namespace}-{account}' });
-  t.match(!unknown.ok && unknown.problems.join(), 'only {namespace} and {cluster}');
+  t.match(!unknown.ok && unknown.problems.join(), 'only {namespace}, {cluster} and {region}');
 });

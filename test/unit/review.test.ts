@@ -47,6 +47,34 @@ t.test('decodeReview answers every decodable body', async (t) => {
       'dryRun must be a boolean',
     ],
   ];
+  const full = {
+    uid: 'u',
+    kind: { group: 'kubeflow.org', version: 'v1', kind: 'Profile' },
+    resource: { group: 'kubeflow.org', version: 'v1', resource: 'profiles' },
+    operation: 'CREATE',
+    object: {},
+  };
+  const review = (request: Record<string, unknown>) => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request,
+  });
+  const without = (key: string) =>
+    Object.fromEntries(Object.entries(full).filter(([k]) => k !== key));
+  cases.push(
+    ['no kind', review(without('kind')), 'request.kind must be an object'],
+    ['kind not a GVK', review({ ...full, kind: { kind: 'Profile' } }), 'string group, version'],
+    ['empty kind', review({ ...full, kind: { group: '', version: 'v1', kind: '' } }), 'empty'],
+    ['no resource', review(without('resource')), 'request.resource must be an object'],
+    ['unknown operation', review({ ...full, operation: 'APPLY' }), 'operation must be one of'],
+    ['object missing', review({ ...full, object: null }), 'object must be an object on CREATE'],
+    ['object a number', review({ ...full, object: 1 }), 'object must be an object on CREATE'],
+    [
+      'UPDATE without oldObject',
+      review({ ...full, operation: 'UPDATE' }),
+      'oldObject must be an object on UPDATE',
+    ],
+  );
   for (const [name, body, message] of cases) {
     const decoded = decodeReview(body);
     t.notOk(decoded.ok, name);
@@ -73,7 +101,8 @@ t.test('a v1beta1 review decodes and is answered in v1beta1', async (t) => {
       uid: 'u',
       operation: 'CREATE',
       object: {},
-      kind: { group: 'kubeflow.org', kind: 'Profile' },
+      kind: { group: 'kubeflow.org', version: 'v1beta1', kind: 'Profile' },
+      resource: { group: 'kubeflow.org', version: 'v1beta1', resource: 'profiles' },
     },
   });
   t.ok(decoded.ok);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { roleNameFor, ROLE_NAME_CHARS, shortenRoleName } from '../../src/core/role-name.js';
+import { deriveRoleName, roleNameFor, ROLE_NAME_CHARS } from '../../src/core/role-name.js';
 import {
   deriveRoleSpec,
   isOwnedBy,
@@ -99,31 +99,40 @@ t.test('partitions follow the region', async (t) => {
 
 t.test('role names: 64 is the limit, longer names shorten deterministically', async (t) => {
   const exactly64 = 'x'.repeat(64);
-  t.equal(shortenRoleName(exactly64), exactly64, '64 characters are kept');
+  t.equal(
+    deriveRoleName('{namespace}', { namespace: exactly64, cluster: 'prod', region: 'us-east-1' })
+      .name,
+    exactly64,
+    '64 characters are kept',
+  );
   const ns63 = 'a'.repeat(63);
-  const name = roleNameFor('{namespace}-{cluster}-role', ns63, 'prod');
+  const name = roleNameFor('{namespace}-{cluster}-role', ns63, 'prod', 'us-east-1');
   t.equal(name.length, 64);
   t.match(name, ROLE_NAME_CHARS);
   t.ok(name.startsWith('aaaaaaaaaa'), 'keeps a readable prefix');
-  t.equal(roleNameFor('{namespace}-{cluster}-role', ns63, 'prod'), name, 'same input, same name');
+  t.equal(
+    roleNameFor('{namespace}-{cluster}-role', ns63, 'prod', 'us-east-1'),
+    name,
+    'same input, same name',
+  );
 
   const longCluster = 'c'.repeat(100);
-  const a = roleNameFor('{namespace}-{cluster}-role', 'team-a', longCluster);
-  const b = roleNameFor('{namespace}-{cluster}-role', 'team-b', longCluster);
+  const a = roleNameFor('{namespace}-{cluster}-role', 'team-a', longCluster, 'us-east-1');
+  const b = roleNameFor('{namespace}-{cluster}-role', 'team-b', longCluster, 'us-east-1');
   t.ok(a.length <= 64 && b.length <= 64);
   t.not(a, b, 'namespaces that share a long prefix still get distinct roles');
   t.match(a, ROLE_NAME_CHARS);
 
   const prefixTwins = new Set(
     Array.from({ length: 200 }, (_, i) =>
-      roleNameFor('{namespace}-{cluster}-role', `${'p'.repeat(55)}-${i}`, 'prod'),
+      roleNameFor('{namespace}-{cluster}-role', `${'p'.repeat(55)}-${i}`, 'prod', 'us-east-1'),
     ),
   );
   t.equal(prefixTwins.size, 200, '200 long namespaces, 200 distinct names');
 });
 
 t.test('templates: {cluster} anywhere, literal text kept', async (t) => {
-  t.equal(roleNameFor('kf-{cluster}-{namespace}', 'team-a', 'prod'), 'kf-prod-team-a');
+  t.equal(roleNameFor('kf-{cluster}-{namespace}', 'team-a', 'prod', 'us-east-1'), 'kf-prod-team-a');
 });
 
 t.test('boundary and session duration travel with the spec', async (t) => {
