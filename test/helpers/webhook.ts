@@ -47,6 +47,8 @@ export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
     HOST: '127.0.0.1',
     PORT: '0',
     OPS_PORT: '0',
+    // Admission alone; tests of the reconciler turn it on with a control plane and a namespace.
+    RECONCILE: 'false',
   };
 }
 
