@@ -59,6 +59,20 @@ export class Reconciler {
       for (const [state, count] of counts) {
         metrics.reconcile.roles.set({ state: state.replaceAll('-', '_') }, count);
       }
+      // What the pass leaves as it is (a retained orphan, a foreign role) is said on every pass;
+      // the rest is logged when it is acted on.
+      for (const plan of plans) {
+        if (plan.inPlace || plan.actions.length > 0) continue;
+        logger.info(
+          {
+            namespace: plan.namespace,
+            role: plan.roleName,
+            state: describeState(plan.state),
+            detail: actionText({ plan }, false),
+          },
+          'reconcile: out of place, left as it is',
+        );
+      }
       logger.info(
         {
           seconds: Math.round(seconds * 10) / 10,

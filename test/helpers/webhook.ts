@@ -3,16 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
-import { startWebhook } from '../../src/commands/serve.js';
+import { startWebhook, type RunningWebhook } from '../../src/commands/serve.js';
+import type { ReconcilerTuning } from '../../src/reconcile/start.js';
 import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
-import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
 import { httpsRequest, type HttpAnswer } from './https.js';
 import { ISSUER, REQUIRED_ENV } from './settings.js';
 
 export interface TestWebhook {
-  server: RunningServer;
+  server: RunningWebhook;
   metrics: Metrics;
   certs: LocalCerts;
   url: string;
@@ -58,7 +58,7 @@ export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
  */
 export async function startTestWebhook(
   env: Record<string, string> = {},
-  reuse: { certs?: LocalCerts } = {},
+  reuse: { certs?: LocalCerts; reconcile?: ReconcilerTuning } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
   // A restarted webhook keeps its CA and serving pair.
@@ -76,6 +76,7 @@ export async function startTestWebhook(
     {
       metrics,
       certPollMs: 100,
+      ...(reuse.reconcile === undefined ? {} : { reconcile: reuse.reconcile }),
     },
   );
   return {
