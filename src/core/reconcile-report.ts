@@ -101,9 +101,12 @@ export function actionText(row: ReportRow, dryRun: boolean): string {
       parts.push(dryRun ? `would ${list}` : list);
     }
   } else {
+    const done = outcomes.filter((outcome) => outcome.result === 'done');
+    if (done.length > 0) {
+      parts.push(done.map((outcome) => describeAction(outcome.action, 'done')).join(', '));
+    }
     for (const outcome of outcomes) {
-      if (outcome.result === 'done') parts.push(describeAction(outcome.action, 'done'));
-      else {
+      if (outcome.result !== 'done') {
         const verb = outcome.result === 'failed' ? 'failed' : 'skipped';
         const why = outcome.detail === undefined ? '' : `: ${outcome.detail}`;
         parts.push(`${describeAction(outcome.action)} ${verb}${why}`);

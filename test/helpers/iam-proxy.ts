@@ -24,7 +24,7 @@ export interface IamProxy {
   writes(): number;
   /** Requests answered with Throttling instead. */
   throttled(): number;
-  /** Answers every request with `Throttling` (HTTP 400) for this long from now. */
+  /** Answers every request with `Throttling` (HTTP 400) for this long from the next request on. */
   throttleFor(ms: number): void;
   close(): Promise<void>;
 }
@@ -37,12 +37,17 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
   const calls = new Map<string, number>();
   let throttledCount = 0;
   let throttleUntil = 0;
+  let armedMs = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const action = new URLSearchParams(body.toString('utf8')).get('Action') ?? 'Unknown';
+      if (armedMs > 0) {
+        throttleUntil = Date.now() + armedMs;
+        armedMs = 0;
+      }
       if (Date.now() < throttleUntil) {
         throttledCount++;
         res.writeHead(400, { 'content-type': 'text/xml' });
@@ -82,7 +87,7 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
       [...calls].filter(([action]) => IAM_WRITES.has(action)).reduce((sum, [, n]) => sum + n, 0),
     throttled: () => throttledCount,
     throttleFor(ms) {
-      throttleUntil = Date.now() + ms;
+      armedMs = ms;
     },
     close: () =>
       new Promise<void>((resolve) => {
