@@ -66,6 +66,13 @@ export class LeaderElector {
   readonly #logger: Logger;
   readonly #leaseDurationSeconds: number;
   readonly #renewDeadlineMs: number;
+  /**
+   * The longest one attempt may take: half of what the deadline leaves after a retry period. A
+   * request stuck on a dead connection would otherwise use up the whole renew deadline; cut
+   * short, another attempt on a new connection still fits in it (when the deadline is at least
+   * three retry periods, as with the defaults).
+   */
+  readonly #attemptTimeoutMs: number;
   readonly #retryPeriodMs: number;
   readonly #onLeadingChange: ((leading: boolean) => void) | undefined;
   readonly #clock = new MicroClock();
@@ -98,6 +105,9 @@ export class LeaderElector {
     this.#identity = options.identity;
     this.#leaseDurationSeconds = timings.leaseDurationMs / 1000;
     this.#renewDeadlineMs = timings.renewDeadlineMs;
+    this.#attemptTimeoutMs = Math.ceil(
+      Math.max(timings.retryPeriodMs, (timings.renewDeadlineMs - timings.retryPeriodMs) / 2),
+    );
     this.#retryPeriodMs = timings.retryPeriodMs;
     this.#onLeadingChange = options.onLeadingChange;
     this.#logger = options.logger.child({
@@ -137,7 +147,7 @@ export class LeaderElector {
     while (!signal.aborted) {
       // A read can be dropped at once on stop; a write runs to its timeout, so that a Lease
       // taken at the last moment is known, and released.
-      const timeout = AbortSignal.timeout(this.#renewDeadlineMs);
+      const timeout = AbortSignal.timeout(this.#attemptTimeoutMs);
       const attempt = await this.#attempt(AbortSignal.any([signal, timeout]), timeout);
       if (attempt.kind === 'holding') return true;
       await pause(this.#retryPeriodMs * (1 + Math.random() * JITTER_FACTOR), signal);
@@ -191,7 +201,9 @@ export class LeaderElector {
       if (settled.signal.aborted || renewals.signal.aborted) continue;
       const requestSignal = AbortSignal.any([
         renewals.signal,
-        AbortSignal.timeout(Math.max(1, Math.ceil(deadlineMs - performance.now()))),
+        AbortSignal.timeout(
+          Math.max(1, Math.ceil(Math.min(this.#attemptTimeoutMs, deadlineMs - performance.now()))),
+        ),
       ]);
       const attempt = await this.#attempt(requestSignal, requestSignal);
       if (renewals.signal.aborted) continue;

@@ -109,7 +109,7 @@ t.test(
     t.ok(handover >= 0, 'the next leader starts after the previous work settled');
     t.ok(
       handover <= MAX_CANDIDATE_WAIT_MS + SLACK_MS,
-      `taken over ${handover} ms after the release, within one candidate wait`,
+      `taken over ${handover} ms after the previous work settled, within one candidate wait`,
     );
     lease = await readLease(kc, name);
     t.equal(lease.spec?.holderIdentity, second.identity);
@@ -338,6 +338,41 @@ t.test('lead() ending on its own: the Lease is released and campaigned for again
   );
   t.equal((await readLease(kc, name)).spec?.leaseTransitions, 1, 'taken again: a transition');
   t.same(candidate.leadingChanges, [true, false, true]);
+});
+
+t.test('an outage shorter than the renew deadline does not cost leadership', async (t) => {
+  const name = 'brief-outage';
+  // A stuck attempt is cut short at 1250 ms, so the next one still fits in the 3 s deadline.
+  const timings = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 500 };
+  const proxy = await startSwitchableProxy(Number(new URL(cp.server).port));
+  t.teardown(() => proxy.close());
+  const capture = captureLogger();
+  const candidate = startCandidate({
+    kubeConfig: kubeConfigVia(kc, `https://127.0.0.1:${proxy.port}`),
+    name,
+    identity: 'brief-outage',
+    logger: capture.logger,
+    ...timings,
+  });
+  t.teardown(() => candidate.stop());
+  const term = (await waitFor('leading', () => activeLeader([candidate]), 20_000)).terms[0]!;
+  await sleep(1000);
+
+  // Longer than a retry period, so at least one renewal hangs on a dead connection.
+  proxy.blackhole();
+  await sleep(1000);
+  proxy.restore();
+  const before = (await readLease(kc, name)).spec?.renewTime;
+  await sleep(2 * timings.renewDeadlineMs);
+  t.equal(term.abortedAt, undefined, 'still leading');
+  t.ok(candidate.elector.isLeader());
+  t.ok(
+    capture.entries.some((e) => e.msg === 'Lease renew failed' && e.error === 'timed out'),
+    'a renewal timed out meanwhile',
+  );
+  const lease = await readLease(kc, name);
+  t.equal(lease.spec?.holderIdentity, 'brief-outage');
+  t.not(lease.spec?.renewTime, before, 'renewed since the outage');
 });
 
 t.test(
