@@ -5,10 +5,13 @@ import { policySettings } from '../config/settings.js';
 import { exitCodeOf, renderTable, reportJson, type ReportRow } from '../core/reconcile-report.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { buildReconciler } from '../reconcile/build.js';
+import type { Patience } from '../reconcile/patience.js';
 import { createDecisionContext } from '../webhook/context.js';
 import { loadKubeConfig, resolveRoleSettings } from './resolve.js';
 
 export type ReconcileOutput = 'table' | 'json';
+
+const CLI_PATIENCE: Patience = { maxWaitMs: 2 * 60_000, minDelayMs: 1000, maxDelayMs: 10_000 };
 
 export interface ReconcileCommandOptions {
   apply: boolean;
@@ -42,6 +45,8 @@ export async function runReconcile(
     kubeConfig: io.kubeConfig ?? (await loadKubeConfig()),
     metrics: io.metrics ?? createMetrics({ defaultMetrics: false }),
     logger: io.logger,
+    // Someone waits at the terminal: ride out throttling, but not an outage.
+    patience: CLI_PATIENCE,
   });
   const { signal } = options;
   const plans = await reconciler.planAll(signal);
