@@ -31,7 +31,7 @@ import { createReview } from '../helpers/reviews.js';
 
 const LEASE_MS = 3000;
 const GRACE_MS = 4000;
-const INTERVAL_MS = 4000;
+const INTERVAL_MS = 6000;
 const NAMESPACE = 'irsa-system';
 const ANNOTATION = 'eks.amazonaws.com/role-arn';
 

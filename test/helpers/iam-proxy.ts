@@ -26,6 +26,8 @@ export interface IamProxy {
   throttled(): number;
   /** Answers every request with `Throttling` (HTTP 400) for this long from the next request on. */
   throttleFor(ms: number): void;
+  /** When the last throttling began and when the last request reached IAM (ms since the epoch). */
+  times(): { throttleStarted: number; lastForwarded: number };
   close(): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
   let throttledCount = 0;
   let throttleUntil = 0;
   let armedMs = 0;
+  let throttleStarted = 0;
+  let lastForwarded = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -45,7 +49,8 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
       const body = Buffer.concat(chunks);
       const action = new URLSearchParams(body.toString('utf8')).get('Action') ?? 'Unknown';
       if (armedMs > 0) {
-        throttleUntil = Date.now() + armedMs;
+        throttleStarted = Date.now();
+        throttleUntil = throttleStarted + armedMs;
         armedMs = 0;
       }
       if (Date.now() < throttleUntil) {
@@ -59,6 +64,7 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
         return;
       }
       calls.set(action, (calls.get(action) ?? 0) + 1);
+      lastForwarded = Date.now();
       const upstream = request(
         {
           host: '127.0.0.1',
@@ -89,6 +95,7 @@ export async function startIamProxy(motoPort: number): Promise<IamProxy> {
     throttleFor(ms) {
       armedMs = ms;
     },
+    times: () => ({ throttleStarted, lastForwarded }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
