@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { SERVE_OPTIONS } from '../config/options.js';
 import { policySettings } from '../config/settings.js';
+import { iamPolicy } from '../commands/iam-policy.js';
 import { plan, PlanInputError, planInput } from '../commands/plan.js';
 import { resolveRoleSettings } from '../commands/resolve.js';
 import { runReconcile } from '../commands/reconcile.js';
@@ -14,6 +15,8 @@ import type { Config } from '../config/schema.js';
 
 /** Exit code for configuration a user must fix (SPEC §4.2). */
 const BAD_CONFIG = 2;
+/** IAM's quota for a customer managed policy document, whitespace not counted. */
+const MANAGED_POLICY_MAX = 6144;
 
 function withSettings(command: Command, skip: string[] = []): Command {
   for (const spec of SERVE_OPTIONS) {
@@ -78,6 +81,32 @@ withSettings(
     process.stdout.write(
       `${JSON.stringify(plan(profile, role, policySettings(config)), null, 2)}\n`,
     );
+  } catch (error) {
+    fail(error);
+  }
+});
+
+withSettings(
+  program
+    .command('iam-policy')
+    .description(
+      "print, as JSON, the webhook's own least-privilege IAM policy for this configuration (no AWS calls when --account-id and --oidc-issuer are given)",
+    )
+    .option('--boundary', 'print the permissions boundary policy for the roles it creates instead'),
+  ['tlsCertFile', 'tlsKeyFile', 'host', 'port', 'opsPort', 'shutdownDelaySeconds'],
+).action(async (flags: Record<string, unknown>) => {
+  const config = configOrExit(flags, {});
+  try {
+    const document = await iamPolicy(config, { boundary: flags['boundary'] === true });
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    // IAM counts a managed policy without whitespace; an inline policy may be 10,240.
+    const size = JSON.stringify(document).length;
+    if (size > MANAGED_POLICY_MAX) {
+      process.stderr.write(
+        `warning: the policy has ${size} characters, more than the ${MANAGED_POLICY_MAX} of a ` +
+          'managed policy; put it on the role as an inline policy (aws iam put-role-policy)\n',
+      );
+    }
   } catch (error) {
     fail(error);
   }

@@ -4,6 +4,7 @@ import type { AdmissionRequest } from '../core/admission.js';
 import { decideMutation } from '../core/mutate.js';
 import { namespaceProblem } from '../core/namespace.js';
 import { fieldPath } from '../core/json.js';
+import { namespacePrefixes } from '../core/s3-policy.js';
 import type { RoleSettings, PolicySettings } from '../core/settings.js';
 import { createDecisionContext } from '../webhook/context.js';
 
@@ -63,6 +64,7 @@ export function plan(profile: unknown, role: RoleSettings, policy: PolicySetting
     rolePath: spec.rolePath,
     trustPolicy: spec.trustPolicy,
     s3Policy: spec.s3Policy,
+    s3Scope: s3ScopeOf(role, spec.namespace),
     tags: spec.tags,
     permissionsBoundary: spec.permissionsBoundary ?? null,
     maxSessionDuration: spec.maxSessionDuration ?? null,
@@ -71,5 +73,18 @@ export function plan(profile: unknown, role: RoleSettings, policy: PolicySetting
       decision.kind === 'pass'
         ? `the webhook would not patch this Profile: ${decision.reason}`
         : undefined,
+  };
+}
+
+/** The key prefixes this namespace's role is confined to, or null for the whole bucket. */
+function s3ScopeOf(role: RoleSettings, namespace: string) {
+  const scope = role.s3Scope;
+  if (scope === undefined) return null;
+  return {
+    access: role.s3Access,
+    buckets: role.s3Buckets,
+    prefixes: namespacePrefixes(scope, namespace),
+    sharedPrefixes: scope.sharedPrefixes,
+    sharedAccess: scope.sharedAccess,
   };
 }

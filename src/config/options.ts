@@ -77,6 +77,36 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: 'readwrite',
   },
   {
+    key: 's3Prefixes',
+    flag: '--s3-prefixes <list>',
+    env: ['S3_PREFIXES'],
+    description:
+      'confine each role to these key prefixes, comma-separated templates with {namespace} (preset kfp = private-artifacts/{namespace}/,private/{namespace}/); default: the whole bucket',
+    default: '',
+  },
+  {
+    key: 's3SharedPrefixes',
+    flag: '--s3-shared-prefixes <list>',
+    env: ['S3_SHARED_PREFIXES'],
+    description: 'with --s3-prefixes: key prefixes common to every namespace, comma-separated',
+    default: '',
+  },
+  {
+    key: 's3SharedAccess',
+    flag: '--s3-shared-access <level>',
+    env: ['S3_SHARED_ACCESS'],
+    description: 'access to the shared prefixes: full, readwrite or readonly',
+    default: 'readonly',
+  },
+  {
+    key: 's3AllowBucketWrites',
+    flag: '--s3-allow-bucket-writes <bool>',
+    env: ['S3_ALLOW_BUCKET_WRITES'],
+    description:
+      'with --s3-access full and no --s3-prefixes: also s3:* on the bucket itself (its policy, ACL, deletion)',
+    default: 'false',
+  },
+  {
     key: 'permissionsBoundary',
     flag: '--permissions-boundary <arn>',
     env: ['PERMISSIONS_BOUNDARY_ARN'],

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
+import type { S3Access } from '../core/settings.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
-import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import { OWNERSHIP_TAG_KEYS, oidcProviderTagProblem } from '../core/role-spec.js';
+import {
+  expandS3PrefixPresets,
+  INLINE_POLICY_MAX_CHARS,
+  s3PolicyOversize,
+  s3ScopeProblems,
+} from '../core/s3-policy.js';
 import { parseDuration } from '../core/duration.js';
 
 const list = z
@@ -31,7 +38,6 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const OUR_TAGS = [MANAGED_BY_TAG, CLUSTER_TAG, PROFILE_TAG];
 
 /** The API server waits at most 30 s for a webhook: no admission outlives that. */
 export const LONGEST_ADMISSION_MS = 30_000;
@@ -81,6 +87,9 @@ export const configSchema = z
           /^(https:\/\/)?[^\s/]+(\/[^\s]*)?$/,
           'must be the issuer URL, such as https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
         )
+        .refine((issuer) => oidcProviderTagProblem(issuer) === undefined, {
+          error: (issue) => oidcProviderTagProblem(String(issue.input)) ?? 'invalid issuer',
+        })
         .optional(),
     ),
     roleNameTemplate: z
@@ -106,6 +115,10 @@ export const configSchema = z
         .min(1, 'needs at least one service account'),
     ),
     s3Access: z.enum(['full', 'readwrite', 'readonly']),
+    s3Prefixes: list.transform(expandS3PrefixPresets),
+    s3SharedPrefixes: list.transform((items) => [...new Set(items)]),
+    s3SharedAccess: z.enum(['full', 'readwrite', 'readonly']),
+    s3AllowBucketWrites: boolean,
     permissionsBoundary: optionalText.pipe(
       z
         .string()
@@ -125,14 +138,18 @@ export const configSchema = z
             code: 'custom',
             message: `"${pair}" is not key=value (key ≤128, value ≤256 characters)`,
           });
-        } else if (OUR_TAGS.includes(key) || key.startsWith('aws:')) {
+        } else if (OWNERSHIP_TAG_KEYS.includes(key) || key.startsWith('aws:')) {
           ctx.addIssue({ code: 'custom', message: `tag "${key}" is reserved` });
         } else {
           tags[key] = pair.slice(at + 1).trim();
         }
       }
-      if (Object.keys(tags).length > 47)
-        ctx.addIssue({ code: 'custom', message: 'at most 47 extra tags' });
+      // IAM allows 50 tags on a role; the ownership tags take four.
+      if (Object.keys(tags).length > 50 - OWNERSHIP_TAG_KEYS.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `at most ${50 - OWNERSHIP_TAG_KEYS.length} extra tags`,
+        });
       return tags;
     }),
     mode: z.enum(['provision', 'lookup']),
@@ -197,6 +214,7 @@ export const configSchema = z
           'gives role names with characters IAM does not allow (letters, digits and +=,.@_- only)',
       });
     }
+    s3ScopeIssues(config, ctx);
     if (config.port !== 0 && config.port === config.opsPort) {
       ctx.addIssue({
         code: 'custom',
@@ -213,3 +231,69 @@ export const configSchema = z
   }));
 
 export type Config = z.output<typeof configSchema>;
+
+interface S3ScopeInput {
+  region: string;
+  s3Bucket: string;
+  extraS3Buckets: string[];
+  s3Access: S3Access;
+  s3Prefixes: string[];
+  s3SharedPrefixes: string[];
+  s3SharedAccess: S3Access;
+  s3AllowBucketWrites: boolean;
+}
+
+function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
+  const problems = s3ScopeProblems({
+    prefixTemplates: config.s3Prefixes,
+    sharedPrefixes: config.s3SharedPrefixes,
+  });
+  for (const message of problems.prefixTemplates)
+    ctx.addIssue({ code: 'custom', path: ['s3Prefixes'], message });
+  for (const message of problems.sharedPrefixes)
+    ctx.addIssue({ code: 'custom', path: ['s3SharedPrefixes'], message });
+  if (problems.prefixTemplates.length === 0 && problems.sharedPrefixes.length === 0) {
+    const size = s3PolicyOversize({
+      region: config.region,
+      s3Access: config.s3Access,
+      s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
+      s3Scope:
+        config.s3Prefixes.length > 0
+          ? {
+              prefixTemplates: config.s3Prefixes,
+              sharedPrefixes: config.s3SharedPrefixes,
+              sharedAccess: config.s3SharedAccess,
+            }
+          : undefined,
+      s3AllowBucketWrites: config.s3AllowBucketWrites,
+    });
+    if (size !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['s3Prefixes'],
+        message: `with these buckets and prefixes a role's S3 policy is ${size} characters; IAM allows ${INLINE_POLICY_MAX_CHARS}`,
+      });
+    }
+  }
+  if (config.s3SharedPrefixes.length > 0 && config.s3Prefixes.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3SharedPrefixes'],
+      message: 'needs --s3-prefixes: without a scope every role has the whole bucket',
+    });
+  }
+  if (config.s3AllowBucketWrites && config.s3Prefixes.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message:
+        'cannot be used with --s3-prefixes: a bucket policy written by one namespace reaches all',
+    });
+  } else if (config.s3AllowBucketWrites && config.s3Access !== 'full') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['s3AllowBucketWrites'],
+      message: 'only applies to --s3-access full',
+    });
+  }
+}

@@ -14,6 +14,15 @@ export function roleSettings(config: Config, accountId: string, oidcIssuer: stri
     serviceAccounts: [...new Set([...config.serviceAccounts, ...config.annotateServiceAccounts])],
     s3Access: config.s3Access,
     s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
+    s3Scope:
+      config.s3Prefixes.length > 0
+        ? {
+            prefixTemplates: config.s3Prefixes,
+            sharedPrefixes: config.s3SharedPrefixes,
+            sharedAccess: config.s3SharedAccess,
+          }
+        : undefined,
+    s3AllowBucketWrites: config.s3AllowBucketWrites,
     permissionsBoundary: config.permissionsBoundary,
     maxSessionDuration: config.maxSessionDuration,
     extraTags: config.extraRoleTags,

@@ -12,11 +12,11 @@ import type {
   ObservedServiceAccount,
 } from './reconcile-observed.js';
 import {
-  CLUSTER_TAG,
-  MANAGED_BY_TAG,
-  MANAGED_BY_VALUE,
   PROFILE_TAG,
   isOwnedBy,
+  roleOwnership,
+  type RoleOwner,
+  type RoleOwnership,
   type RoleSpec,
 } from './role-spec.js';
 import type { RoleMode } from './settings.js';
@@ -26,7 +26,8 @@ export type OrphanPolicy = 'retain' | 'delete';
 
 /** Everything the plan decides with, fixed for the life of a process. */
 export interface ReconcilePolicy {
-  clusterName: string;
+  /** This cluster: only its roles are ever written (SPEC §3.4). */
+  owner: RoleOwner;
   mode: RoleMode;
   /** The same decisions the webhooks make, so the reconciler can never disagree with them. */
   mutation: MutationContext;
@@ -81,26 +82,25 @@ export interface NamespacePlan {
 }
 
 /**
- * The namespace a role was made for, when it is tagged as made by this webhook for this cluster.
- * The one place the reconciler asks who owns a role, so it always agrees with admission.
+ * The namespace a role was made for, when it is this cluster's (tagged for its name and OIDC
+ * provider, and trusting that provider). The one place the reconciler asks who owns a role, through
+ * the same function as admission, so the two always agree.
  */
 export function ownerNamespace(
-  role: Pick<InventoryRole, 'tags'>,
-  clusterName: string,
+  role: Pick<InventoryRole, 'tags' | 'trustPolicy'>,
+  owner: RoleOwner,
 ): string | undefined {
   const namespace = role.tags[PROFILE_TAG];
-  return namespace !== undefined && isOwnedBy(role.tags, clusterName, namespace)
-    ? namespace
-    : undefined;
+  return namespace !== undefined && isOwnedBy(role, owner, namespace) ? namespace : undefined;
 }
 
 /** Whether the observer must read a role's inline policy (its Profile exists) or attachments. */
 export function roleReadNeeds(
-  role: Pick<InventoryRole, 'tags' | 'roleName'>,
-  policy: Pick<ReconcilePolicy, 'clusterName' | 'specFor'>,
+  role: Pick<InventoryRole, 'tags' | 'trustPolicy' | 'roleName'>,
+  policy: Pick<ReconcilePolicy, 'owner' | 'specFor'>,
   profileExists: (namespace: string) => boolean,
 ): 'inline-policy' | 'attachments' | 'nothing' {
-  const namespace = ownerNamespace(role, policy.clusterName);
+  const namespace = ownerNamespace(role, policy.owner);
   if (namespace === undefined) return 'nothing';
   if (!profileExists(namespace)) return 'attachments';
   return policy.specFor(namespace).roleName === role.roleName ? 'inline-policy' : 'nothing';
@@ -132,7 +132,7 @@ export function planReconcile(observation: Observation, policy: ReconcilePolicy)
   }
   for (const role of observation.roles) {
     if (claimed.has(role.roleName)) continue;
-    const namespace = ownerNamespace(role, policy.clusterName);
+    const namespace = ownerNamespace(role, policy.owner);
     if (namespace === undefined || !inScope(observation, namespace)) continue;
     plans.push(
       profiles.has(namespace)
@@ -280,7 +280,12 @@ function judgeRole(
       usable: false,
     };
   }
-  if (policy.mode === 'provision' && ownerNamespace(role, policy.clusterName) === spec.namespace) {
+  const ownership = roleOwnership(role, policy.owner);
+  if (
+    policy.mode === 'provision' &&
+    ownership.kind === 'owned' &&
+    ownership.profile === spec.namespace
+  ) {
     const drift = roleDrift(spec, {
       trustPolicy: role.trustPolicy,
       inlinePolicy: role.inlinePolicy,
@@ -295,8 +300,15 @@ function judgeRole(
       usable: true,
     };
   }
+  const whose = policy.mode === 'lookup' ? 'lookup mode' : describeOwnership(ownership);
+  // Another cluster's role is never used either: its sessions would reach that cluster's buckets.
+  if (ownership.kind === 'other-cluster') {
+    return {
+      state: { kind: 'foreign', usable: false, reason: `${whose}; never used here` },
+      usable: false,
+    };
+  }
   const verdict = trustAdmits(role.trustPolicy ?? '', spec.trustPolicy);
-  const whose = policy.mode === 'lookup' ? 'lookup mode' : foreignOwnership(role.tags);
   if (verdict.ok) {
     return {
       state: { kind: 'foreign', usable: true, reason: `${whose}; used as is` },
@@ -410,9 +422,19 @@ function createRequest(profile: ObservedProfile): AdmissionRequest {
   };
 }
 
-function foreignOwnership(tags: Record<string, string>): string {
-  if (tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE) return 'not managed by profile-irsa-webhook';
-  return `managed for cluster ${tags[CLUSTER_TAG] ?? '(none)'}, profile ${tags[PROFILE_TAG] ?? '(none)'}`;
+function describeOwnership(ownership: RoleOwnership): string {
+  switch (ownership.kind) {
+    case 'unmanaged':
+      return 'not managed by profile-irsa-webhook';
+    case 'other-cluster':
+      return `managed for cluster ${ownership.clusterName ?? '(none)'} (OIDC provider ${ownership.oidcProvider ?? '(none)'})`;
+    case 'no-provider-tag':
+      return "tagged for this cluster without the OIDC provider tag, so not this webhook's to change";
+    case 'trust-elsewhere':
+      return "tagged for this cluster, but its trust names another OIDC provider, so not this webhook's to change";
+    case 'owned':
+      return `managed for profile ${ownership.profile ?? '(none)'}`;
+  }
 }
 
 function inScope(observation: Observation, namespace: string): boolean {

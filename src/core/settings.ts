@@ -3,6 +3,13 @@ export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
 export type S3Access = 'full' | 'readwrite' | 'readonly';
 export type RoleMode = 'provision' | 'lookup';
 
+/** Confines each role to its namespace's key prefixes (with `{namespace}`) plus common prefixes. */
+export interface S3Scope {
+  prefixTemplates: string[];
+  sharedPrefixes: string[];
+  sharedAccess: S3Access;
+}
+
 export interface RoleSettings {
   clusterName: string;
   region: string;
@@ -15,6 +22,10 @@ export interface RoleSettings {
   s3Access: S3Access;
   /** The pipelines bucket first, then any extra buckets. */
   s3Buckets: string[];
+  /** Unset: the whole bucket, which fits every KFP layout. */
+  s3Scope?: S3Scope | undefined;
+  /** `full` without a scope also gets bucket-level writes (policy, ACL, deletion) only when set. */
+  s3AllowBucketWrites?: boolean | undefined;
   permissionsBoundary?: string | undefined;
   maxSessionDuration?: number | undefined;
   extraTags: Record<string, string>;

@@ -1,7 +1,7 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry.js';
-import { createIamClient } from './client.js';
+import { createIamClient, type IamClientOptions } from './client.js';
 
 export interface RateLimitedIamOptions {
   region: string;
@@ -10,6 +10,8 @@ export interface RateLimitedIamOptions {
   /** Calls per second, every attempt (retries included) counted. */
   callsPerSecond: number;
   maxAttempts?: number | undefined;
+  /** For tests and the local emulator; production uses the SDK's credential chain. */
+  credentials?: IamClientOptions['credentials'];
 }
 
 /**
@@ -29,6 +31,7 @@ export function createRateLimitedIamClient(options: RateLimitedIamOptions): IAMC
     endpoint: options.endpoint,
     metrics: options.metrics,
     maxAttempts: options.maxAttempts ?? RECONCILER_MAX_ATTEMPTS,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   });
   const queue = new PQueue({
     concurrency: 1,

@@ -2,7 +2,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ReconcilePolicy } from '../core/reconcile-plan.js';
+import { roleOwner } from '../core/role-spec.js';
 import type { RoleSettings } from '../core/settings.js';
+import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
@@ -33,6 +35,8 @@ export interface BuildOptions {
   orphanGraceMs?: number | undefined;
   patience?: Patience | undefined;
   onRoleDeleted?: ((namespace: string) => void) | undefined;
+  /** Tests: the IAM client's credentials instead of the SDK's chain. */
+  iamCredentials?: IamClientOptions['credentials'];
 }
 
 /** The reconciler for `serve` and for the `reconcile` command, from one configuration. */
@@ -40,7 +44,7 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
   const { config, role, decisions, kubeConfig, metrics } = options;
   const logger = options.logger.child({ component: 'reconciler' });
   const policy: ReconcilePolicy = {
-    clusterName: role.clusterName,
+    owner: roleOwner(role),
     mode: config.mode,
     mutation: decisions.mutation,
     validation: decisions.validation,
@@ -54,6 +58,7 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     region: config.region,
     metrics,
     callsPerSecond: config.iamRate,
+    credentials: options.iamCredentials,
   });
   const inventory = new RoleInventory({ iam, rolePath: role.rolePath, logger });
   const profiles = new ProfileClient(kubeConfig);
@@ -72,7 +77,6 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     roles: new RoleEnsurer({
       iam,
       mode: config.mode,
-      clusterName: role.clusterName,
       cacheTtlMs: 0,
       metrics,
     }),

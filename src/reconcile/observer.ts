@@ -113,7 +113,7 @@ export class Observer {
     const needs = roleReadNeeds(role, this.o.policy, profileExists);
     const { inventory } = this.o;
     if (needs === 'inline-policy') {
-      const namespace = ownerNamespace(role, this.o.policy.clusterName)!;
+      const namespace = ownerNamespace(role, this.o.policy.owner)!;
       const policyName = this.o.policy.specFor(namespace).s3Policy.name;
       role.inlinePolicy = await this.patiently(`GetRolePolicy ${role.roleName}`, signal, () =>
         inventory.inlinePolicy(role.roleName, policyName, signal),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
+import type { IamClientOptions } from '../iam/client.js';
 import type { RoleSettings } from '../core/settings.js';
 import { electionIdentity, LeaderElector } from '../k8s/leader-election.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -40,6 +41,8 @@ export interface StartReconcilerOptions {
   /** This replica's admission ensurer: a deleted role must not stay cached as verified. */
   forget?: (namespace: string) => void;
   tuning?: ReconcilerTuning;
+  /** Tests: the IAM client's credentials instead of the SDK's chain. */
+  iamCredentials?: IamClientOptions['credentials'];
 }
 
 /**
@@ -62,6 +65,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     logger: options.logger,
     orphanGraceMs: tuning.orphanGraceMs,
     onRoleDeleted: options.forget,
+    iamCredentials: options.iamCredentials,
   });
   const controller = new ReconcileController({
     reconciler: parts.reconciler,

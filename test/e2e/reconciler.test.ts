@@ -19,11 +19,16 @@ import {
 } from '@aws-sdk/client-iam';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
-import { CLUSTER_TAG, deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
+import {
+  CLUSTER_TAG,
+  deriveRoleSpec,
+  trustPolicy,
+  type RoleSpec,
+} from '../../src/core/role-spec.js';
 import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
-import { IAM_WRITES } from '../helpers/iam-proxy.js';
+import { IAM_WRITES } from '../helpers/throttling-iam-proxy.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
@@ -256,7 +261,10 @@ t.test('drift on a managed role is repaired within one pass', async (t) => {
   await iam.send(
     new UpdateAssumeRolePolicyCommand({
       RoleName: spec.roleName,
-      PolicyDocument: JSON.stringify(EC2_TRUST),
+      // Still this cluster's provider (else the role would no longer be ours), another subject.
+      PolicyDocument: JSON.stringify(
+        trustPolicy({ ...settings, serviceAccounts: ['intruder'] }, 'team-old'),
+      ),
     }),
   );
   await iam.send(

@@ -14,6 +14,7 @@ import {
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE,
   PROFILE_TAG,
+  roleOwner,
   trustPolicy,
 } from '../../src/core/role-spec.js';
 import type { RoleMode, RoleSettings } from '../../src/core/settings.js';
@@ -43,7 +44,8 @@ export interface PlanCase {
     path?: string;
     tags?: 'ours' | 'none' | 'other-cluster';
     dropTag?: string;
-    trust?: 'derived' | 'ec2';
+    /** `wrong-subject`: this cluster's provider, another service account; `other-provider`. */
+    trust?: 'derived' | 'ec2' | 'wrong-subject' | 'other-provider';
     trustServiceAccounts?: string[];
     inline?: 'derived' | 'missing' | 'wide';
     age?: string;
@@ -93,7 +95,7 @@ export function casePolicy(c: PlanCase): ReconcilePolicy {
     testPolicySettings({ allowedRoleArns: c.settings?.allowedRoleArns ?? [] }),
   );
   return {
-    clusterName: role.clusterName,
+    owner: roleOwner(role),
     mode: c.settings?.mode ?? 'provision',
     mutation: decisions.mutation,
     validation: decisions.validation,
@@ -157,9 +159,13 @@ export function caseObservation(c: PlanCase): Observation {
     const trust =
       r.trust === 'ec2'
         ? EC2_TRUST
-        : r.trustServiceAccounts !== undefined
-          ? trustPolicy({ ...settings, serviceAccounts: r.trustServiceAccounts }, r.for)
-          : spec.trustPolicy;
+        : r.trust === 'wrong-subject'
+          ? trustPolicy({ ...settings, serviceAccounts: ['intruder'] }, r.for)
+          : r.trust === 'other-provider'
+            ? trustPolicy({ ...settings, oidcIssuer: 'https://oidc.example.com/id/OTHER' }, r.for)
+            : r.trustServiceAccounts !== undefined
+              ? trustPolicy({ ...settings, serviceAccounts: r.trustServiceAccounts }, r.for)
+              : spec.trustPolicy;
     const inline =
       r.inline === 'missing'
         ? undefined

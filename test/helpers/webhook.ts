@@ -7,7 +7,13 @@ import { startWebhook, type RunningWebhook } from '../../src/commands/serve.js';
 import type { ReconcilerTuning } from '../../src/reconcile/start.js';
 import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
+import {
+  FAKE_CREDENTIALS,
+  judgedCredentials,
+  judgedSettingsFor,
+  MOTO_REGION,
+  type Moto,
+} from './moto.js';
 import { httpsRequest, type HttpAnswer } from './https.js';
 import { ISSUER, REQUIRED_ENV } from './settings.js';
 
@@ -58,7 +64,15 @@ export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
  */
 export async function startTestWebhook(
   env: Record<string, string> = {},
-  reuse: { certs?: LocalCerts; reconcile?: ReconcilerTuning } = {},
+  reuse: {
+    certs?: LocalCerts;
+    /**
+     * Keys moto issued, for a moto with its authorization on (it knows no other keys); such calls
+     * are judged against the default test configuration.
+     */
+    iamCredentials?: { accessKeyId: string; secretAccessKey: string };
+    reconcile?: ReconcilerTuning;
+  } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
   // A restarted webhook keeps its CA and serving pair.
@@ -76,6 +90,8 @@ export async function startTestWebhook(
     {
       metrics,
       certPollMs: 100,
+      // Its IAM calls are judged against the IAM policy for exactly this configuration.
+      iamCredentials: reuse.iamCredentials ?? judgedCredentials(judgedSettingsFor(result.config)),
       ...(reuse.reconcile === undefined ? {} : { reconcile: reuse.reconcile }),
     },
   );

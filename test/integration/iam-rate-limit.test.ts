@@ -44,7 +44,6 @@ t.test('admission calls never wait behind the reconciler', async (t) => {
   const roles = new RoleEnsurer({
     iam: admission,
     mode: 'provision',
-    clusterName: 'prod',
     cacheTtlMs: 0,
     metrics,
   });

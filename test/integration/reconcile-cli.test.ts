@@ -13,12 +13,17 @@ import {
   PutRolePolicyCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
-import { deriveRoleSpec, CLUSTER_TAG, type RoleSpec } from '../../src/core/role-spec.js';
+import {
+  deriveRoleSpec,
+  CLUSTER_TAG,
+  trustPolicy,
+  type RoleSpec,
+} from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { plainProfile, profiles } from '../helpers/cluster.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
-import { startIamProxy } from '../helpers/iam-proxy.js';
+import { startThrottlingIamProxy } from '../helpers/throttling-iam-proxy.js';
 import { FAKE_CREDENTIALS, iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { ISSUER, REQUIRED_ENV, testRoleSettings } from '../helpers/settings.js';
 
@@ -26,7 +31,7 @@ const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
-const proxy = await startIamProxy(moto.port);
+const proxy = await startThrottlingIamProxy(moto.port);
 t.teardown(() => proxy.close());
 const iam: IAMClient = iamClientFor(moto.endpoint);
 const cp = await startControlPlane();
@@ -69,7 +74,14 @@ async function createManagedRole(spec: RoleSpec, trust: unknown = spec.trustPoli
 // and another cluster's role (never shown, never touched).
 await createManagedRole(specFor('team-ok'));
 await api.create(withPlugin('team-ok'));
-await createManagedRole(specFor('team-drift'), EC2_TRUST);
+// Drifted, still naming this cluster's provider (a role trusting anything else is not ours).
+await createManagedRole(
+  specFor('team-drift'),
+  trustPolicy(
+    testRoleSettings({ accountId: MOTO_ACCOUNT_ID, serviceAccounts: ['intruder'] }),
+    'team-drift',
+  ),
+);
 await api.create(withPlugin('team-drift'));
 await api.create(withPlugin('team-missing'));
 await api.create(plainProfile('team-backfill'));

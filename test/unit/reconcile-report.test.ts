@@ -16,7 +16,7 @@ const mix: PlanCase = {
   profiles: [{ name: 'team-a' }, { name: 'team-b' }, { name: 'team-c', plugin: 'none' }],
   roles: [
     { for: 'team-a' },
-    { for: 'team-b', trust: 'ec2' },
+    { for: 'team-b', trust: 'wrong-subject' },
     { for: 'team-gone', age: '3h' },
     { for: 'team-new', age: '2m' },
   ],
