@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
+import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { SERVE_OPTIONS } from '../config/options.js';
 import { policySettings } from '../config/settings.js';
 import { iamPolicy } from '../commands/iam-policy.js';
 import { plan, PlanInputError, planInput } from '../commands/plan.js';
 import { resolveRoleSettings } from '../commands/resolve.js';
+import { runReconcile } from '../commands/reconcile.js';
 import { serve } from '../commands/serve.js';
 import { DiscoveryError } from '../discovery/errors.js';
 import { createLogger } from '../log/logger.js';
@@ -28,7 +30,10 @@ function withSettings(command: Command, skip: string[] = []): Command {
   return command;
 }
 
-function configOrExit(flags: Record<string, unknown>, needs: { tls?: boolean }): Config {
+function configOrExit(
+  flags: Record<string, unknown>,
+  needs: { tls?: boolean; lease?: boolean },
+): Config {
   const result = loadConfig(flags, process.env, needs);
   if (result.ok) return result.config;
   process.stderr.write(
@@ -55,7 +60,7 @@ withSettings(
     .command('serve')
     .description('run the mutating and validating webhook (HTTPS) and the ops endpoints (HTTP)'),
 ).action(async (flags: Record<string, unknown>) => {
-  const config = configOrExit(flags, { tls: true });
+  const config = configOrExit(flags, { tls: true, lease: true });
   await serve(config, createLogger(config.logLevel)).catch(fail);
 });
 
@@ -102,6 +107,57 @@ withSettings(
           'managed policy; put it on the role as an inline policy (aws iam put-role-policy)\n',
       );
     }
+  } catch (error) {
+    fail(error);
+  }
+});
+
+withSettings(
+  program
+    .command('reconcile')
+    .description(
+      'one reconcile pass over every Profile and role of this cluster: a table of what is out of place (dry run unless --apply)',
+    )
+    .option(
+      '--apply',
+      'act: create and repair roles, add plugins, annotate, delete orphans (per --orphan-policy)',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'table or json')
+        .choices(['table', 'json'])
+        .default('table'),
+    ),
+  [
+    'tlsCertFile',
+    'tlsKeyFile',
+    'host',
+    'port',
+    'opsPort',
+    'shutdownDelaySeconds',
+    'reconcile',
+    'reconcileInterval',
+    'leaderElectionLease',
+    'podName',
+  ],
+).action(async (flags: Record<string, unknown>) => {
+  const config = configOrExit(flags, {});
+  const stop = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+  try {
+    const code = await runReconcile(
+      config,
+      {
+        apply: flags['apply'] === true,
+        output: flags['output'] as 'table' | 'json',
+        signal: stop.signal,
+      },
+      {
+        // The report owns stdout; logs of every action go to stderr.
+        logger: createLogger(config.logLevel, pino.destination(2)),
+        write: (text) => process.stdout.write(text),
+      },
+    );
+    process.exitCode = code;
   } catch (error) {
     fail(error);
   }

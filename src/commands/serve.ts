@@ -8,6 +8,11 @@ import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { createDecisionContext } from '../webhook/context.js';
+import {
+  startReconciler,
+  type ReconcilerTuning,
+  type RunningReconciler,
+} from '../reconcile/start.js';
 import { resolveRoleSettings } from './resolve.js';
 
 export interface ServeOverrides {
@@ -15,6 +20,13 @@ export interface ServeOverrides {
   certPollMs?: number;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
+  /** Shorter reconciler and lease timings, for tests. */
+  reconcile?: ReconcilerTuning;
+}
+
+export interface RunningWebhook extends RunningServer {
+  /** The leader-elected reconciler (SPEC §3.5), unless `--reconcile false`. */
+  reconciler: RunningReconciler | undefined;
 }
 
 /** Wires the configuration to the adapters and starts both listeners. */
@@ -22,7 +34,7 @@ export async function startWebhook(
   config: Config,
   logger: Logger,
   overrides: ServeOverrides = {},
-): Promise<RunningServer> {
+): Promise<RunningWebhook> {
   const metrics = overrides.metrics ?? createMetrics();
   const role = await resolveRoleSettings(config);
   const decisions = createDecisionContext(role, policySettings(config));
@@ -69,7 +81,32 @@ export async function startWebhook(
     certPollMs: overrides.certPollMs,
   });
   logger.info({ admission: server.admissionUrl, ops: server.opsUrl }, 'serving');
-  return server;
+  let reconciler: RunningReconciler | undefined;
+  if (config.reconcile) {
+    try {
+      reconciler = await startReconciler({
+        config,
+        role,
+        decisions,
+        metrics,
+        logger,
+        forget: (namespace) => roles.forget(namespace),
+        tuning: overrides.reconcile,
+        iamCredentials: overrides.iamCredentials,
+      });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
+  return {
+    ...server,
+    reconciler,
+    // The reconcile work stops and the Lease is released while admissions drain.
+    async close() {
+      await Promise.all([reconciler?.stop(), server.close()]);
+    },
+  };
 }
 
 /** `serve`: runs until a signal, then goes unready, drains and exits 0. */

@@ -7,7 +7,7 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 export function loadConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
-  needs: { tls?: boolean } = {},
+  needs: { tls?: boolean; lease?: boolean } = {},
 ): ConfigResult {
   const raw = mergeSources(SERVE_OPTIONS, flags, env);
   const parsed = configSchema.safeParse(raw);
@@ -21,6 +21,13 @@ export function loadConfig(
     for (const key of ['tlsCertFile', 'tlsKeyFile']) {
       if (!raw[key]) problems.push(`${describeSource(SERVE_OPTIONS, key)}: is required to serve`);
     }
+  }
+  // The reconciler's Lease lives in the webhook's own namespace (the chart sets POD_NAMESPACE).
+  if (needs.lease && raw['reconcile'] === 'true' && !raw['podNamespace']) {
+    problems.push(
+      `${describeSource(SERVE_OPTIONS, 'podNamespace')}: is required while the reconciler runs ` +
+        '(the namespace of its Lease); or set --reconcile false',
+    );
   }
   if (!parsed.success || problems.length > 0) return { ok: false, problems };
   return { ok: true, config: parsed.data };

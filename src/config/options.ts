@@ -212,6 +212,63 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     description: 'fatal, error, warn, info, debug or trace',
     default: 'info',
   },
+  // The reconciler (SPEC §3.5).
+  {
+    key: 'reconcile',
+    flag: '--reconcile <bool>',
+    env: ['RECONCILE'],
+    description: 'run the leader-elected reconciler beside the webhook (serve)',
+    default: 'true',
+  },
+  {
+    key: 'reconcileInterval',
+    flag: '--reconcile-interval <duration>',
+    env: ['RECONCILE_INTERVAL'],
+    description: 'time between full passes over every Profile and role, e.g. 1h, 30m',
+    default: '1h',
+  },
+  {
+    key: 'orphanPolicy',
+    flag: '--orphan-policy <policy>',
+    env: ['ORPHAN_POLICY'],
+    description: 'roles whose Profile is gone: retain (report only) or delete',
+    default: 'retain',
+  },
+  {
+    key: 'orphanGrace',
+    flag: '--orphan-grace <duration>',
+    env: ['ORPHAN_GRACE'],
+    description: 'how long a role must have been an orphan before it is deleted (> 30s)',
+    default: '10m',
+  },
+  {
+    key: 'annotateServiceAccounts',
+    flag: '--annotate-service-accounts <list>',
+    env: ['ANNOTATE_SERVICE_ACCOUNTS'],
+    description:
+      'more service accounts to annotate with the role and to trust, comma-separated (e.g. default,pipeline-runner)',
+    default: '',
+  },
+  {
+    key: 'iamRate',
+    flag: '--iam-rate <calls>',
+    env: ['IAM_RATE'],
+    description: "the reconciler's IAM calls per second (admissions never wait behind them)",
+    default: '5',
+  },
+  {
+    key: 'leaderElectionLease',
+    flag: '--leader-election-lease <name>',
+    env: ['LEADER_ELECTION_LEASE'],
+    description: "the Lease, in the webhook's namespace, that elects the reconciling replica",
+    default: 'profile-irsa-webhook',
+  },
+  {
+    key: 'podName',
+    flag: '--pod-name <name>',
+    env: ['POD_NAME'],
+    description: 'this replica in the leader election (default: the host name)',
+  },
 ];
 
 export type RawConfig = Record<string, string | undefined>;

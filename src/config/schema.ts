@@ -12,6 +12,7 @@ import {
 import { issuerProblem, parseExtraTags } from './iam-limits.js';
 import { roleArnPattern } from '../core/role-pattern.js';
 import { knownPartition } from '../core/settings.js';
+import { parseDuration } from '../core/duration.js';
 
 const list = z
   .string()
@@ -43,6 +44,26 @@ const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 
 /** The partition is checked against the region's in the refinement below. */
 const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
+
+/** The API server waits at most 30 s for a webhook: no admission outlives that. */
+export const LONGEST_ADMISSION_MS = 30_000;
+
+const duration = (min: number, minText: string) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${text}" is not a duration such as 90s, 10m or 1h`,
+      });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: 'custom', message: minText });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 export const configSchema = z
   .object({
@@ -128,6 +149,33 @@ export const configSchema = z
     opsPort: port,
     shutdownDelaySeconds: z.coerce.number().min(0).max(300),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    reconcile: boolean,
+    reconcileInterval: duration(60_000, 'must be at least 1m: every pass reads every role'),
+    orphanPolicy: z.enum(['retain', 'delete']),
+    orphanGrace: duration(
+      LONGEST_ADMISSION_MS + 1,
+      'must be longer than 30s, the longest an admission can take, so a role made by an admission still in flight is never taken for an orphan',
+    ),
+    annotateServiceAccounts: list.pipe(
+      z
+        .array(z.string().regex(SERVICE_ACCOUNT, 'must be service account names'))
+        .refine(
+          (names) => !names.includes('default-editor'),
+          "must not name default-editor: Kubeflow's profile controller annotates it",
+        ),
+    ),
+    iamRate: z.coerce
+      .number()
+      .gt(0, 'must be more than 0 calls per second')
+      .max(100, 'must be at most 100 calls per second'),
+    leaderElectionLease: z
+      .string()
+      .max(253)
+      .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+        'must be a Lease name (DNS subdomain)',
+      ),
+    podName: optionalText,
   })
   .superRefine((config, ctx) => {
     const nameProblem =

@@ -10,7 +10,8 @@ export function roleSettings(config: Config, accountId: string, oidcIssuer: stri
     oidcIssuer,
     roleNameTemplate: config.roleNameTemplate,
     rolePath: config.rolePath,
-    serviceAccounts: config.serviceAccounts,
+    // The reconciler annotates the extra service accounts, so the role must trust them too.
+    serviceAccounts: [...new Set([...config.serviceAccounts, ...config.annotateServiceAccounts])],
     s3Access: config.s3Access,
     s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
     s3Scope:

@@ -13,11 +13,22 @@ export interface Metrics {
   roleCacheMisses: Counter;
   certificateExpiry: Gauge;
   reconcileResults: Counter<'result'>;
+  reconcile: ReconcileMetrics;
   /** Counts one answered admission and its latency. */
   recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
   admissionsWithoutIam: Counter<'webhook' | 'reason'>;
   /** Counts one admission answered from the request alone; `reason` is from a closed set. */
   recordNoIam(webhook: string, reason: string): void;
+}
+
+/** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
+export interface ReconcileMetrics {
+  passes: Counter<'result'>;
+  passDuration: Histogram;
+  lastSuccess: Gauge;
+  roles: Gauge<'state'>;
+  actions: Counter<'action' | 'result'>;
+  leader: Gauge;
 }
 
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
@@ -101,5 +112,41 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ['result'],
       registers,
     }),
+    reconcile: {
+      passes: new Counter({
+        name: 'profile_irsa_reconcile_passes_total',
+        help: 'Full reconcile passes over every Profile and role, by result (success, failure).',
+        labelNames: ['result'],
+        registers,
+      }),
+      passDuration: new Histogram({
+        name: 'profile_irsa_reconcile_pass_duration_seconds',
+        help: 'Time a full reconcile pass took to observe and plan, IAM throttling included.',
+        buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+        registers,
+      }),
+      lastSuccess: new Gauge({
+        name: 'profile_irsa_reconcile_last_success_timestamp_seconds',
+        help: 'When (Unix seconds) the last full reconcile pass succeeded.',
+        registers,
+      }),
+      roles: new Gauge({
+        name: 'profile_irsa_reconcile_roles',
+        help: 'Namespaces by the state of their role at the last full pass (in_place, drift, missing, orphan, foreign, blocked, external, terminating).',
+        labelNames: ['state'],
+        registers,
+      }),
+      actions: new Counter({
+        name: 'profile_irsa_reconcile_actions_total',
+        help: 'Reconcile actions taken, by action and result (success, failure, skipped).',
+        labelNames: ['action', 'result'],
+        registers,
+      }),
+      leader: new Gauge({
+        name: 'profile_irsa_reconcile_leader',
+        help: '1 while this replica holds the reconciler Lease and reconciles, else 0.',
+        registers,
+      }),
+    },
   };
 }

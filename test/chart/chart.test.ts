@@ -321,7 +321,11 @@ t.test('service, service account and least RBAC', async (t) => {
     rules: Record<string, string[]>[];
   };
   t.same(clusterRole.rules, [
-    { apiGroups: ['kubeflow.org'], resources: ['profiles'], verbs: ['get', 'list', 'watch'] },
+    {
+      apiGroups: ['kubeflow.org'],
+      resources: ['profiles'],
+      verbs: ['get', 'list', 'watch', 'patch'],
+    },
     { nonResourceURLs: ['/.well-known/openid-configuration', '/openid/v1/jwks'], verbs: ['get'] },
     {
       apiGroups: ['admissionregistration.k8s.io'],

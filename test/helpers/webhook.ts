@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
-import { startWebhook } from '../../src/commands/serve.js';
+import { startWebhook, type RunningWebhook } from '../../src/commands/serve.js';
+import type { ReconcilerTuning } from '../../src/reconcile/start.js';
 import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
-import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import {
   FAKE_CREDENTIALS,
@@ -18,7 +18,7 @@ import { httpsRequest, type HttpAnswer } from './https.js';
 import { ISSUER, REQUIRED_ENV } from './settings.js';
 
 export interface TestWebhook {
-  server: RunningServer;
+  server: RunningWebhook;
   metrics: Metrics;
   certs: LocalCerts;
   url: string;
@@ -53,6 +53,8 @@ export function localServeEnv(certs: Pick<LocalCerts, 'certFile' | 'keyFile'>) {
     HOST: '127.0.0.1',
     PORT: '0',
     OPS_PORT: '0',
+    // Admission alone; tests of the reconciler turn it on with a control plane and a namespace.
+    RECONCILE: 'false',
   };
 }
 
@@ -69,6 +71,7 @@ export async function startTestWebhook(
      * are judged against the default test configuration.
      */
     iamCredentials?: { accessKeyId: string; secretAccessKey: string };
+    reconcile?: ReconcilerTuning;
   } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
@@ -89,6 +92,7 @@ export async function startTestWebhook(
       certPollMs: 100,
       // Its IAM calls are judged against the IAM policy for exactly this configuration.
       iamCredentials: reuse.iamCredentials ?? judgedCredentials(judgedSettingsFor(result.config)),
+      ...(reuse.reconcile === undefined ? {} : { reconcile: reuse.reconcile }),
     },
   );
   return {

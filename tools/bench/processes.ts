@@ -64,7 +64,15 @@ export async function startWebhookProcess(
     const opsPort = await freePort();
     const { child, proc, handle } = startNode(
       [cliFile, 'serve'],
-      { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port), OPS_PORT: String(opsPort) },
+      // The benchmark measures admission: no reconciler unless a phase asks for it.
+      {
+        RECONCILE: 'false',
+        ...process.env,
+        ...env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        OPS_PORT: String(opsPort),
+      },
       nodeArgs,
     );
     child.stdout.resume();

@@ -97,6 +97,8 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
     OIDC_ISSUER: 'https://oidc.eks.us-east-1.amazonaws.com/id/DEVCLUSTER',
     HOST: '127.0.0.1',
     SHUTDOWN_DELAY_SECONDS: '0',
+    // The webhook starts before the local control plane, and without a namespace for a Lease.
+    RECONCILE: 'false',
     ...process.env,
     TLS_CERT_FILE: certs.certFile,
     TLS_KEY_FILE: certs.keyFile,

@@ -1,0 +1,59 @@
+/**
+ * What the reconciler observed, as plain data: the input of its plan (SPEC §3.5). The adapters
+ * fill it from the API server and IAM; the plan never does I/O.
+ */
+
+export interface ObservedProfile {
+  name: string;
+  /** The Profile as the API server returned it. */
+  object: unknown;
+  resourceVersion: string | undefined;
+  /** `metadata.deletionTimestamp` is set: the profile controller is tearing it down. */
+  terminating: boolean;
+}
+
+/** What a role's attachments are, read for orphans before any deletion is planned. */
+export interface RoleAttachments {
+  inlinePolicies: string[];
+  managedPolicies: string[];
+  instanceProfiles: string[];
+}
+
+/** A role as IAM describes it (policy documents still URL-encoded). */
+export interface InventoryRole {
+  roleName: string;
+  arn: string;
+  /** CreateDate, ms since the epoch. */
+  createdAt: number | undefined;
+  tags: Record<string, string>;
+  trustPolicy: string | undefined;
+  /** The derived inline policy's document, when it was read; undefined when the role lacks it. */
+  inlinePolicy?: string | undefined;
+  /** Only read when a permissions boundary is configured (ListRoles does not return it). */
+  permissionsBoundaryArn?: string | undefined;
+  maxSessionDuration?: number | undefined;
+  /** Read only for roles whose Profile is gone. */
+  attachments?: RoleAttachments | undefined;
+}
+
+export interface ObservedServiceAccount {
+  namespace: string;
+  name: string;
+  /** The `eks.amazonaws.com/role-arn` annotation, if any. */
+  roleArn: string | undefined;
+}
+
+export interface Observation {
+  /** The namespaces this observation is complete for: all of them, or one. */
+  scope: { all: true } | { all: false; namespace: string };
+  profiles: ObservedProfile[];
+  /** Roles under the role path (a full pass), or the namespace's derived role when it exists. */
+  roles: InventoryRole[];
+  /** The extra service accounts (`--annotate-service-accounts`) that exist. */
+  serviceAccounts: ObservedServiceAccount[];
+  /** When the watch saw a Profile go (ms), for namespaces it saw go; a later Profile clears it. */
+  goneAt: ReadonlyMap<string, number>;
+  now: number;
+}
+
+export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';

@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+import type { ActionKind, NamespacePlan, ReconcileAction } from '../core/reconcile-plan.js';
+import type { ActionOutcome } from '../core/reconcile-report.js';
+import { RoleProvisioningError } from '../iam/errors.js';
+import type { RoleEnsurer } from '../iam/role-ensurer.js';
+import type { RoleInventory } from '../iam/role-inventory.js';
+import { apiMessage, ConflictError } from '../k8s/errors.js';
+import type { ProfileClient } from '../k8s/profiles.js';
+import type { ServiceAccountClient } from '../k8s/service-accounts.js';
+import type { Metrics } from '../metrics/registry.js';
+import { isRetryable } from './patience.js';
+
+export interface ActorOptions {
+  /** The reconciler's own ensurer (its own rate-limited IAM client, no cache). */
+  roles: RoleEnsurer;
+  inventory: RoleInventory;
+  profiles: ProfileClient;
+  serviceAccounts: ServiceAccountClient;
+  metrics: Metrics;
+  logger: Logger;
+  /** Called after a role was deleted, so this replica's admission cache forgets it. */
+  onRoleDeleted?: ((namespace: string) => void) | undefined;
+}
+
+/** Later actions of a namespace depend on these: after a failure, the rest waits. */
+const GATING: ReadonlySet<ActionKind> = new Set(['create-role', 'repair-role', 'add-plugin']);
+
+/**
+ * Carries out a namespace's plan, in order, and says what became of each action. Roles are made
+ * and repaired by the same RoleEnsurer as admission, so both follow one set of rules.
+ */
+export class Actor {
+  private readonly o: ActorOptions;
+
+  constructor(options: ActorOptions) {
+    this.o = options;
+  }
+
+  async apply(plan: NamespacePlan, signal: AbortSignal): Promise<ActionOutcome[]> {
+    const outcomes: ActionOutcome[] = [];
+    for (const action of plan.actions) {
+      if (signal.aborted) break;
+      const logger = this.o.logger.child({
+        namespace: plan.namespace,
+        role: plan.roleName,
+        action: action.kind,
+      });
+      let outcome: ActionOutcome;
+      try {
+        const detail = await this.run(action, signal, logger);
+        outcome = { action, result: 'done', detail };
+        logger.info({ detail }, `reconcile: ${action.kind} done`);
+      } catch (err) {
+        if (signal.aborted) break;
+        const conflict = err instanceof ConflictError;
+        outcome = {
+          action,
+          result: conflict ? 'skipped' : 'failed',
+          detail: err instanceof RoleProvisioningError ? err.message : apiMessage(err),
+          retryable: conflict || isRetryable(err),
+        };
+        logger.warn(
+          { detail: outcome.detail, retryable: outcome.retryable },
+          `reconcile: ${action.kind} ${outcome.result}`,
+        );
+      }
+      this.o.metrics.reconcile.actions.inc({
+        action: action.kind,
+        result:
+          outcome.result === 'done'
+            ? 'success'
+            : outcome.result === 'failed'
+              ? 'failure'
+              : 'skipped',
+      });
+      outcomes.push(outcome);
+      if (outcome.result !== 'done' && GATING.has(action.kind)) break;
+    }
+    return outcomes;
+  }
+
+  private async run(
+    action: ReconcileAction,
+    signal: AbortSignal,
+    logger: Logger,
+  ): Promise<string | undefined> {
+    switch (action.kind) {
+      case 'create-role':
+      case 'repair-role': {
+        const result = await this.o.roles.provision(action.spec, { dryRun: false, signal, logger });
+        return result.outcome;
+      }
+      case 'add-plugin':
+        await this.o.profiles.patch(action.profile, action.resourceVersion, action.patch);
+        return undefined;
+      case 'annotate-service-account':
+        await this.o.serviceAccounts.annotate(action.namespace, action.name, action.roleArn);
+        return undefined;
+      case 'unannotate-service-account':
+        await this.o.serviceAccounts.unannotate(action.namespace, action.name, action.roleArn);
+        return undefined;
+      case 'delete-role': {
+        // Never from a cache: the Profile must be gone in the API server itself, right now.
+        if ((await this.o.profiles.get(action.namespace)) !== undefined) {
+          throw new ConflictError(`Profile ${action.namespace} exists again; the role is kept`);
+        }
+        const { inlinePolicies } = await this.o.inventory.deleteRole(action.roleName, signal);
+        this.o.onRoleDeleted?.(action.namespace);
+        return inlinePolicies.length > 0
+          ? `inline policies ${inlinePolicies.join(', ')} deleted first`
+          : undefined;
+      }
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { ReconcilePolicy } from '../core/reconcile-plan.js';
+import { roleOwner } from '../core/role-spec.js';
+import type { RoleSettings } from '../core/settings.js';
+import type { IamClientOptions } from '../iam/client.js';
+import { createRateLimitedIamClient } from '../iam/rate-limit.js';
+import { RoleEnsurer } from '../iam/role-ensurer.js';
+import { RoleInventory } from '../iam/role-inventory.js';
+import { ProfileClient } from '../k8s/profiles.js';
+import { ServiceAccountClient } from '../k8s/service-accounts.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { DecisionContext } from '../webhook/context.js';
+import { Actor } from './actor.js';
+import { Observer } from './observer.js';
+import type { Patience } from './patience.js';
+import { Reconciler } from './reconciler.js';
+
+export interface ReconcilerParts {
+  reconciler: Reconciler;
+  policy: ReconcilePolicy;
+  profiles: ProfileClient;
+  serviceAccounts: ServiceAccountClient;
+}
+
+export interface BuildOptions {
+  config: Config;
+  role: RoleSettings;
+  decisions: DecisionContext;
+  kubeConfig: KubeConfig;
+  metrics: Metrics;
+  logger: Logger;
+  /** Overrides `config.orphanGrace` (tests only: the configuration refuses less than 30 s). */
+  orphanGraceMs?: number | undefined;
+  patience?: Patience | undefined;
+  onRoleDeleted?: ((namespace: string) => void) | undefined;
+  /** Tests: the IAM client's credentials instead of the SDK's chain. */
+  iamCredentials?: IamClientOptions['credentials'];
+}
+
+/** The reconciler for `serve` and for the `reconcile` command, from one configuration. */
+export function buildReconciler(options: BuildOptions): ReconcilerParts {
+  const { config, role, decisions, kubeConfig, metrics } = options;
+  const logger = options.logger.child({ component: 'reconciler' });
+  const policy: ReconcilePolicy = {
+    owner: roleOwner(role),
+    mode: config.mode,
+    mutation: decisions.mutation,
+    validation: decisions.validation,
+    specFor: decisions.specFor,
+    orphanPolicy: config.orphanPolicy,
+    orphanGraceMs: options.orphanGraceMs ?? config.orphanGrace,
+    annotateServiceAccounts: config.annotateServiceAccounts,
+  };
+  // Its own client and queue: admissions never wait behind the reconciler's IAM calls.
+  const iam = createRateLimitedIamClient({
+    region: config.region,
+    metrics,
+    callsPerSecond: config.iamRate,
+    credentials: options.iamCredentials,
+  });
+  const inventory = new RoleInventory({ iam, rolePath: role.rolePath, logger });
+  const profiles = new ProfileClient(kubeConfig);
+  const serviceAccounts = new ServiceAccountClient(kubeConfig);
+  const observer = new Observer({
+    inventory,
+    profiles,
+    serviceAccounts,
+    policy,
+    readBoundary: role.permissionsBoundary !== undefined,
+    logger,
+    patience: options.patience,
+  });
+  const actor = new Actor({
+    // No cache: every reconcile looks at IAM as it is.
+    roles: new RoleEnsurer({
+      iam,
+      mode: config.mode,
+      cacheTtlMs: 0,
+      metrics,
+    }),
+    inventory,
+    profiles,
+    serviceAccounts,
+    metrics,
+    logger,
+    onRoleDeleted: options.onRoleDeleted,
+  });
+  return {
+    reconciler: new Reconciler({ observer, actor, policy, metrics, logger }),
+    policy,
+    profiles,
+    serviceAccounts,
+  };
+}

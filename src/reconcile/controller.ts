@@ -1,0 +1,195 @@
+import type { KubeConfig, V1ServiceAccount } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fieldPath } from '../core/json.js';
+import { ROLE_ARN_ANNOTATION } from '../core/reconcile-observed.js';
+import type { ReconcilePolicy } from '../core/reconcile-plan.js';
+import { SupervisedInformer } from '../k8s/informer.js';
+import { PROFILES_PATH, type Profile, type ProfileClient } from '../k8s/profiles.js';
+import {
+  SERVICE_ACCOUNTS_PATH,
+  nameSelector,
+  type ServiceAccountClient,
+} from '../k8s/service-accounts.js';
+import type { Reconciler } from './reconciler.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface ControllerOptions {
+  reconciler: Reconciler;
+  kubeConfig: KubeConfig;
+  profiles: ProfileClient;
+  serviceAccounts: ServiceAccountClient;
+  policy: ReconcilePolicy;
+  /** Between the end of one full pass and the start of the next. */
+  intervalMs: number;
+  logger: Logger;
+  /** After a failed pass, the next one starts sooner than the interval. */
+  failedPassRetryMs?: number;
+  informerBackoffMs?: { min: number; max: number };
+}
+
+/** A recheck lands a moment after the time it waits for, so the plan sees it passed. */
+const RECHECK_SLACK_MS = 1000;
+
+/**
+ * The reconcile loop of the elected replica: a watch of Profiles (and of the extra service
+ * accounts) queues the namespaces that changed, a periodic full pass queues every namespace that
+ * is out of place, and one worker reconciles them one at a time (IAM calls are serialised
+ * anyway). A deleted Profile is looked at again when its role's orphan grace ends.
+ */
+export class ReconcileController {
+  private readonly o: ControllerOptions;
+  /** When the watch saw each Profile go; cleared when one of that name appears again. */
+  private readonly goneAt = new Map<string, number>();
+
+  constructor(options: ControllerOptions) {
+    this.o = options;
+  }
+
+  /** Runs until `signal` aborts, then returns once all of its work has stopped. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { logger } = this.o;
+    const queue = new WorkQueue();
+    const known = new Map<string, string>();
+    let synced = false;
+    const enqueue = (namespace: string) => {
+      if (synced && namespace !== '') queue.add(namespace);
+    };
+
+    const backoff = this.o.informerBackoffMs;
+    const profileInformer = new SupervisedInformer<Profile>({
+      kubeConfig: this.o.kubeConfig,
+      path: PROFILES_PATH,
+      list: this.o.profiles.listForWatch,
+      name: 'profiles',
+      logger,
+      ...(backoff === undefined ? {} : { minBackoffMs: backoff.min, maxBackoffMs: backoff.max }),
+      handlers: {
+        add: (profile) => {
+          const name = profile.metadata?.name ?? '';
+          known.set(name, fingerprint(profile));
+          this.goneAt.delete(name);
+          enqueue(name);
+        },
+        // The profile controller updates every Profile on every reconcile: only a change to
+        // what the reconciler acts on (plugins, deletion) is worth IAM reads.
+        update: (profile) => {
+          const name = profile.metadata?.name ?? '';
+          const next = fingerprint(profile);
+          if (known.get(name) === next) return;
+          known.set(name, next);
+          enqueue(name);
+        },
+        delete: (profile) => {
+          const name = profile.metadata?.name ?? '';
+          known.delete(name);
+          this.goneAt.set(name, Date.now());
+          enqueue(name);
+        },
+      },
+    });
+    const accountInformers = this.o.policy.annotateServiceAccounts.map((accountName) => {
+      const onAccount = (account: V1ServiceAccount) => {
+        const namespace = account.metadata?.namespace ?? '';
+        const profile = known.get(namespace);
+        if (profile === undefined || profile.endsWith(TERMINATING)) return;
+        const annotation = account.metadata?.annotations?.[ROLE_ARN_ANNOTATION];
+        if (annotation !== this.o.policy.mutation.roleArnFor(namespace)) enqueue(namespace);
+      };
+      return new SupervisedInformer<V1ServiceAccount>({
+        kubeConfig: this.o.kubeConfig,
+        path: SERVICE_ACCOUNTS_PATH,
+        list: this.o.serviceAccounts.listForWatch(accountName),
+        fieldSelector: nameSelector(accountName),
+        name: `serviceaccounts/${accountName}`,
+        logger,
+        ...(backoff === undefined ? {} : { minBackoffMs: backoff.min, maxBackoffMs: backoff.max }),
+        handlers: { add: onAccount, update: onAccount },
+      });
+    });
+    const informers = [profileInformer, ...accountInformers];
+
+    try {
+      await Promise.all(informers.map((informer) => informer.start(signal)));
+      synced = true;
+      logger.info(
+        { profiles: profileInformer.list().length, serviceAccounts: accountInformers.length },
+        'reconciler watching',
+      );
+      await Promise.all([this.passes(queue, signal), this.work(queue, signal)]);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      queue.shutDown();
+      await Promise.all(informers.map((informer) => informer.stop()));
+      logger.info('reconciler stopped');
+    }
+  }
+
+  /** A full pass now, then one every interval; each queues what is out of place. */
+  private async passes(queue: WorkQueue, signal: AbortSignal): Promise<void> {
+    const { logger } = this.o;
+    while (!signal.aborted) {
+      let waitMs = this.o.intervalMs;
+      try {
+        const plans = await this.o.reconciler.planAll(signal, this.goneAt);
+        for (const plan of plans) {
+          if (plan.actions.length > 0) queue.add(plan.namespace);
+          if (plan.recheckAt !== undefined) {
+            queue.addAfter(plan.namespace, plan.recheckAt - Date.now() + RECHECK_SLACK_MS);
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        waitMs = Math.min(this.o.intervalMs, this.o.failedPassRetryMs ?? 60_000);
+        logger.error({ err, retryInMs: waitMs }, 'reconcile pass failed');
+      }
+      await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /** The one worker: each namespace afresh, failures again with backoff. */
+  private async work(queue: WorkQueue, signal: AbortSignal): Promise<void> {
+    const { logger } = this.o;
+    for (;;) {
+      const namespace = await queue.get(signal);
+      if (namespace === undefined) return;
+      try {
+        const rows = await this.o.reconciler.reconcileNamespace(namespace, {
+          signal,
+          dryRun: false,
+          goneAt: this.goneAt,
+        });
+        const retry = rows.some((row) =>
+          row.outcomes?.some((outcome) => outcome.result !== 'done' && outcome.retryable === true),
+        );
+        if (retry) queue.addRateLimited(namespace);
+        else queue.forget(namespace);
+        for (const { plan } of rows) {
+          if (plan.recheckAt !== undefined) {
+            queue.addAfter(namespace, plan.recheckAt - Date.now() + RECHECK_SLACK_MS);
+          }
+        }
+        // Without an orphan left (the role is gone, or the Profile is back) goneAt has no use.
+        if (!rows.some((row) => row.plan.state.kind === 'orphan')) this.goneAt.delete(namespace);
+      } catch (err) {
+        if (signal.aborted) return;
+        logger.warn({ err, namespace }, 'reconciling a namespace failed; trying again later');
+        queue.addRateLimited(namespace);
+      } finally {
+        queue.done(namespace);
+      }
+    }
+  }
+}
+
+const TERMINATING = '\u0000terminating';
+
+/** What the reconciler acts on in a Profile: its plugins, and whether it is being deleted. */
+function fingerprint(profile: Profile): string {
+  const plugins = JSON.stringify(fieldPath(profile, 'spec', 'plugins') ?? null);
+  const terminating =
+    profile.metadata?.deletionTimestamp !== undefined &&
+    profile.metadata.deletionTimestamp !== null;
+  return terminating ? `${plugins}${TERMINATING}` : plugins;
+}

@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import {
+  planReconcile,
+  type NamespacePlan,
+  type ReconcilePolicy,
+  type RoleState,
+} from '../core/reconcile-plan.js';
+import { actionText, describeState, rowStatus, type ReportRow } from '../core/reconcile-report.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Actor } from './actor.js';
+import type { Observer } from './observer.js';
+
+export interface ReconcilerOptions {
+  observer: Observer;
+  actor: Actor;
+  policy: ReconcilePolicy;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const STATES: RoleState['kind'][] = [
+  'in-place',
+  'drift',
+  'missing',
+  'foreign',
+  'orphan',
+  'blocked',
+  'terminating',
+  'external',
+  'gone',
+];
+
+/** Observe, plan, act: the same steps for a full pass, one namespace, `serve` and the CLI. */
+export class Reconciler {
+  private readonly o: ReconcilerOptions;
+
+  constructor(options: ReconcilerOptions) {
+    this.o = options;
+  }
+
+  /**
+   * A full pass: every Profile and every role under the path, observed and planned; nothing is
+   * changed here (the caller reconciles the namespaces that need it, each afresh).
+   */
+  async planAll(
+    signal: AbortSignal,
+    goneAt: ReadonlyMap<string, number> = new Map(),
+  ): Promise<NamespacePlan[]> {
+    const { metrics, logger } = this.o;
+    const started = performance.now();
+    try {
+      const plans = planReconcile(await this.o.observer.observeAll(signal, goneAt), this.o.policy);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.reconcile.passes.inc({ result: 'success' });
+      metrics.reconcile.passDuration.observe(seconds);
+      metrics.reconcile.lastSuccess.set(Date.now() / 1000);
+      const counts = new Map(STATES.map((state) => [state, 0]));
+      for (const plan of plans) counts.set(plan.state.kind, (counts.get(plan.state.kind) ?? 0) + 1);
+      for (const [state, count] of counts) {
+        metrics.reconcile.roles.set({ state: state.replaceAll('-', '_') }, count);
+      }
+      // What the pass leaves as it is (a retained orphan, a foreign role) is said on every pass;
+      // the rest is logged when it is acted on.
+      for (const plan of plans) {
+        if (plan.inPlace || plan.actions.length > 0) continue;
+        logger.info(
+          {
+            namespace: plan.namespace,
+            role: plan.roleName,
+            state: describeState(plan.state),
+            detail: actionText({ plan }, false),
+          },
+          'reconcile: out of place, left as it is',
+        );
+      }
+      logger.info(
+        {
+          seconds: Math.round(seconds * 10) / 10,
+          namespaces: plans.length,
+          outOfPlace: plans.filter((plan) => !plan.inPlace).length,
+        },
+        'reconcile pass planned',
+      );
+      return plans;
+    } catch (err) {
+      if (!signal.aborted) metrics.reconcile.passes.inc({ result: 'failure' });
+      throw err;
+    }
+  }
+
+  /** One namespace, observed afresh (a GET of its Profile), planned, and acted on unless dryRun. */
+  async reconcileNamespace(
+    namespace: string,
+    options: { signal: AbortSignal; dryRun: boolean; goneAt?: ReadonlyMap<string, number> },
+  ): Promise<ReportRow[]> {
+    const observation = await this.o.observer.observeNamespace(
+      namespace,
+      options.signal,
+      options.goneAt ?? new Map(),
+    );
+    const rows: ReportRow[] = [];
+    for (const plan of planReconcile(observation, this.o.policy)) {
+      const row: ReportRow =
+        options.dryRun || plan.actions.length === 0
+          ? { plan }
+          : { plan, outcomes: await this.o.actor.apply(plan, options.signal) };
+      rows.push(row);
+      const status = rowStatus(row);
+      this.o.metrics.reconcileResults.inc({ result: status.replaceAll('-', '_') });
+      if (status === 'out-of-place') {
+        this.o.logger.info(
+          {
+            namespace: plan.namespace,
+            role: plan.roleName,
+            state: describeState(plan.state),
+            action: actionText(row, options.dryRun),
+          },
+          'reconcile: out of place',
+        );
+      }
+    }
+    return rows;
+  }
+}
