@@ -232,7 +232,10 @@ function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', path: ['s3Prefixes'], message });
   for (const message of problems.sharedPrefixes)
     ctx.addIssue({ code: 'custom', path: ['s3SharedPrefixes'], message });
-  if (problems.prefixTemplates.length === 0 && problems.sharedPrefixes.length === 0) {
+  // The policy's size can only be measured for a region whose partition is known; an unknown
+  // region is reported on its own.
+  const measurable = knownPartition(config.region) !== undefined;
+  if (measurable && problems.prefixTemplates.length === 0 && problems.sharedPrefixes.length === 0) {
     const size = s3PolicyOversize({
       region: config.region,
       s3Access: config.s3Access,

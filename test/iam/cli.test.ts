@@ -147,7 +147,8 @@ t.test('the account is found with STS when it is not given', async (t) => {
 });
 
 t.test('bad configuration: every problem at once, exit code 2', async (t) => {
-  const result = run(['--region', 'nowhere', '--oidc-issuer', 'https://issuer.example.com/a?b']);
+  const issuer = `https://issuer.example.com/${'a'.repeat(300)}`;
+  const result = run(['--region', 'nowhere', '--oidc-issuer', issuer]);
   t.equal(result.status, 2);
   for (const text of [
     '--cluster-name',

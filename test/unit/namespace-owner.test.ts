@@ -85,7 +85,9 @@ t.test('a cached role does not skip the check on CREATE', async (t) => {
 t.test('UPDATEs never read namespaces', async (t) => {
   const namespaces = new FakeNamespaces(async () => owned('someone@example.com'));
   const profile = profileWithRole('team-a', derivedArn('team-a'));
-  const body = profileReview({ operation: 'UPDATE', object: profile, oldObject: profile });
+  // An UPDATE that adds the plugin: the one kind of UPDATE that still ensures the role.
+  const before = { ...profile, spec: { ...profile.spec, plugins: [] } };
+  const body = profileReview({ operation: 'UPDATE', object: profile, oldObject: before });
   const { response, roles } = await run(body, namespaces);
   t.equal(response.allowed, true);
   t.same(namespaces.reads, []);

@@ -87,12 +87,12 @@ t.test('configuration: the provider tag is reserved, and the issuer must fit in 
     return result.ok ? [] : result.problems;
   };
   t.match(problems({ EXTRA_ROLE_TAGS: 'profile-irsa-webhook/oidc-provider=x' }), [
-    /tag "profile-irsa-webhook\/oidc-provider" is reserved/,
+    /tag "profile-irsa-webhook\/oidc-provider" is set twice or is one the webhook sets itself/,
   ]);
   const tags = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(',');
   t.same(problems({ EXTRA_ROLE_TAGS: tags(46) }), [], 'IAM allows 50 tags: 46 besides ours');
   t.match(problems({ EXTRA_ROLE_TAGS: tags(47) }), [/at most 46 extra tags/]);
-  t.match(problems({ OIDC_ISSUER: 'https://issuer.example.com/a?b=c' }), [
+  t.match(problems({ OIDC_ISSUER: `https://issuer.example.com/${'a'.repeat(300)}` }), [
     /--oidc-issuer .*cannot be an IAM tag value/,
   ]);
 });
