@@ -176,6 +176,28 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: '5',
   },
   {
+    key: 'webhookName',
+    flag: '--webhook-name <name>',
+    env: ['WEBHOOK_NAME'],
+    description:
+      'name of both webhook configurations and of the Service in --pod-namespace (the chart: its full name)',
+    default: 'profile-irsa-webhook',
+  },
+  {
+    key: 'reconcile',
+    flag: '--reconcile <bool>',
+    env: ['RECONCILE'],
+    description: 'run the leader-elected reconciler',
+    default: 'true',
+  },
+  {
+    key: 'leaderElectionLease',
+    flag: '--leader-election-lease <name>',
+    env: ['LEADER_ELECTION_LEASE'],
+    description: "the reconciler's leader-election Lease in --pod-namespace",
+    default: 'profile-irsa-webhook',
+  },
+  {
     key: 'logLevel',
     flag: '--log-level <level>',
     env: ['LOG_LEVEL'],

@@ -30,6 +30,10 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Services are named by DNS-1035 labels: a letter first. */
+const DNS_LABEL = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const OUR_TAGS = [MANAGED_BY_TAG, CLUSTER_TAG, PROFILE_TAG];
 
 /** A longest-case namespace, so a template that only breaks for long names fails at startup. */
@@ -133,6 +137,11 @@ export const configSchema = z
     port,
     opsPort: port,
     shutdownDelaySeconds: z.coerce.number().min(0).max(300),
+    webhookName: z
+      .string()
+      .regex(DNS_LABEL, 'must be a DNS-1035 label (the Service is named after it)'),
+    reconcile: boolean,
+    leaderElectionLease: z.string().regex(DNS_SUBDOMAIN, 'must be a DNS-1123 subdomain'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .superRefine((config, ctx) => {
