@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -34,7 +37,9 @@ import {
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import {
   chartDir,
+  helm,
   helmTemplate,
+  repoRoot,
   renderWebhookConfigurations,
   REQUIRED_VALUES,
   type K8sObject,
@@ -43,6 +48,7 @@ import { FAKE_CREDENTIALS, iamClientFor, MOTO_REGION, startMoto } from '../helpe
 import { REQUIRED_ENV } from '../helpers/settings.js';
 import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
+const execFileAsync = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
 const NAMESPACE = 'profile-irsa-webhook';
 const RELEASE = 'kf';
@@ -574,6 +580,76 @@ t.test('bad configuration: every problem at once, exit 2', async (t) => {
   );
   t.equal((await runDoctor(['--wait', 'soon'])).code, 2, 'a --wait that is no duration');
   t.equal((await runDoctor(['-o', 'yaml'])).code, 2, 'an unknown output format');
+});
+
+t.test("the chart's NOTES show doctor forms that work with the distroless image", async (t) => {
+  const { stdout } = await helm(
+    [
+      'install',
+      'notes',
+      chartDir,
+      '--namespace',
+      NAMESPACE,
+      '--dry-run=client',
+      ...REQUIRED_VALUES,
+      '--set',
+      `permissionsBoundary=${boundaryArn}`,
+    ],
+    { kubeconfig: cp.kubeconfigPath },
+  );
+  const notes = stdout.slice(stdout.indexOf('NOTES:'));
+  // exec: the image has no shell and no npm; its ENTRYPOINT is the node binary and the CLI.
+  const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
+  t.match(dockerfile, /^ENTRYPOINT \["\/nodejs\/bin\/node", "dist\/bin\/cli\.js"\]$/m);
+  t.match(
+    notes,
+    `kubectl -n ${NAMESPACE} exec deploy/notes-profile-irsa-webhook -- /nodejs/bin/node dist/bin/cli.js doctor`,
+  );
+  // run: the API server takes the pod as printed (under the restricted Pod Security level),
+  // and doctor takes its arguments.
+  const command = /kubectl -n \S+ run (?:[^\n]*\\\n)*[^\n]*/.exec(notes)?.[0];
+  t.ok(command, 'a kubectl run command');
+  await core.patchNamespace({
+    name: NAMESPACE,
+    body: [
+      {
+        op: 'add',
+        path: '/metadata/labels/pod-security.kubernetes.io~1enforce',
+        value: 'restricted',
+      },
+    ],
+  });
+  await core.createNamespacedServiceAccount({
+    namespace: NAMESPACE,
+    body: { metadata: { name: 'notes-profile-irsa-webhook' } },
+  });
+  const dryRun = command!.replace(' --rm -i ', ' --dry-run=server -o json ');
+  const { stdout: podJson } = await execFileAsync('bash', ['-c', dryRun], {
+    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+  });
+  const pod = JSON.parse(podJson) as {
+    spec: { serviceAccountName: string; containers: { image: string; args: string[] }[] };
+  };
+  t.equal(pod.spec.serviceAccountName, 'notes-profile-irsa-webhook', "the webhook's IAM role");
+  const [container] = pod.spec.containers;
+  t.equal(container!.image, 'ghcr.io/kubeflow/profile-irsa-webhook:0.1.0');
+  t.same(container!.args.slice(0, 1), ['doctor']);
+  t.ok(container!.args.includes(`--permissions-boundary=${boundaryArn}`), 'the release settings');
+  const { code, report } = await runJson(container!.args.slice(1), {
+    CLUSTER_NAME: '',
+    CLUSTER_REGION: '',
+    S3_BUCKET: '',
+    POD_NAMESPACE: '',
+    WEBHOOK_NAME: '',
+    PERMISSIONS_BOUNDARY_ARN: '',
+  });
+  t.equal(checkOf(report, 'config.valid').status, 'ok', 'doctor takes those arguments');
+  t.match(
+    checkOf(report, 'k8s.mutating-webhook').message,
+    /MutatingWebhookConfiguration notes-profile-irsa-webhook is missing/,
+    'and looks for the release the NOTES are for',
+  );
+  t.equal(code, 1);
 });
 
 // Last: stops the webhook. The chart's Service mode, with the Service and EndpointSlice the
