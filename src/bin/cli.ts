@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { SERVE_OPTIONS } from '../config/options.js';
 import { policySettings } from '../config/settings.js';
 import { parseDuration } from '../doctor/duration.js';
+import { iamPolicy } from '../commands/iam-policy.js';
 import { plan, PlanInputError, planInput } from '../commands/plan.js';
 import { resolveRoleSettings } from '../commands/resolve.js';
 import { serve } from '../commands/serve.js';
@@ -74,6 +75,24 @@ withSettings(
     process.stdout.write(
       `${JSON.stringify(plan(profile, role, policySettings(config)), null, 2)}\n`,
     );
+  } catch (error) {
+    fail(error);
+  }
+});
+
+withSettings(
+  program
+    .command('iam-policy')
+    .description(
+      "print, as JSON, the webhook's own least-privilege IAM policy for this configuration (no AWS calls when --account-id and --oidc-issuer are given)",
+    )
+    .option('--boundary', 'print the permissions boundary policy for the roles it creates instead'),
+  ['tlsCertFile', 'tlsKeyFile', 'host', 'port', 'opsPort', 'shutdownDelaySeconds'],
+).action(async (flags: Record<string, unknown>) => {
+  const config = configOrExit(flags, {});
+  try {
+    const document = await iamPolicy(config, { boundary: flags['boundary'] === true });
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } catch (error) {
     fail(error);
   }

@@ -65,7 +65,16 @@ export async function doctor(
   try {
     const report = await runChecks(
       CHECKS,
-      () => createFacts({ config, sources, env, aws, kubernetes, webhookIamCalls }),
+      () =>
+        createFacts({
+          config,
+          sources,
+          env,
+          aws,
+          kubernetes,
+          webhookIamCalls: (settings, webhookRoleArn) =>
+            webhookIamCalls({ ...settings, mode: config.mode }, { webhookRoleArn }),
+        }),
       {
         waitMs: options.waitMs,
         onRetry: (failing, remaining) =>

@@ -1,7 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import { roleSettings } from '../config/settings.js';
+import { oidcProviderTagProblem } from '../core/role-spec.js';
 import type { RoleSettings } from '../core/settings.js';
+import { DiscoveryError } from '../discovery/errors.js';
 
 /**
  * Fills in the account and issuer where the configuration left them to be discovered. The STS
@@ -16,6 +18,10 @@ export async function resolveRoleSettings(config: Config): Promise<RoleSettings>
     (await (
       await import('../discovery/oidc-issuer.js')
     ).discoverOidcIssuer(await loadKubeConfig()));
+  // The provider is recorded in every role's ownership tag, so it must be a valid tag value.
+  const problem = oidcProviderTagProblem(oidcIssuer);
+  if (problem !== undefined)
+    throw new DiscoveryError(`${problem}; set --oidc-issuer or OIDC_ISSUER`);
   return roleSettings(config, accountId, oidcIssuer);
 }
 

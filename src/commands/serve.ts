@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { policySettings } from '../config/settings.js';
 import { startServer, type RunningServer } from '../http/server.js';
-import { createIamClient } from '../iam/client.js';
+import { createIamClient, type IamClientOptions } from '../iam/client.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { createDecisionContext } from '../webhook/context.js';
@@ -12,6 +12,8 @@ import { resolveRoleSettings } from './resolve.js';
 export interface ServeOverrides {
   metrics?: Metrics;
   certPollMs?: number;
+  /** Tests: the IAM client's credentials instead of the SDK's chain. */
+  iamCredentials?: IamClientOptions['credentials'];
 }
 
 /** Wires the configuration to the adapters and starts both listeners. */
@@ -23,11 +25,14 @@ export async function startWebhook(
   const metrics = overrides.metrics ?? createMetrics();
   const role = await resolveRoleSettings(config);
   const decisions = createDecisionContext(role, policySettings(config));
-  const iam = createIamClient({ region: config.region, metrics });
+  const iam = createIamClient({
+    region: config.region,
+    metrics,
+    ...(overrides.iamCredentials === undefined ? {} : { credentials: overrides.iamCredentials }),
+  });
   const roles = new RoleEnsurer({
     iam,
     mode: config.mode,
-    clusterName: config.clusterName,
     cacheTtlMs: config.roleCacheTtlSeconds * 1000,
     metrics,
   });
@@ -42,6 +47,13 @@ export async function startWebhook(
     },
     'configuration resolved',
   );
+  if (config.mode === 'provision' && role.permissionsBoundary === undefined) {
+    logger.warn(
+      { setting: '--permissions-boundary (PERMISSIONS_BOUNDARY_ARN)' },
+      'no permissions boundary configured: the roles the webhook creates, and its own IAM policy, ' +
+        'are not capped; see docs/iam-policy.md for the recommended install with a boundary',
+    );
+  }
   const server = await startServer({
     deps: { decisions, roles, metrics, logger },
     metrics,

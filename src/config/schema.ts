@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_RESERVED_NAMESPACES } from '../core/namespace.js';
 import { renderRoleNameTemplate, ROLE_NAME_CHARS } from '../core/role-name.js';
-import { CLUSTER_TAG, MANAGED_BY_TAG, PROFILE_TAG } from '../core/role-spec.js';
+import { OWNERSHIP_TAG_KEYS, oidcProviderTagProblem } from '../core/role-spec.js';
 
 const list = z
   .string()
@@ -34,7 +34,6 @@ const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 const DNS_LABEL = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN =
   /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const OUR_TAGS = [MANAGED_BY_TAG, CLUSTER_TAG, PROFILE_TAG];
 
 /** A longest-case namespace, so a template that only breaks for long names fails at startup. */
 const SAMPLE_NAMESPACE = 'n'.repeat(63);
@@ -64,6 +63,9 @@ export const configSchema = z
           /^(https:\/\/)?[^\s/]+(\/[^\s]*)?$/,
           'must be the issuer URL, such as https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
         )
+        .refine((issuer) => oidcProviderTagProblem(issuer) === undefined, {
+          error: (issue) => oidcProviderTagProblem(String(issue.input)) ?? 'invalid issuer',
+        })
         .optional(),
     ),
     roleNameTemplate: z
@@ -108,14 +110,18 @@ export const configSchema = z
             code: 'custom',
             message: `"${pair}" is not key=value (key ≤128, value ≤256 characters)`,
           });
-        } else if (OUR_TAGS.includes(key) || key.startsWith('aws:')) {
+        } else if (OWNERSHIP_TAG_KEYS.includes(key) || key.startsWith('aws:')) {
           ctx.addIssue({ code: 'custom', message: `tag "${key}" is reserved` });
         } else {
           tags[key] = pair.slice(at + 1).trim();
         }
       }
-      if (Object.keys(tags).length > 47)
-        ctx.addIssue({ code: 'custom', message: 'at most 47 extra tags' });
+      // IAM allows 50 tags on a role; the ownership tags take four.
+      if (Object.keys(tags).length > 50 - OWNERSHIP_TAG_KEYS.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `at most ${50 - OWNERSHIP_TAG_KEYS.length} extra tags`,
+        });
       return tags;
     }),
     mode: z.enum(['provision', 'lookup']),

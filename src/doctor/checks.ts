@@ -1,5 +1,5 @@
 import { roleSettings } from '../config/settings.js';
-import { deriveRoleSpec } from '../core/role-spec.js';
+import { deriveRoleSpec, oidcProviderArn } from '../core/role-spec.js';
 import type { RoleSettings } from '../core/settings.js';
 import { notChecked, type Check, type CheckResult } from './check.js';
 import type {
@@ -14,7 +14,6 @@ import {
   judgeCredentials,
   judgeOidcProvider,
   judgePermissions,
-  oidcProviderArn,
   simulationPrincipal,
 } from './judge-aws.js';
 import {
@@ -117,7 +116,7 @@ export const CHECKS: readonly DoctorCheck[] = [
         return notChecked('the AWS credentials do not work', 'aws.credentials');
       const settings = await settingsOf(f);
       if (!settings) return MISSING_SETTINGS();
-      const arn = oidcProviderArn(f.config, settings.accountId, settings.oidcIssuer);
+      const arn = oidcProviderArn(settings);
       return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
     },
   },
@@ -129,11 +128,14 @@ export const CHECKS: readonly DoctorCheck[] = [
       if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
       const settings = await settingsOf(f);
       if (!settings) return MISSING_SETTINGS();
-      const calls = f.webhookIamCalls(settings);
-      const actions = [...new Set(calls.map((c) => c.action))];
+      if (f.config.accountId && f.config.accountId !== identity.value.account) {
+        return notChecked("the configured account is not the credentials' account", 'aws.account');
+      }
       const principal = simulationPrincipal(f.irsaRoleArn, identity.value);
-      const simulation = 'arn' in principal ? await f.simulate(principal.arn, calls) : undefined;
-      return judgePermissions(principal, actions, simulation);
+      if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
+      const calls = f.webhookIamCalls(settings, principal.arn);
+      const actions = [...new Set(calls.map((c) => c.action))];
+      return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
     },
   },
   { id: 'aws.permissions-boundary', section: 'aws', run: async (f) => judgeBoundary(f.config) },

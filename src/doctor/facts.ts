@@ -37,6 +37,8 @@ export interface IamCall {
   action: string;
   resource: string;
   context: Record<string, string | string[]>;
+  /** Who makes the call and why, for messages. */
+  purpose?: string | undefined;
 }
 
 export interface SimulationDecision {
@@ -44,6 +46,7 @@ export interface SimulationDecision {
   resource: string;
   /** `allowed`, `explicitDeny` or `implicitDeny`. */
   decision: string;
+  purpose?: string | undefined;
 }
 
 /** One webhook of a Mutating/ValidatingWebhookConfiguration, the fields doctor judges. */
@@ -149,8 +152,8 @@ export interface DoctorFacts {
   oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
   simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
   roleExists(roleName: string): Promise<Outcome<boolean>>;
-  /** The IAM calls the webhook makes with these settings (from the shipped policy's model). */
-  webhookIamCalls(settings: RoleSettings): IamCall[];
+  /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
+  webhookIamCalls(settings: RoleSettings, webhookRoleArn: string): IamCall[];
 
   serverVersion(): Promise<Outcome<string>>;
   profileApi(): Promise<Outcome<ProfileApiFact>>;

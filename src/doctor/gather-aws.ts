@@ -106,6 +106,7 @@ export function createAwsGatherers(region: string): AwsGatherers {
             action: call.action,
             resource: call.resource,
             decision: result?.EvalDecision ?? 'implicitDeny',
+            purpose: call.purpose,
           });
         } catch (error) {
           // The simulator is unavailable (not allowed, not implemented): the rest would say the same.

@@ -1,6 +1,4 @@
 import type { Config } from '../config/schema.js';
-import { bareIssuer } from '../core/role-spec.js';
-import { partitionForRegion } from '../core/settings.js';
 import { fail, notChecked, ok, warn, type CheckResult } from './check.js';
 import type {
   CallerIdentity,
@@ -72,10 +70,6 @@ export function judgeAccountMatch(
     );
   }
   return ok(`the configured account ${configured} is the credentials' account`);
-}
-
-export function oidcProviderArn(config: Config, account: string, issuer: string): string {
-  return `arn:${partitionForRegion(config.region)}:iam::${account}:oidc-provider/${bareIssuer(issuer)}`;
 }
 
 export function judgeOidcProvider(
@@ -167,7 +161,11 @@ export function judgePermissions(
   }
   const denied = simulation.value.filter((d) => d.decision !== 'allowed');
   if (denied.length > 0) {
-    const list = denied.map((d) => `${d.action} on ${d.resource} (${d.decision})`).join(', ');
+    const list = denied
+      .map(
+        (d) => `${d.action} on ${d.resource} (${d.decision}${d.purpose ? `; ${d.purpose}` : ''})`,
+      )
+      .join(', ');
     return fail(
       `${denied.length} of ${simulation.value.length} IAM calls the webhook makes are denied for ${principal.arn}: ${list}`,
       `give ${principal.arn} the policy \`profile-irsa-webhook iam-policy\` prints for this configuration (docs/iam-policy.md)`,

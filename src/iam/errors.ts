@@ -1,5 +1,11 @@
+import { OIDC_PROVIDER_TAG, type RoleOwnership, type RoleSpec } from '../core/role-spec.js';
+import type { RoleMode } from '../core/settings.js';
+
 export type RoleProvisioningReason =
   | 'foreign-role-untrusted'
+  | 'foreign-cluster'
+  | 'extra-permissions'
+  | 'boundary-not-set'
   | 'role-missing'
   | 'path-mismatch'
   | 'access-denied'
@@ -159,4 +165,137 @@ export function fromAwsError(err: unknown, context: AwsErrorContext): RoleProvis
     `IAM ${operation} failed for role ${roleName} (${detail}); ${retryable ? RETRY_HINT : NO_RETRY_HINT}`,
     { retryable, cause: err },
   );
+}
+
+type OtherCluster = Extract<RoleOwnership, { kind: 'other-cluster' }>;
+
+/** The region in an EKS issuer (`oidc.eks.<region>.amazonaws.com/id/...`), when it is one. */
+function eksRegion(provider: string | undefined): string | undefined {
+  return /^oidc\.eks\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\//.exec(provider ?? '')?.[1];
+}
+
+const REGION_TEMPLATE = "--role-name-template '{namespace}-{cluster}-{region}-role'";
+const SEPARATING_TEMPLATE = "--role-name-template '{namespace}.{cluster}-role'";
+
+/**
+ * A role this webhook made for another cluster. Two clusters meet on one role name when they
+ * share a name (EKS names are unique per region only, and a recreated cluster keeps its name) or
+ * when the template runs namespace and cluster together (`team-a`@`prod` and `team`@`a-prod`).
+ */
+export function foreignCluster(spec: RoleSpec, other: OtherCluster): RoleProvisioningError {
+  const owner = spec.owner;
+  const theirs = `cluster ${other.clusterName ?? '(unnamed)'} (OIDC provider ${other.oidcProvider ?? 'not recorded'}, profile ${other.profile ?? '(none)'})`;
+  const ours = `this cluster ${owner.clusterName} (OIDC provider ${owner.oidcProvider}, profile ${spec.namespace})`;
+  let hint: string;
+  if (other.clusterName === owner.clusterName) {
+    const [here, there] = [eksRegion(owner.oidcProvider), eksRegion(other.oidcProvider)];
+    hint =
+      here !== undefined && there !== undefined && here !== there
+        ? `two clusters named ${owner.clusterName}, in ${there} and ${here}, derive the same role ` +
+          `names: run both with ${REGION_TEMPLATE}`
+        : `another cluster named ${owner.clusterName} made it (one in another region, or an ` +
+          `earlier cluster of that name): run both with ${REGION_TEMPLATE} if it is in another ` +
+          'region, or delete the role if that cluster is gone';
+  } else {
+    hint =
+      'the role name template gives both clusters this name: run both with a template that ' +
+      `keeps namespace and cluster apart, such as ${SEPARATING_TEMPLATE} (neither name can ` +
+      `contain a dot), or ${REGION_TEMPLATE} if they are in different regions`;
+  }
+  return new RoleProvisioningError(
+    'foreign-cluster',
+    spec.roleName,
+    `IAM role ${spec.roleName} belongs to ${theirs}, not to ${ours}; the webhook never writes ` +
+      `or uses another cluster's role. ${capitalize(hint)}; ${NO_RETRY_HINT}`,
+    { retryable: false },
+  );
+}
+
+/** A role that exists but is not this cluster's to change, and whose trust does not fit. */
+export function roleNotOurs(
+  spec: RoleSpec,
+  ownership: RoleOwnership,
+  mode: RoleMode,
+  reason: string,
+): RoleProvisioningError {
+  const why =
+    mode === 'lookup'
+      ? 'the webhook runs in lookup mode and changes no role'
+      : `the role ${notOursBecause(spec, ownership)}, so the webhook does not change it`;
+  return new RoleProvisioningError(
+    'foreign-role-untrusted',
+    spec.roleName,
+    `IAM role ${spec.roleName} cannot be used: ${reason}; ${why}. ` +
+      "Fix the role's trust policy or remove the role, then retry",
+    { retryable: false },
+  );
+}
+
+export function notOursBecause(spec: RoleSpec, ownership: RoleOwnership): string {
+  switch (ownership.kind) {
+    case 'unmanaged':
+      return 'is not managed by profile-irsa-webhook';
+    case 'owned':
+      return `is managed for profile ${ownership.profile ?? '(none)'}, not ${spec.namespace}`;
+    case 'no-provider-tag':
+      return (
+        `has no ${OIDC_PROVIDER_TAG} tag (an earlier version made it); if it is this ` +
+        `cluster's, tag it: aws iam tag-role --role-name ${spec.roleName} --tags ` +
+        `Key=${OIDC_PROVIDER_TAG},Value=${spec.owner.oidcProvider}`
+      );
+    case 'trust-elsewhere':
+      return `is tagged for this cluster but its trust policy does not name ${spec.owner.oidcProviderArn}`;
+    case 'other-cluster':
+      return `is managed for cluster ${ownership.clusterName ?? '(unnamed)'}`;
+  }
+}
+
+/** An owned role that grants more than the webhook manages: adopting it would hand that on. */
+export function extraPermissions(
+  spec: RoleSpec,
+  attached: string[],
+  inline: string[],
+): RoleProvisioningError {
+  const parts = [
+    ...(attached.length > 0 ? [`managed policies attached: ${attached.join(', ')}`] : []),
+    ...(inline.length > 0
+      ? [`inline policies other than ${spec.s3Policy.name}: ${inline.join(', ')}`]
+      : []),
+  ];
+  return new RoleProvisioningError(
+    'extra-permissions',
+    spec.roleName,
+    `IAM role ${spec.roleName} is tagged as this cluster's but grants more than the webhook ` +
+      `manages (${parts.join('; ')}); the webhook does not adopt it or change its trust. ` +
+      `Detach or delete those policies, or delete the role so the webhook creates it; ${NO_RETRY_HINT}`,
+    { retryable: false },
+  );
+}
+
+/**
+ * An owned role without the configured permissions boundary. The webhook never sets a boundary
+ * on an existing role: its IAM policy would then let it take over any role it can tag, and IAM
+ * cannot keep it from tagging an untagged role under the path (docs/iam-policy.md). With the
+ * boundary configured the policy lets it write only roles that already carry it.
+ */
+export function boundaryNotSet(
+  spec: RoleSpec,
+  actual: string | undefined,
+  drift: string,
+): RoleProvisioningError {
+  const has = actual === undefined ? 'no permissions boundary' : `permissions boundary ${actual}`;
+  const cannot = drift === '' ? '' : `, so it cannot repair its ${drift}`;
+  return new RoleProvisioningError(
+    'boundary-not-set',
+    spec.roleName,
+    `IAM role ${spec.roleName} has ${has}, not the configured ${spec.permissionsBoundary ?? ''}; ` +
+      'the webhook never sets a boundary on an existing role and may write only roles that ' +
+      `carry it${cannot}. Set it with: aws iam put-role-permissions-boundary --role-name ` +
+      `${spec.roleName} --permissions-boundary ${spec.permissionsBoundary ?? ''}; ${NO_RETRY_HINT}`,
+    { retryable: false },
+  );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -2,7 +2,8 @@ import {
   CreateRoleCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
-  PutRolePermissionsBoundaryCommand,
+  ListAttachedRolePoliciesCommand,
+  ListRolePoliciesCommand,
   PutRolePolicyCommand,
   TagRoleCommand,
   UpdateAssumeRolePolicyCommand,
@@ -13,17 +14,20 @@ import {
 import type { Logger } from 'pino';
 import { describeDrift, roleDrift, type Drift } from '../core/drift.js';
 import { trustAdmits } from '../core/policy-compare.js';
-import {
-  CLUSTER_TAG,
-  MANAGED_BY_TAG,
-  MANAGED_BY_VALUE,
-  PROFILE_TAG,
-  isOwnedBy,
-  type RoleSpec,
-} from '../core/role-spec.js';
+import { roleOwnership, type RoleOwnership, type RoleSpec } from '../core/role-spec.js';
 import type { RoleMode } from '../core/settings.js';
 import type { Metrics } from '../metrics/registry.js';
-import { RoleProvisioningError, deadlineError, errorName, fromAwsError } from './errors.js';
+import {
+  RoleProvisioningError,
+  boundaryNotSet,
+  deadlineError,
+  errorName,
+  extraPermissions,
+  foreignCluster,
+  fromAwsError,
+  notOursBecause,
+  roleNotOurs,
+} from './errors.js';
 import { RoleCache } from './role-cache.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -47,7 +51,6 @@ export interface EnsureOptions {
 export interface RoleEnsurerOptions {
   iam: IAMClient;
   mode: RoleMode;
-  clusterName: string;
   cacheTtlMs: number;
   metrics: Metrics;
   now?: () => number;
@@ -73,14 +76,12 @@ interface CallContext {
 export class RoleEnsurer {
   private readonly iam: IAMClient;
   private readonly mode: RoleMode;
-  private readonly clusterName: string;
   private readonly cache: RoleCache;
   private readonly flights = new SingleFlight<Outcome>();
 
   constructor(options: RoleEnsurerOptions) {
     this.iam = options.iam;
     this.mode = options.mode;
-    this.clusterName = options.clusterName;
     const cacheOptions: ConstructorParameters<typeof RoleCache>[0] = {
       ttlMs: options.cacheTtlMs,
       metrics: options.metrics,
@@ -160,36 +161,47 @@ export class RoleEnsurer {
 
     if (role.Arn !== spec.roleArn) throw pathMismatch(spec, role);
     const tags = tagsOf(role);
-    if (this.mode === 'provision' && isOwnedBy(tags, this.clusterName, spec.namespace)) {
+    const ownership = roleOwnership(
+      { tags, trustPolicy: role.AssumeRolePolicyDocument },
+      spec.owner,
+    );
+    // Another cluster's role is never written, and never used either: its sessions would reach
+    // that cluster's buckets.
+    if (ownership.kind === 'other-cluster') throw foreignCluster(spec, ownership);
+    if (
+      this.mode === 'provision' &&
+      ownership.kind === 'owned' &&
+      ownership.profile === spec.namespace
+    ) {
       return this.adopt(spec, role, tags, ctx);
     }
-    return this.lookUp(spec, role, tags);
+    return this.lookUp(spec, role, ownership, ctx.logger);
   }
 
   /** A role someone else manages: never written to, usable only when its trust already fits. */
-  private lookUp(spec: RoleSpec, role: Role, tags: Record<string, string>): Outcome {
+  private lookUp(spec: RoleSpec, role: Role, ownership: RoleOwnership, logger: Logger): Outcome {
     const verdict = trustAdmits(role.AssumeRolePolicyDocument ?? '', spec.trustPolicy);
-    if (!verdict.ok) {
-      const why =
-        this.mode === 'lookup'
-          ? 'the webhook runs in lookup mode and changes no role'
-          : `the role ${foreignOwnership(tags)}, so the webhook does not change it`;
-      throw new RoleProvisioningError(
-        'foreign-role-untrusted',
-        spec.roleName,
-        `IAM role ${spec.roleName} cannot be used: ${verdict.reason}; ${why}. ` +
-          "Fix the role's trust policy or remove the role, then retry",
-        { retryable: false },
-      );
+    if (!verdict.ok) throw roleNotOurs(spec, ownership, this.mode, verdict.reason);
+    if (this.mode === 'lookup') {
+      return {
+        result: { outcome: 'looked-up', roleArn: spec.roleArn, warnings: [] },
+        cacheable: true,
+      };
     }
-    const warnings =
-      this.mode === 'lookup'
-        ? []
-        : [`role ${spec.roleName} is not managed by profile-irsa-webhook and is used as is`];
+    logger.info(
+      { roleName: spec.roleName, ownership: ownership.kind },
+      `IAM role ${spec.roleName} ${notOursBecause(spec, ownership)}; used as is, never changed`,
+    );
+    const warnings = [usedAsIsWarning(spec.roleName, ownership)];
     return { result: { outcome: 'looked-up', roleArn: spec.roleArn, warnings }, cacheable: true };
   }
 
-  /** A role tagged as ours for this cluster and profile: bring it to the derived content. */
+  /**
+   * A role this cluster owns for this profile: bring it to the derived content, with only the
+   * writes the shipped IAM policy allows. A role that grants more than ours (managed policies,
+   * other inline policies) is not adopted: rewriting its trust would hand those grants to the
+   * profile. A boundary is never set on an existing role (see boundaryNotSet).
+   */
   private async adopt(
     spec: RoleSpec,
     role: Role,
@@ -197,20 +209,39 @@ export class RoleEnsurer {
     ctx: CallContext,
   ): Promise<Outcome> {
     const name = spec.roleName;
-    const drift = roleDrift(spec, {
+    const [attached, inlineNames, inlinePolicy] = await Promise.all([
+      this.attachedPolicies(spec, ctx),
+      this.inlinePolicyNames(spec, ctx),
+      this.getS3Policy(spec, ctx),
+    ]);
+    const foreignInline = inlineNames.filter((policy) => policy !== spec.s3Policy.name);
+    if (attached.length > 0 || foreignInline.length > 0) {
+      throw extraPermissions(spec, attached, foreignInline);
+    }
+    const boundaryArn = role.PermissionsBoundary?.PermissionsBoundaryArn;
+    const all = roleDrift(spec, {
       trustPolicy: role.AssumeRolePolicyDocument,
-      inlinePolicy: await this.getS3Policy(spec, ctx),
-      permissionsBoundaryArn: role.PermissionsBoundary?.PermissionsBoundaryArn,
+      inlinePolicy,
+      permissionsBoundaryArn: boundaryArn,
       maxSessionDuration: role.MaxSessionDuration,
       tags,
     });
-    if (drift.length === 0) {
-      return {
-        result: { outcome: 'verified', roleArn: spec.roleArn, warnings: [] },
-        cacheable: true,
-      };
-    }
+    const boundaryMissing = all.some((item) => item.kind === 'permissions-boundary');
+    const drift = all.filter((item) => item.kind !== 'permissions-boundary');
     const what = drift.map(describeDrift).join(', ');
+    // Without the configured boundary the policy lets the webhook write nothing to the role.
+    if (boundaryMissing && drift.length > 0) throw boundaryNotSet(spec, boundaryArn, what);
+    const warnings: string[] = [];
+    if (boundaryMissing) {
+      ctx.logger.warn(
+        { roleName: name, boundary: boundaryArn ?? null, expected: spec.permissionsBoundary },
+        boundaryNotSet(spec, boundaryArn, '').message,
+      );
+      warnings.push(`role ${name} lacks the configured permissions boundary; set it (see logs)`);
+    }
+    if (drift.length === 0) {
+      return { result: { outcome: 'verified', roleArn: spec.roleArn, warnings }, cacheable: true };
+    }
     if (ctx.dryRun) {
       return {
         result: {
@@ -246,12 +277,8 @@ export class RoleEnsurer {
         );
       }
       case 'permissions-boundary':
-        return write('PutRolePermissionsBoundary', () =>
-          this.iam.send(
-            new PutRolePermissionsBoundaryCommand({ RoleName, PermissionsBoundary: drift.arn }),
-            options,
-          ),
-        );
+        // adopt() reports it instead: the webhook's IAM policy never sets a boundary.
+        throw new Error('a permissions boundary is never repaired');
       case 'inline-policy':
         return this.putS3Policy(spec, ctx);
       case 'max-session-duration':
@@ -324,6 +351,27 @@ export class RoleEnsurer {
     });
   }
 
+  /** The managed policies attached to the role (the first page: one is already too many). */
+  private async attachedPolicies(spec: RoleSpec, ctx: CallContext): Promise<string[]> {
+    const out = await this.read(ctx, 'ListAttachedRolePolicies', spec.roleName, () =>
+      this.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: spec.roleName }), {
+        abortSignal: ctx.signal,
+      }),
+    );
+    return (out?.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? p.PolicyName ?? '(unnamed)');
+  }
+
+  private async inlinePolicyNames(spec: RoleSpec, ctx: CallContext): Promise<string[]> {
+    const out = await this.read(ctx, 'ListRolePolicies', spec.roleName, () =>
+      this.iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }), {
+        abortSignal: ctx.signal,
+      }),
+    );
+    const names = out?.PolicyNames ?? [];
+    // A truncated page holds more than ours whatever it lists.
+    return out?.IsTruncated === true ? [...names, '(more)'] : names;
+  }
+
   private getS3Policy(spec: RoleSpec, ctx: CallContext): Promise<string | undefined> {
     return this.read(ctx, 'GetRolePolicy', spec.roleName, async () => {
       const out = await this.iam.send(
@@ -380,11 +428,10 @@ function tagsOf(role: Role): Record<string, string> {
   return tags;
 }
 
-function foreignOwnership(tags: Record<string, string>): string {
-  if (tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE) return 'is not managed by profile-irsa-webhook';
-  const cluster = tags[CLUSTER_TAG] ?? '(none)';
-  const profile = tags[PROFILE_TAG] ?? '(none)';
-  return `is managed for cluster ${cluster}, profile ${profile}`;
+function usedAsIsWarning(roleName: string, ownership: RoleOwnership): string {
+  return ownership.kind === 'unmanaged'
+    ? `role ${roleName} is not managed by profile-irsa-webhook and is used as is`
+    : `role ${roleName} is not this cluster's to manage and is used as is (see logs)`;
 }
 
 function isNoSuchEntity(err: unknown): boolean {

@@ -44,7 +44,16 @@ import {
   REQUIRED_VALUES,
   type K8sObject,
 } from '../helpers/helm.js';
-import { FAKE_CREDENTIALS, iamClientFor, MOTO_REGION, startMoto } from '../helpers/moto.js';
+import { loadConfig } from '../../src/config/load.js';
+import {
+  FAKE_CREDENTIALS,
+  iamClientFor,
+  judgedCredentials,
+  judgedSettingsFor,
+  MOTO_ACCOUNT_ID,
+  MOTO_REGION,
+  startMoto,
+} from '../helpers/moto.js';
 import { REQUIRED_ENV } from '../helpers/settings.js';
 import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
@@ -58,6 +67,7 @@ const LEASE = 'profile-irsa-webhook';
 /** The control plane's service-account issuer (test/controlplane/main.go), as doctor discovers it. */
 const CLUSTER_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const STS = 'sts.amazonaws.com';
+const WEBHOOK_ROLE_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/profile-irsa-webhook-prod`;
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
@@ -144,22 +154,40 @@ interface DoctorResult {
   ms: number;
 }
 
+/**
+ * The credentials doctor runs with for these settings: the IAM recorder in front of moto judges
+ * each of its IAM calls against the policy `iam-policy` prints for them.
+ */
+function credentialsFor(env: Record<string, string>) {
+  const loaded = loadConfig({}, { ...SETTINGS, OIDC_ISSUER: CLUSTER_ISSUER, ...env });
+  return loaded.ok ? judgedCredentials(judgedSettingsFor(loaded.config)) : FAKE_CREDENTIALS;
+}
+
+interface RunOptions {
+  onStderr?: (text: string) => void;
+  /** The settings its IAM calls are judged for, when they are not its environment's (flags). */
+  judgedAs?: Record<string, string>;
+}
+
 /** The built CLI, as a user runs it, with only the environment given here (no inherited AWS or Kubernetes settings). */
 function runDoctor(
   args: string[] = [],
   env: Record<string, string> = {},
-  onStderr?: (text: string) => void,
+  options: RunOptions = {},
 ): Promise<DoctorResult> {
   const started = Date.now();
+  const credentials = credentialsFor(options.judgedAs ?? env);
   const child = spawn(process.execPath, [CLI, 'doctor', ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       AWS_ENDPOINT_URL_IAM: moto.endpoint,
       AWS_ENDPOINT_URL_STS: moto.endpoint,
-      AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       AWS_REGION: MOTO_REGION,
+      // As IRSA sets it in the pod: the webhook's own role, which doctor simulates.
+      AWS_ROLE_ARN: WEBHOOK_ROLE_ARN,
       KUBECONFIG: cp.kubeconfigPath,
       ...SETTINGS,
       ...env,
@@ -171,7 +199,7 @@ function runDoctor(
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
-    onStderr?.(chunk.toString());
+    options.onStderr?.(chunk.toString());
   });
   const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   return new Promise((resolve) => {
@@ -182,8 +210,12 @@ function runDoctor(
   });
 }
 
-async function runJson(args: string[] = [], env: Record<string, string> = {}) {
-  const result = await runDoctor(['-o', 'json', ...args], env);
+async function runJson(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  options: RunOptions = {},
+) {
+  const result = await runDoctor(['-o', 'json', ...args], env, options);
   return { ...result, report: JSON.parse(result.stdout) as Report };
 }
 
@@ -215,9 +247,11 @@ function assertTableMatches(t: Test, text: string, report: Report): void {
     }
     expected.push('');
   }
+  // Two runs: only the Lease's age may differ between them.
+  const age = (line: string) => line.replace(/renewed \d+s ago/, 'renewed Ns ago');
   t.same(
-    text.split('\n').slice(0, expected.length),
-    expected,
+    text.split('\n').slice(0, expected.length).map(age),
+    expected.map(age),
     'the table matches the JSON document',
   );
 }
@@ -398,7 +432,7 @@ t.test('the OIDC provider without the sts.amazonaws.com client ID', async (t) =>
 t.test('credentials rejected', async (t) => {
   // moto checks signatures from now on; it knows no access key "testing", as AWS would not.
   const auth = (count: string) =>
-    fetch(`${moto.endpoint}/moto-api/reset-auth`, { method: 'POST', body: count });
+    fetch(`${moto.direct.endpoint}/moto-api/reset-auth`, { method: 'POST', body: count });
   await (await auth('0')).text();
   t.teardown(async () => void (await (await auth('inf')).text()));
   const report = await expectFailure(
@@ -419,12 +453,17 @@ t.test('credentials rejected', async (t) => {
 });
 
 t.test('the configured account is not the credentials', async (t) => {
-  await expectFailure(
+  const report = await expectFailure(
     t,
     'aws.account',
     /configured account 111122223333 is not the credentials' account 123456789012/,
     /AWS_ACCOUNT_ID .* to 123456789012/,
     { AWS_ACCOUNT_ID: '111122223333' },
+  );
+  t.match(
+    checkOf(report, 'aws.permissions'),
+    { status: 'fail', hint: 'fix aws.account first' },
+    'no simulation for the settings of another account',
   );
 });
 
@@ -538,13 +577,19 @@ t.test('-o json is one document; --wait passes once the fault is repaired', asyn
   await iam.send(new DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: providerArn }));
   t.teardown(() => recreateProvider());
   let repaired = false;
-  const result = await runDoctor(['-o', 'json', '--wait', '60s'], {}, (text) => {
-    // The first retry notice means doctor has seen the fault: repair it now.
-    if (!repaired && text.includes('aws.oidc-provider')) {
-      repaired = true;
-      void recreateProvider();
-    }
-  });
+  const result = await runDoctor(
+    ['-o', 'json', '--wait', '60s'],
+    {},
+    {
+      onStderr: (text) => {
+        // The first retry notice means doctor has seen the fault: repair it now.
+        if (!repaired && text.includes('aws.oidc-provider')) {
+          repaired = true;
+          void recreateProvider();
+        }
+      },
+    },
+  );
   t.equal(result.code, 0, result.stderr);
   t.ok(repaired, 'doctor saw the fault and retried');
   t.match(result.stderr, /‼ 1 failing \(aws\.oidc-provider\); retrying, (\d+m)?(\d+s)? left/);
@@ -635,14 +680,18 @@ t.test("the chart's NOTES show doctor forms that work with the distroless image"
   t.equal(container!.image, 'ghcr.io/kubeflow/profile-irsa-webhook:0.1.0');
   t.same(container!.args.slice(0, 1), ['doctor']);
   t.ok(container!.args.includes(`--permissions-boundary=${boundaryArn}`), 'the release settings');
-  const { code, report } = await runJson(container!.args.slice(1), {
-    CLUSTER_NAME: '',
-    CLUSTER_REGION: '',
-    S3_BUCKET: '',
-    POD_NAMESPACE: '',
-    WEBHOOK_NAME: '',
-    PERMISSIONS_BOUNDARY_ARN: '',
-  });
+  const { code, report } = await runJson(
+    container!.args.slice(1),
+    {
+      CLUSTER_NAME: '',
+      CLUSTER_REGION: '',
+      S3_BUCKET: '',
+      POD_NAMESPACE: '',
+      WEBHOOK_NAME: '',
+      PERMISSIONS_BOUNDARY_ARN: '',
+    },
+    { judgedAs: {} },
+  );
   t.equal(checkOf(report, 'config.valid').status, 'ok', 'doctor takes those arguments');
   t.match(
     checkOf(report, 'k8s.mutating-webhook').message,

@@ -7,7 +7,13 @@ import { startWebhook } from '../../src/commands/serve.js';
 import { writeCertFiles, writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
 import type { RunningServer } from '../../src/http/server.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
-import { FAKE_CREDENTIALS, MOTO_REGION, type Moto } from './moto.js';
+import {
+  FAKE_CREDENTIALS,
+  judgedCredentials,
+  judgedSettingsFor,
+  MOTO_REGION,
+  type Moto,
+} from './moto.js';
 import { httpsRequest, type HttpAnswer } from './https.js';
 import { ISSUER, REQUIRED_ENV } from './settings.js';
 
@@ -74,6 +80,8 @@ export async function startTestWebhook(
     {
       metrics,
       certPollMs: 100,
+      // Its IAM calls are judged against the IAM policy for exactly this configuration.
+      iamCredentials: judgedCredentials(judgedSettingsFor(result.config)),
     },
   );
   return {

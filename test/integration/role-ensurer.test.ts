@@ -1,17 +1,23 @@
 import { Writable } from 'node:stream';
 import t from 'tap';
 import {
+  AttachRolePolicyCommand,
+  CreatePolicyCommand,
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   ListRolePoliciesCommand,
+  PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
+  TagRoleCommand,
+  UntagRoleCommand,
   UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
 import { pino, type Logger } from 'pino';
-import { createHandMadeRole, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
+import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 import { startBlackhole } from '../helpers/tcp-faults.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
@@ -21,10 +27,10 @@ import { RoleProvisioningError } from '../../src/iam/errors.js';
 import { RoleEnsurer, type EnsureResult } from '../../src/iam/role-ensurer.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import {
-  FAKE_CREDENTIALS,
   MOTO_ACCOUNT_ID,
   MOTO_REGION,
   iamClientFor,
+  judgedCredentials,
   startMoto,
 } from '../helpers/moto.js';
 
@@ -81,13 +87,20 @@ interface Harness {
 }
 
 function harness(
-  options: { mode?: 'provision' | 'lookup'; now?: () => number; endpoint?: string } = {},
+  options: {
+    mode?: 'provision' | 'lookup';
+    now?: () => number;
+    endpoint?: string;
+    /** The settings its specs are derived with: its IAM calls are judged against their policy. */
+    settings?: Partial<RoleSettings>;
+  } = {},
 ): Harness {
   const metrics = createMetrics({ defaultMetrics: false });
+  const mode = options.mode ?? 'provision';
   const iam = createIamClient({
     region: MOTO_REGION,
     endpoint: options.endpoint ?? moto.endpoint,
-    credentials: FAKE_CREDENTIALS,
+    credentials: judgedCredentials({ ...settings(options.settings), mode }),
     metrics,
   });
   const logs: Record<string, unknown>[] = [];
@@ -100,8 +113,7 @@ function harness(
   const logger = pino({ level: 'info' }, sink);
   const ensurerOptions: ConstructorParameters<typeof RoleEnsurer>[0] = {
     iam,
-    mode: options.mode ?? 'provision',
-    clusterName: 'prod',
+    mode,
     cacheTtlMs: 60_000,
     metrics,
   };
@@ -211,6 +223,7 @@ t.test('creates a missing role with path, tags, trust, boundary and inline polic
     team: 'ml',
     'app.kubernetes.io/managed-by': 'profile-irsa-webhook',
     'profile-irsa-webhook/cluster': 'prod',
+    'profile-irsa-webhook/oidc-provider': ISSUER,
     'kubeflow.org/profile': spec.namespace,
   });
   const { PolicyNames } = await raw.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }));
@@ -231,8 +244,9 @@ t.test('creates a missing role with path, tags, trust, boundary and inline polic
 });
 
 t.test('a role without boundary or session duration', async (t) => {
-  const h = harness();
-  const spec = specFor('plain', { permissionsBoundary: undefined, maxSessionDuration: undefined });
+  const plain = { permissionsBoundary: undefined, maxSessionDuration: undefined };
+  const h = harness({ settings: plain });
+  const spec = specFor('plain', plain);
   t.equal((await ensure(h, spec)).outcome, 'created');
   const { Role } = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
   t.equal(Role?.PermissionsBoundary, undefined);
@@ -303,14 +317,11 @@ t.test('repairs drift on an owned role', async (t) => {
       }),
     }),
   );
-  await raw.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: spec.roleName }));
   h.ensurer.forget(spec.namespace);
 
   const result = await ensure(h, spec);
   t.equal(result.outcome, 'repaired');
-  t.same(result.warnings, [
-    `role ${spec.roleName} adopted: trust policy, permissions boundary, inline policy repaired`,
-  ]);
+  t.same(result.warnings, [`role ${spec.roleName} adopted: trust policy, inline policy repaired`]);
   const after = await roleSnapshot(raw, spec.roleName);
   t.match(after, { boundary: BOUNDARY });
   const role = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
@@ -411,11 +422,14 @@ t.test('a role tagged for another cluster is foreign', async (t) => {
   const spec = specFor('other-cluster');
   const otherTags = { ...spec.tags, 'profile-irsa-webhook/cluster': 'staging' };
 
-  await createHandMadeRole(raw, spec, { trust: wildcardTrust(spec), tags: otherTags });
+  // Even with a trust that admits the namespace: another cluster's role is neither written nor used.
+  await createHandMadeRole(raw, spec, { tags: otherTags });
   const before = await roleSnapshot(raw, spec.roleName);
   const err = await rejection(ensure(h, spec));
-  t.equal(err.reason, 'foreign-role-untrusted');
-  t.match(err.message, 'is managed for cluster staging');
+  t.equal(err.reason, 'foreign-cluster');
+  t.equal(err.retryable, false);
+  t.match(err.message, `belongs to cluster staging (OIDC provider ${ISSUER}`);
+  t.match(err.message, `not to this cluster prod (OIDC provider ${ISSUER}`);
   t.equal(await writes(h.metrics), 0);
   t.same(await roleSnapshot(raw, spec.roleName), before);
 
@@ -543,11 +557,16 @@ t.test('two replicas racing: EntityAlreadyExists means look it up', async (t) =>
   bCreate.release();
   t.equal(aResult.outcome, 'created');
   t.same(await bResult, { outcome: 'verified', roleArn: spec.roleArn, warnings: [] });
-  t.same(await calls(b.metrics), [
-    { op: 'GetRole', outcome: 'NoSuchEntityException', n: 1 },
+  // The three reads after the second GetRole run side by side, so their order is not fixed.
+  const byOp = (a: { op: string; outcome: string }, b: { op: string; outcome: string }) =>
+    `${a.op} ${a.outcome}`.localeCompare(`${b.op} ${b.outcome}`);
+  t.same((await calls(b.metrics)).sort(byOp), [
     { op: 'CreateRole', outcome: 'EntityAlreadyExistsException', n: 1 },
+    { op: 'GetRole', outcome: 'NoSuchEntityException', n: 1 },
     { op: 'GetRole', outcome: 'success', n: 1 },
     { op: 'GetRolePolicy', outcome: 'success', n: 1 },
+    { op: 'ListAttachedRolePolicies', outcome: 'success', n: 1 },
+    { op: 'ListRolePolicies', outcome: 'success', n: 1 },
   ]);
   t.equal(b.logs.filter((l) => /created concurrently/.test(String(l['msg']))).length, 1);
 
@@ -618,4 +637,236 @@ t.test('a waiter whose deadline fires does not cancel the shared flight', async 
   getRole.release();
   t.equal((await second).outcome, 'created', 'the patient caller gets the shared result');
   t.equal(await count(h.metrics, 'CreateRole'), 1);
+});
+
+// Repairs the shipped IAM policy used to deny (issue 13): each one is made here against moto,
+// and the IAM recorder in front of moto judges every call against that policy.
+
+t.test('repairs the extra tags of an owned role with TagRole of those tags only', async (t) => {
+  const h = harness();
+  const spec = specFor('tags');
+  await ensure(h, spec);
+  await raw.send(new UntagRoleCommand({ RoleName: spec.roleName, TagKeys: ['team'] }));
+  await raw.send(
+    new TagRoleCommand({ RoleName: spec.roleName, Tags: [{ Key: 'owner', Value: 'someone' }] }),
+  );
+  h.ensurer.forget(spec.namespace);
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'repaired');
+  t.same(result.warnings, [`role ${spec.roleName} adopted: tags repaired`]);
+  const tagRoles = (await moto.recorder.requests()).filter(
+    (r) => r.operation === 'TagRole' && r.params['RoleName'] === spec.roleName,
+  );
+  t.equal(tagRoles.length, 1);
+  t.same(
+    tagRoles[0]!.params,
+    { ...tagRoles[0]!.params, 'Tags.member.1.Key': 'team', 'Tags.member.1.Value': 'ml' },
+    'only the drifted extra tag is sent',
+  );
+  t.notOk('Tags.member.2.Key' in tagRoles[0]!.params);
+  const { Role } = await raw.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.match(Object.fromEntries((Role?.Tags ?? []).map((tag) => [tag.Key, tag.Value])), {
+    team: 'ml',
+    owner: 'someone',
+  });
+});
+
+t.test('repairs the max session duration of an owned role', async (t) => {
+  const h = harness();
+  const spec = specFor('session');
+  await ensure(h, spec);
+  await raw.send(new UpdateRoleCommand({ RoleName: spec.roleName, MaxSessionDuration: 3600 }));
+  h.ensurer.forget(spec.namespace);
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'repaired');
+  t.same(result.warnings, [`role ${spec.roleName} adopted: max session duration repaired`]);
+  t.match(await roleSnapshot(raw, spec.roleName), { maxSession: 7200 });
+});
+
+t.test('a missing boundary is reported, never set, and blocks other repairs', async (t) => {
+  const h = harness();
+  const spec = specFor('boundary');
+  await ensure(h, spec);
+  await raw.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: spec.roleName }));
+  h.ensurer.forget(spec.namespace);
+
+  // Nothing else drifted: the role works, the profile is admitted, the operator is told.
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'verified');
+  t.match(result.warnings, [/lacks the configured permissions boundary/]);
+  const logged = h.logs.find((l) => l['roleName'] === spec.roleName && l['level'] === 40);
+  t.match(logged?.['msg'], `aws iam put-role-permissions-boundary --role-name ${spec.roleName}`);
+  t.equal(await count(h.metrics, 'PutRolePermissionsBoundary'), 0, 'never set by the webhook');
+  t.match(await roleSnapshot(raw, spec.roleName), { boundary: undefined });
+
+  // With drift as well: the policy lets it write only roles that carry the boundary, so deny.
+  await raw.send(
+    new UpdateAssumeRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
+    }),
+  );
+  h.ensurer.forget(spec.namespace);
+  const before = await roleSnapshot(raw, spec.roleName);
+  const writesBefore = await writes(h.metrics);
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'boundary-not-set');
+  t.equal(err.retryable, false);
+  t.match(err.message, `has no permissions boundary, not the configured ${BOUNDARY}`);
+  t.match(err.message, 'cannot repair its trust policy');
+  t.match(err.message, `--permissions-boundary ${BOUNDARY}`);
+  t.equal(await writes(h.metrics), writesBefore, 'no write');
+  t.same(await roleSnapshot(raw, spec.roleName), before);
+
+  // Once the operator has set it, the webhook repairs the rest.
+  await raw.send(
+    new PutRolePermissionsBoundaryCommand({
+      RoleName: spec.roleName,
+      PermissionsBoundary: BOUNDARY,
+    }),
+  );
+  const repaired = await ensure(h, spec);
+  t.equal(repaired.outcome, 'repaired');
+  t.same(repaired.warnings, [`role ${spec.roleName} adopted: trust policy repaired`]);
+});
+
+t.test('an owned role with a managed policy attached is not adopted', async (t) => {
+  const h = harness();
+  const spec = specFor('attached');
+  await ensure(h, spec);
+  const { Policy } = await raw.send(
+    new CreatePolicyCommand({
+      PolicyName: `admin-${spec.namespace}`,
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+      }),
+    }),
+  );
+  await raw.send(new AttachRolePolicyCommand({ RoleName: spec.roleName, PolicyArn: Policy!.Arn! }));
+  await raw.send(
+    new UpdateAssumeRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
+    }),
+  );
+  h.ensurer.forget(spec.namespace);
+  const before = await roleSnapshot(raw, spec.roleName);
+  const writesBefore = await writes(h.metrics);
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'extra-permissions');
+  t.match(err.message, `managed policies attached: ${Policy!.Arn!}`);
+  t.match(err.message, 'does not adopt it or change its trust');
+  t.equal(await writes(h.metrics), writesBefore, 'the trust is not rewritten');
+  t.same(await roleSnapshot(raw, spec.roleName), before);
+});
+
+t.test('an owned role with an inline policy of its own is not adopted', async (t) => {
+  const h = harness();
+  const spec = specFor('inline');
+  // Tagged as ours, with the derived trust, and an extra inline policy "admin-made".
+  await createHandMadeRole(raw, spec, { tags: spec.tags });
+  const before = await roleSnapshot(raw, spec.roleName);
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'extra-permissions');
+  t.match(err.message, `inline policies other than ${spec.s3Policy.name}: admin-made`);
+  t.equal(await writes(h.metrics), 0);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
+});
+
+t.test('a role of the same name under another path reads as exactly that', async (t) => {
+  // The shipped policy used to scope GetRole to the role path: on AWS this GetRole was denied and
+  // the answer below never reached. The recorder now judges it against the policy.
+  const h = harness();
+  const spec = specFor('elsewhere');
+  await createHandMadeRole(raw, spec, { path: '/teams/', tags: { owner: 'platform' } });
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'path-mismatch');
+  t.match(err.message, `exists as arn:aws:iam::${MOTO_ACCOUNT_ID}:role/teams/${spec.roleName}`);
+  const getRole = (await moto.recorder.requests()).find(
+    (r) => r.operation === 'GetRole' && r.params['RoleName'] === spec.roleName,
+  );
+  t.same(
+    getRole?.verdicts.map((v) => [v.request.resource, v.result]),
+    [[`arn:aws:iam::${MOTO_ACCOUNT_ID}:role/teams/${spec.roleName}`, 'Allowed']],
+  );
+});
+
+t.test('a role tagged for this cluster that trusts another principal is foreign', async (t) => {
+  const h = harness();
+  const spec = specFor('copied-tags');
+  await createHandMadeRole(raw, spec, { tags: spec.tags, trust: EC2_TRUST });
+  const before = await roleSnapshot(raw, spec.roleName);
+  const err = await rejection(ensure(h, spec));
+  t.equal(err.reason, 'foreign-role-untrusted');
+  t.match(err.message, 'its trust policy does not name');
+  t.match(err.message, spec.owner.oidcProviderArn);
+  t.equal(await writes(h.metrics), 0);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
+});
+
+t.test('a role from before the provider tag is used as is and says how to adopt it', async (t) => {
+  const h = harness();
+  const spec = specFor('legacy');
+  const { ['profile-irsa-webhook/oidc-provider']: _provider, ...legacyTags } = spec.tags;
+  void _provider;
+  await createHandMadeRole(raw, spec, { tags: legacyTags });
+  const before = await roleSnapshot(raw, spec.roleName);
+  const result = await ensure(h, spec);
+  t.equal(result.outcome, 'looked-up');
+  t.match(result.warnings, [/is not this cluster's to manage and is used as is/]);
+  const logged = h.logs.find((l) => l['roleName'] === spec.roleName && l['ownership']);
+  t.match(logged?.['msg'], `Key=profile-irsa-webhook/oidc-provider,Value=${ISSUER}`);
+  t.equal(await writes(h.metrics), 0);
+  t.same(await roleSnapshot(raw, spec.roleName), before);
+});
+
+t.test("two clusters of one name in two regions never write each other's roles", async (t) => {
+  const east = { clusterName: 'kubeflow' };
+  const west = {
+    clusterName: 'kubeflow',
+    region: 'eu-west-1',
+    oidcIssuer: 'https://oidc.eks.eu-west-1.amazonaws.com/id/WEST',
+  };
+  const namespace = `team-${++namespaceCounter}`;
+  const eastSpec = deriveRoleSpec(settings(east), namespace);
+  const westSpec = deriveRoleSpec(settings(west), namespace);
+  t.equal(westSpec.roleArn, eastSpec.roleArn, 'the default template gives both the same role');
+
+  const eastHarness = harness({ settings: east });
+  const westHarness = harness({ settings: west });
+  t.equal((await ensure(eastHarness, eastSpec)).outcome, 'created');
+  const before = await roleSnapshot(raw, eastSpec.roleName);
+  const err = await rejection(ensure(westHarness, westSpec));
+  t.equal(err.reason, 'foreign-cluster');
+  t.match(err.message, `belongs to cluster kubeflow (OIDC provider ${ISSUER}`);
+  t.match(
+    err.message,
+    'this cluster kubeflow (OIDC provider oidc.eks.eu-west-1.amazonaws.com/id/WEST',
+  );
+  t.match(err.message, 'Two clusters named kubeflow, in us-east-1 and eu-west-1');
+  t.match(err.message, "--role-name-template '{namespace}-{cluster}-{region}-role'");
+  t.equal(await writes(westHarness.metrics), 0);
+  t.same(await roleSnapshot(raw, eastSpec.roleName), before, "east's role is untouched");
+});
+
+t.test('team-a@prod and team@a-prod meet on one role name; neither writes the other', async (t) => {
+  const suffix = ++namespaceCounter;
+  const mine = deriveRoleSpec(settings({ clusterName: `prod${suffix}` }), 'team-a');
+  const theirs = deriveRoleSpec(settings({ clusterName: `a-prod${suffix}` }), 'team');
+  t.equal(mine.roleName, theirs.roleName);
+  t.equal(
+    (await ensure(harness({ settings: { clusterName: `a-prod${suffix}` } }), theirs)).outcome,
+    'created',
+  );
+  const before = await roleSnapshot(raw, theirs.roleName);
+  const h = harness({ settings: { clusterName: `prod${suffix}` } });
+  const err = await rejection(ensure(h, mine));
+  t.equal(err.reason, 'foreign-cluster');
+  t.match(err.message, `belongs to cluster a-prod${suffix}`);
+  t.match(err.message, `profile team)`);
+  t.match(err.message, `this cluster prod${suffix}`);
+  t.match(err.message, "--role-name-template '{namespace}.{cluster}-role'");
+  t.equal(await writes(h.metrics), 0);
+  t.same(await roleSnapshot(raw, theirs.roleName), before);
 });

@@ -1,6 +1,11 @@
 import t from 'tap';
 import { roleNameFor, ROLE_NAME_CHARS, shortenRoleName } from '../../src/core/role-name.js';
-import { deriveRoleSpec, isOwnedBy } from '../../src/core/role-spec.js';
+import {
+  deriveRoleSpec,
+  isOwnedBy,
+  oidcProviderTagProblem,
+  roleOwnership,
+} from '../../src/core/role-spec.js';
 import { partitionForRegion } from '../../src/core/settings.js';
 import { ISSUER, testRoleSettings } from '../helpers/settings.js';
 
@@ -15,7 +20,13 @@ t.test('the manual process name and ARN for an ordinary namespace', async (t) =>
   t.same(spec.tags, {
     'app.kubernetes.io/managed-by': 'profile-irsa-webhook',
     'profile-irsa-webhook/cluster': 'prod',
+    'profile-irsa-webhook/oidc-provider': BARE_ISSUER,
     'kubeflow.org/profile': 'team-a',
+  });
+  t.same(spec.owner, {
+    clusterName: 'prod',
+    oidcProvider: BARE_ISSUER,
+    oidcProviderArn: `arn:aws:iam::111122223333:oidc-provider/${BARE_ISSUER}`,
   });
 });
 
@@ -168,13 +179,76 @@ t.test('extra tags never override the ownership tags', async (t) => {
   t.equal(spec.tags.team, 'ml');
 });
 
-t.test('ownership needs all three tags to match', async (t) => {
-  const tags = deriveRoleSpec(testRoleSettings(), 'team-a').tags;
-  t.ok(isOwnedBy(tags, 'prod', 'team-a'));
-  t.notOk(isOwnedBy(tags, 'staging', 'team-a'), 'another cluster');
-  t.notOk(isOwnedBy(tags, 'prod', 'team-b'), 'another profile');
-  t.notOk(
-    isOwnedBy({ ...tags, 'app.kubernetes.io/managed-by': 'terraform' }, 'prod', 'team-a'),
-    'another manager',
-  );
+t.test(
+  'ownership: tagged for this cluster and its OIDC provider, and trusting that provider',
+  async (t) => {
+    const spec = deriveRoleSpec(testRoleSettings(), 'team-a');
+    const role = { tags: spec.tags, trustPolicy: JSON.stringify(spec.trustPolicy) };
+    const owner = spec.owner;
+    t.same(roleOwnership(role, owner), { kind: 'owned', profile: 'team-a' });
+    t.ok(isOwnedBy(role, owner, 'team-a'));
+    t.ok(isOwnedBy(role, owner), 'without a profile: any profile of this cluster');
+    t.notOk(isOwnedBy(role, owner, 'team-b'), 'another profile');
+    t.ok(
+      isOwnedBy({ ...role, trustPolicy: encodeURIComponent(role.trustPolicy) }, owner),
+      'the trust policy as IAM returns it, URL-encoded',
+    );
+
+    const withTags = (tags: Record<string, string>) => ({
+      ...role,
+      tags: { ...spec.tags, ...tags },
+    });
+    t.same(roleOwnership(withTags({ 'app.kubernetes.io/managed-by': 'terraform' }), owner), {
+      kind: 'unmanaged',
+    });
+    t.same(roleOwnership({ ...role, tags: {} }, owner), { kind: 'unmanaged' });
+    t.same(roleOwnership(withTags({ 'profile-irsa-webhook/cluster': 'staging' }), owner), {
+      kind: 'other-cluster',
+      clusterName: 'staging',
+      oidcProvider: BARE_ISSUER,
+      profile: 'team-a',
+    });
+    const euProvider = 'oidc.eks.eu-west-1.amazonaws.com/id/OTHER';
+    t.same(
+      roleOwnership(withTags({ 'profile-irsa-webhook/oidc-provider': euProvider }), owner),
+      { kind: 'other-cluster', clusterName: 'prod', oidcProvider: euProvider, profile: 'team-a' },
+      'same cluster name, another provider: another cluster (e.g. another region)',
+    );
+    const { ['profile-irsa-webhook/oidc-provider']: _provider, ...legacy } = spec.tags;
+    void _provider;
+    t.same(roleOwnership({ ...role, tags: legacy }, owner), {
+      kind: 'no-provider-tag',
+      profile: 'team-a',
+      trustNamesProvider: true,
+    });
+    const elsewhere = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Federated: `arn:aws:iam::111122223333:oidc-provider/${euProvider}` },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+        },
+      ],
+    });
+    t.same(
+      roleOwnership({ tags: spec.tags, trustPolicy: elsewhere }, owner),
+      { kind: 'trust-elsewhere', profile: 'team-a' },
+      'our tags copied onto a role that trusts another provider',
+    );
+    t.same(roleOwnership({ tags: spec.tags, trustPolicy: 'not json' }, owner), {
+      kind: 'trust-elsewhere',
+      profile: 'team-a',
+    });
+    t.notOk(isOwnedBy({ tags: spec.tags, trustPolicy: elsewhere }, owner));
+  },
+);
+
+t.test('the OIDC provider must fit in a tag value', async (t) => {
+  t.equal(oidcProviderTagProblem(ISSUER), undefined);
+  t.equal(oidcProviderTagProblem('https://kubernetes.default.svc.cluster.local'), undefined);
+  t.equal(oidcProviderTagProblem('https://issuer.example.com:8443/path'), undefined);
+  t.match(oidcProviderTagProblem('https://issuer.example.com/a?b'), /cannot be an IAM tag value/);
+  t.match(oidcProviderTagProblem(`https://${'a'.repeat(257)}`), /at most 256/);
+  t.match(oidcProviderTagProblem('https://'), /empty/);
 });
