@@ -3,6 +3,7 @@ import { isProfileWrite, profileName, type AdmissionRequest } from './admission.
 import { field, isObject } from './json.js';
 import { namespaceProblem } from './namespace.js';
 import { pluginEntry, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
+import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
 export interface MutationContext {
   reservedNamespaces: readonly string[];
@@ -10,36 +11,50 @@ export interface MutationContext {
 }
 
 /**
- * `pass`: nothing for this webhook to do, and no IAM call. `ensure`: the namespace's role must be
- * in place before the patch (possibly empty) may be returned.
+ * `pass`: nothing for this webhook to do, answered from the request alone: no IAM call of any
+ * kind, not even a cache lookup (`code` says why, `reason` says it in words). `ensure`: the
+ * namespace's role must be in place before the patch (possibly empty) may be returned.
  *
  * Content problems are never denied here: the validating webhook owns those answers (with its
  * ratchet for old objects), and the mutating half only refuses to provision for them.
  */
 export type MutationDecision =
-  | { kind: 'pass'; reason: string }
+  | { kind: 'pass'; code: NoIamReason; reason: string }
   | { kind: 'ensure'; namespace: string; roleArn: string; patch: Operation[] };
+
+const pass = (code: NoIamReason, reason: string): MutationDecision => ({
+  kind: 'pass',
+  code,
+  reason,
+});
 
 export function decideMutation(
   request: AdmissionRequest,
   context: MutationContext,
 ): MutationDecision {
-  if (!isProfileWrite(request)) return { kind: 'pass', reason: 'not a Profile create or update' };
+  if (!isProfileWrite(request)) {
+    return pass('not-a-profile-write', 'not a Profile create or update');
+  }
+  // Kubeflow's profile controller updates every Profile on every reconcile and removes its
+  // finalizer on deletion: neither may wait on IAM, and a Profile on its way out gets no role,
+  // even if its role was deleted by hand.
+  if (isBeingDeleted(request)) return pass('deleting', 'the Profile is being deleted');
+  if (pluginsUnchanged(request)) return pass('plugins-unchanged', 'the plugins are unchanged');
   const name = profileName(request);
   if (namespaceProblem(name, context.reservedNamespaces)) {
-    return { kind: 'pass', reason: 'name cannot own a role' };
+    return pass('invalid-name', 'name cannot own a role');
   }
   const namespace = name as string;
   const scan = scanPlugins(request.object);
-  if (!scan.ok) return { kind: 'pass', reason: 'malformed plugins' };
-  if (scan.iam.length > 1) return { kind: 'pass', reason: 'more than one plugin' };
+  if (!scan.ok) return pass('malformed-plugins', 'malformed plugins');
+  if (scan.iam.length > 1) return pass('several-plugins', 'more than one plugin');
 
   const roleArn = context.roleArnFor(namespace);
   const plugin = scan.iam[0];
   if (!plugin) {
     return { kind: 'ensure', namespace, roleArn, patch: addPluginPatch(request.object, roleArn) };
   }
-  if (pluginRole(plugin) !== roleArn) return { kind: 'pass', reason: 'plugin names another role' };
+  if (pluginRole(plugin) !== roleArn) return pass('foreign-role', 'plugin names another role');
   const needsAnnotateOnly = isObject(plugin.spec) && !Object.hasOwn(plugin.spec, 'annotateOnly');
   // No role for a plugin the validator will refuse even after the patch: a side effect for a
   // Profile that is never stored would only be left for the reconciler to clean up.
@@ -47,7 +62,7 @@ export function decideMutation(
     ? { ...(plugin.spec as object), annotateOnly: true }
     : plugin.spec;
   if (pluginSpecProblem({ ...plugin, spec: patchedSpec })) {
-    return { kind: 'pass', reason: 'malformed plugin' };
+    return pass('malformed-plugin', 'malformed plugin');
   }
   const patch: Operation[] = needsAnnotateOnly
     ? [{ op: 'add', path: `/spec/plugins/${plugin.index}/spec/annotateOnly`, value: true }]

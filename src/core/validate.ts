@@ -6,10 +6,10 @@ import {
   type AdmissionRequest,
   type Verdict,
 } from './admission.js';
-import { fieldPath, jsonEqual } from './json.js';
 import { namespaceProblem } from './namespace.js';
 import { PLUGIN_KIND, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { matchesAny } from './role-pattern.js';
+import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
 export interface ValidationContext {
   reservedNamespaces: readonly string[];
@@ -18,21 +18,33 @@ export interface ValidationContext {
   roleArnFor(namespace: string): string;
 }
 
+/**
+ * A verdict, and when it was given from the request alone without looking at the Profile's
+ * content, why (validation never calls IAM; the reason feeds the same metric as mutation's).
+ */
+export interface ValidationDecision {
+  verdict: Verdict;
+  skipped?: NoIamReason;
+}
+
 /** The validating webhook's decision on the final object of a CREATE or UPDATE (SPEC §3.3). */
 export function validateProfile(request: AdmissionRequest, context: ValidationContext): Verdict {
-  if (!isProfileWrite(request)) return ALLOW;
-  // Ratchet: whatever the configuration says now, an update that leaves the plugins as they were
-  // (finalizers, status, owner changes) must never get stuck behind this webhook.
-  if (
-    request.operation === 'UPDATE' &&
-    jsonEqual(
-      fieldPath(request.object, 'spec', 'plugins'),
-      fieldPath(request.oldObject, 'spec', 'plugins'),
-    )
-  ) {
-    return ALLOW;
-  }
+  return decideValidation(request, context).verdict;
+}
 
+export function decideValidation(
+  request: AdmissionRequest,
+  context: ValidationContext,
+): ValidationDecision {
+  if (!isProfileWrite(request)) return { verdict: ALLOW, skipped: 'not-a-profile-write' };
+  // Ratchet: whatever the configuration says now, an update that leaves the plugins as they were
+  // (finalizers, status, owner changes) must never get stuck behind this webhook. A plugin change
+  // on a Profile being deleted is still checked: the controller applies the plugins once more.
+  if (pluginsUnchanged(request)) return { verdict: ALLOW, skipped: 'plugins-unchanged' };
+  return { verdict: checkProfile(request, context) };
+}
+
+function checkProfile(request: AdmissionRequest, context: ValidationContext): Verdict {
   const name = profileName(request);
   const nameProblem = namespaceProblem(name, context.reservedNamespaces);
   if (nameProblem) return deny(422, nameProblem);
@@ -46,7 +58,9 @@ export function validateProfile(request: AdmissionRequest, context: ValidationCo
   const expected = context.roleArnFor(namespace);
   const plugin = scan.iam[0];
   if (!plugin) {
-    return context.requirePlugin
+    // The mutating webhook adds nothing to a Profile being deleted; requiring the plugin there
+    // would leave it terminating for good, and a Profile on its way out needs no role.
+    return context.requirePlugin && !isBeingDeleted(request)
       ? deny(
           403,
           `the ${PLUGIN_KIND} plugin is required (expected role ${expected}); it is added by the mutating webhook unless that was skipped`,

@@ -15,6 +15,9 @@ export interface Metrics {
   reconcileResults: Counter<'result'>;
   /** Counts one answered admission and its latency. */
   recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
+  admissionsWithoutIam: Counter<'webhook' | 'reason'>;
+  /** Counts one admission answered from the request alone; `reason` is from a closed set. */
+  recordNoIam(webhook: string, reason: string): void;
 }
 
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
@@ -51,9 +54,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     if (!histogram) histograms.set(webhook, (histogram = admissionDuration.labels(webhook)));
     histogram.observe(seconds);
   };
+  const admissionsWithoutIam = new Counter({
+    name: 'profile_irsa_admission_no_iam_total',
+    help: 'Admission requests answered from the request alone, with no IAM call and no role cache lookup, by webhook and reason (plugins-unchanged, deleting, not-a-profile-write, ...).',
+    labelNames: ['webhook', 'reason'] as const,
+    registers,
+  });
+  const noIamCounters = new Map<string, { inc(): void }>();
+  const recordNoIam = (webhook: string, reason: string) => {
+    const key = `${webhook} ${reason}`;
+    let counter = noIamCounters.get(key);
+    if (!counter) noIamCounters.set(key, (counter = admissionsWithoutIam.labels(webhook, reason)));
+    counter.inc();
+  };
   return {
     registry,
     recordAdmission,
+    admissionsWithoutIam,
+    recordNoIam,
     admissionRequests,
     admissionDuration,
     iamCalls: new Counter({

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RoleSpec } from '../core/role-spec.js';
 import { decideMutation } from '../core/mutate.js';
-import { validateProfile } from '../core/validate.js';
+import { decideValidation } from '../core/validate.js';
 import type { AdmissionRequest } from '../core/admission.js';
 import { RoleProvisioningError } from '../iam/errors.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -101,7 +101,11 @@ async function mutate(
   logger: () => Logger,
 ): Promise<AdmissionResponse> {
   const decision = decideMutation(request, deps.decisions.mutation);
-  if (decision.kind === 'pass') return allowed(request.uid);
+  // Answered from the request alone: no cache lookup, no IAM call, whatever the cache holds.
+  if (decision.kind === 'pass') {
+    deps.metrics.recordNoIam('mutate', decision.code);
+    return allowed(request.uid);
+  }
   let result = deps.roles.cached(decision.namespace, decision.roleArn);
   if (!result) {
     const spec = deps.decisions.specFor(decision.namespace);
@@ -119,7 +123,8 @@ async function mutate(
 }
 
 function validate(request: AdmissionRequest, deps: AdmitDeps): AdmissionResponse {
-  const verdict = validateProfile(request, deps.decisions.validation);
+  const { verdict, skipped } = decideValidation(request, deps.decisions.validation);
+  if (skipped) deps.metrics.recordNoIam('validate', skipped);
   return verdict.allowed
     ? allowed(request.uid)
     : denied(request.uid, verdict.code, verdict.message);

@@ -125,6 +125,7 @@ t.test(
         timeoutSeconds: hook.timeoutSeconds,
         admissionReviewVersions: hook.admissionReviewVersions,
         objectSelector: hook.objectSelector ?? {},
+        matchConditions: hook.matchConditions,
       }));
     const localMutating = (local.mutating as unknown as { webhooks: unknown[] }).webhooks;
     const localValidating = (local.validating as unknown as { webhooks: unknown[] }).webhooks;
@@ -136,6 +137,11 @@ t.test(
       'validating: same rules and policies',
     );
     t.equal(installedM[0]!.sideEffects, 'NoneOnDryRun');
+    t.same(
+      installedMutating[0]!.matchConditions?.map((c) => c.name),
+      ['create-or-plugins-change', 'not-being-deleted'],
+      'the API server kept the matchConditions',
+    );
     t.equal(installedM[0]!.matchPolicy, 'Equivalent');
     t.equal(installedMutating[0]!.clientConfig.service?.path, '/mutate');
     t.equal(installedValidating[0]!.clientConfig.service?.path, '/validate');

@@ -424,6 +424,162 @@ t.test('webhook configurations', async (t) => {
   );
 });
 
+t.test('webhook configurations: matchConditions keep routine updates away', async (t) => {
+  const pluginsChanged =
+    "request.operation == 'CREATE' ||\n" +
+    '(has(object.spec) && has(object.spec.plugins) ? object.spec.plugins : []) !=\n' +
+    '(has(oldObject.spec) && has(oldObject.spec.plugins) ? oldObject.spec.plugins : [])';
+  const notDeleting =
+    '!has(object.metadata.deletionTimestamp) &&\n' +
+    '(oldObject == null || !has(oldObject.metadata.deletionTimestamp))';
+  const conditionsOf = (objects: K8sObject[]) => ({
+    mutating: webhooks(objects, 'MutatingWebhookConfiguration')[0].matchConditions,
+    validating: webhooks(objects, 'ValidatingWebhookConfiguration')[0].matchConditions,
+  });
+  // Folded YAML scalars: the line breaks are spaces in the expression.
+  const expected = {
+    mutating: [
+      { name: 'create-or-plugins-change', expression: pluginsChanged.replaceAll('\n', ' ') },
+      { name: 'not-being-deleted', expression: notDeleting.replaceAll('\n', ' ') },
+    ],
+    validating: [
+      { name: 'create-or-plugins-change', expression: pluginsChanged.replaceAll('\n', ' ') },
+    ],
+  };
+  t.same(conditionsOf(await renderDefaults()), expected, 'by default (helm template)');
+  for (const version of ['1.28.0', '1.30.4', 'v1.31.2-eks-7f9249a', '1.35.4']) {
+    t.same(conditionsOf(await renderDefaults('--kube-version', version)), expected, version);
+  }
+  for (const version of ['1.25.0', '1.27.16', 'v1.27.9-eks-5e0fdde']) {
+    t.same(
+      conditionsOf(await renderDefaults('--kube-version', version)),
+      { mutating: undefined, validating: undefined },
+      `${version}: none (an older API server would drop them)`,
+    );
+  }
+  await rejects(
+    t,
+    [...REQUIRED_VALUES, '--kube-version', '1.24.17'],
+    /chart requires kubeVersion: >=1\.25\.0-0/,
+    'Kubernetes older than the minimum',
+  );
+  const chart = parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as Any;
+  t.equal(chart.kubeVersion, '>=1.25.0-0', 'Chart.yaml states the minimum');
+
+  // What `npm run dev` and the tests register comes from the same templates.
+  const local = await renderWebhookConfigurations({ url: 'https://127.0.0.1:19443', ca: 'Y2E=' });
+  t.same(
+    conditionsOf([local.mutating, local.validating]),
+    expected,
+    'renderWebhookConfigurations carries them',
+  );
+});
+
+t.test('accountId: digits survive --set, --set-string and a values file', async (t) => {
+  const dir = t.testdir({
+    'number.yaml': 'accountId: 123456789012\n',
+    'quoted.yaml': 'accountId: "012345678901"\n',
+    'single-quoted.yaml': "accountId: '001122334455'\n",
+    'leading-zero-number.yaml': 'accountId: 012345678901\n',
+    'octal-looking.yaml': 'accountId: 012345670123\n',
+  });
+  const accountEnv = async (...args: string[]) =>
+    envMap(await renderDefaults(...args)).get('AWS_ACCOUNT_ID');
+  const ways: [string, string[], string][] = [
+    ['--set (a number to Helm)', ['--set', 'accountId=123456789012'], '123456789012'],
+    ['--set with a leading zero', ['--set', 'accountId=012345678901'], '012345678901'],
+    ['--set-string', ['--set-string', 'accountId=123456789012'], '123456789012'],
+    [
+      '--set-string with a leading zero',
+      ['--set-string', 'accountId=001122334455'],
+      '001122334455',
+    ],
+    ['a values file, unquoted', ['-f', join(dir, 'number.yaml')], '123456789012'],
+    ['a values file, quoted', ['-f', join(dir, 'quoted.yaml')], '012345678901'],
+    ['a values file, single-quoted', ['-f', join(dir, 'single-quoted.yaml')], '001122334455'],
+  ];
+  for (const [what, args, value] of ways) {
+    t.equal(await accountEnv(...args), value, what);
+  }
+  t.equal(await accountEnv(), undefined, 'unset: discovered by the binary');
+  for (const [what, args] of [
+    ['an unquoted leading zero in a values file', ['-f', join(dir, 'leading-zero-number.yaml')]],
+    ['an unquoted number YAML reads as octal', ['-f', join(dir, 'octal-looking.yaml')]],
+    ['11 digits', ['--set', 'accountId=12345678901']],
+  ] as const) {
+    await rejects(
+      t,
+      [...REQUIRED_VALUES, ...args],
+      /accountId \d+ is not a 12-digit AWS account ID.*quote it/,
+      what,
+    );
+  }
+  for (const [what, args] of [
+    ['13 digits', ['--set', 'accountId=1234567890123']],
+    ['letters', ['--set', 'accountId=12345678901a']],
+    ['a boolean', ['--set', 'accountId=true']],
+  ] as const) {
+    await rejects(t, [...REQUIRED_VALUES, ...args], /accountId/, what);
+  }
+  // The binary accepts what the chart passes.
+  const loaded = loadConfig(
+    {},
+    Object.fromEntries(
+      [...envMap(await renderDefaults('--set', 'accountId=012345678901'))].filter(
+        ([, v]) => typeof v === 'string',
+      ),
+    ) as Record<string, string>,
+    { tls: true },
+  );
+  t.ok(loaded.ok && loaded.config.accountId === '012345678901', 'the binary reads it as given');
+});
+
+t.test('hostNetwork: node network, cluster DNS, ports chosen to avoid clashes', async (t) => {
+  const plain = podSpec(await renderDefaults());
+  t.notOk(plain.hostNetwork, 'off by default');
+  t.notOk(plain.dnsPolicy, 'default DNS policy');
+
+  const objects = await renderDefaults(
+    '--set',
+    'hostNetwork=true',
+    '--set',
+    'containerPorts.https=10260',
+    '--set',
+    'containerPorts.ops=10261',
+  );
+  const pod = podSpec(objects);
+  t.equal(pod.hostNetwork, true);
+  t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet', 'Services still resolve on the node network');
+  t.equal(containerPort(objects, 'https'), 10260);
+  t.equal(containerPort(objects, 'metrics'), 10261);
+  const env = envMap(objects);
+  t.equal(env.get('PORT'), '10260', 'the binary listens where the pod says');
+  t.equal(env.get('OPS_PORT'), '10261');
+  const ports = spec(findObject(objects, 'Service', FULLNAME)).ports as {
+    name: string;
+    port: number;
+    targetPort: string;
+  }[];
+  t.same(
+    ports.map((p) => [p.name, p.port, containerPort(objects, p.targetPort)]),
+    [
+      ['https', 443, 10260],
+      ['metrics', 8080, 10261],
+    ],
+    'the Service keeps its ports and targets the chosen ones',
+  );
+  const c = container(objects);
+  for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    t.equal(containerPort(objects, c[probe].httpGet.port), 10261, `${probe} follows`);
+  }
+  await rejects(
+    t,
+    [...REQUIRED_VALUES, '--set', 'hostNetwork=yes'],
+    /hostNetwork/,
+    'not a boolean',
+  );
+});
+
 t.test('TLS generated by the chart', async (t) => {
   const objects = await renderDefaults();
   const secret = findObject(objects, 'Secret', `${FULLNAME}-tls`) as K8sObject & {
@@ -692,7 +848,7 @@ t.test('the schema and the templates refuse bad values, naming the problem', asy
       ['--set', 'serviceAccount.roleArn=x'],
       /\/serviceAccount\/roleArn/,
     ],
-    ['accountId not 12 digits', ['--set', 'accountId=123'], /\/accountId/],
+    ['accountId not 12 digits', ['--set', 'accountId=123'], /accountId/],
     ['maxSessionDuration out of range', ['--set', 'maxSessionDuration=60'], /\/maxSessionDuration/],
     [
       'reserved role tag',

@@ -4,8 +4,11 @@ import type { RoleProvider } from '../../src/webhook/admit.js';
 /** Stands in for IAM in tests of the pure decisions: records what the webhook asked for. */
 export class RecordingRoles implements RoleProvider {
   readonly calls: { spec: RoleSpec; dryRun: boolean }[] = [];
+  /** Role cache lookups: an answer from the request alone makes none. */
+  lookups = 0;
 
   cached() {
+    this.lookups++;
     return undefined;
   }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Operation } from 'fast-json-patch';
 import type { PolicySettings } from '../../src/core/settings.js';
@@ -19,12 +19,22 @@ export interface AdmissionCase {
     message?: string;
     patch?: Operation[];
     ensure?: boolean;
+    /** Answered from the request alone, counted under this reason (`profile_irsa_admission_no_iam_total`). */
+    noIam?: string;
   };
 }
 
 export function loadCases(file: string): AdmissionCase[] {
   const url = new URL(`../fixtures/admission/${file}`, import.meta.url);
   return parseYaml(readFileSync(url, 'utf8')) as AdmissionCase[];
+}
+
+/** Every fixture table of one webhook: `mutate.yaml`, `mutate-*.yaml` (or `validate...`). */
+export function fixtureFiles(webhook: 'mutate' | 'validate'): string[] {
+  const dir = new URL('../fixtures/admission/', import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => f === `${webhook}.yaml` || (f.startsWith(`${webhook}-`) && f.endsWith('.yaml')))
+    .sort();
 }
 
 export function caseObject(c: AdmissionCase): unknown {

@@ -10,6 +10,7 @@ import { RecordingRoles } from '../helpers/recording-roles.js';
 import {
   caseObject,
   decodePatch,
+  fixtureFiles,
   loadCases,
   reviewFor,
   type AdmissionCase,
@@ -22,18 +23,22 @@ async function run(webhook: WebhookName, c: AdmissionCase) {
   const decisions = createDecisionContext(testRoleSettings(), testPolicySettings(c.settings));
   const roles = new RecordingRoles();
   const body = reviewFor(c);
-  const answer = await admit(webhook, body, 10_000, {
-    decisions,
-    roles,
-    metrics: createMetrics({ defaultMetrics: false }),
-    logger,
-  });
-  return { answer, roles, decisions, body };
+  const metrics = createMetrics({ defaultMetrics: false });
+  const answer = await admit(webhook, body, 10_000, { decisions, roles, metrics, logger });
+  const noIam = (await metrics.admissionsWithoutIam.get()).values.map((v) => [
+    v.labels.webhook,
+    v.labels.reason,
+    v.value,
+  ]);
+  return { answer, roles, decisions, body, noIam };
 }
 
-for (const c of loadCases('mutate.yaml')) {
+const mutateCases = fixtureFiles('mutate').flatMap((file) => loadCases(file));
+const validateCases = fixtureFiles('validate').flatMap((file) => loadCases(file));
+
+for (const c of mutateCases) {
   t.test(`mutate: ${c.name}`, async (t) => {
-    const { answer, roles, decisions, body } = await run('mutate', c);
+    const { answer, roles, decisions, body, noIam } = await run('mutate', c);
     const response = answer.response;
     t.equal(answer.apiVersion, 'admission.k8s.io/v1');
     t.equal(response.uid, body.request.uid, 'uid echoed');
@@ -43,6 +48,10 @@ for (const c of loadCases('mutate.yaml')) {
     if (patch.length > 0) t.equal(response.patchType, 'JSONPatch');
     else t.notOk(response.patchType, 'no patchType without a patch');
     t.equal(roles.calls.length, c.expect.ensure ? 1 : 0, 'role ensured only when needed');
+    t.equal(roles.lookups, c.expect.ensure ? 1 : 0, 'role cache read only when needed');
+    if (c.expect.ensure) t.same(noIam, [], 'not counted as answered without IAM');
+    else t.equal(noIam.length, 1, 'counted once as answered without IAM');
+    if (c.expect.noIam !== undefined) t.same(noIam, [['mutate', c.expect.noIam, 1]], 'reason');
     if (c.expect.ensure) {
       t.equal(roles.calls[0]!.dryRun, Boolean(c.request?.dryRun), 'dryRun passed on');
       t.same(response.auditAnnotations, { 'role-arn': roles.calls[0]!.spec.roleArn });
@@ -67,13 +76,14 @@ for (const c of loadCases('mutate.yaml')) {
   });
 }
 
-for (const c of loadCases('validate.yaml')) {
+for (const c of validateCases) {
   t.test(`validate: ${c.name}`, async (t) => {
-    const { answer, roles, body } = await run('validate', c);
+    const { answer, roles, body, noIam } = await run('validate', c);
     const response = answer.response;
     t.equal(response.uid, body.request.uid, 'uid echoed');
     t.equal(response.allowed, c.expect.allowed, 'allowed');
-    t.equal(roles.calls.length, 0, 'validation never touches IAM');
+    t.equal(roles.calls.length + roles.lookups, 0, 'validation never touches IAM');
+    if (c.expect.noIam !== undefined) t.same(noIam, [['validate', c.expect.noIam, 1]], 'reason');
     t.notOk(response.patch, 'validation never patches');
     if (c.expect.code !== undefined) t.equal(response.status?.code, c.expect.code, 'status code');
     if (c.expect.message !== undefined) t.match(response.status?.message, c.expect.message);

@@ -20,6 +20,25 @@ t.test('admission metrics: operations from requests cannot grow the label set', 
   t.equal(count?.value, 102, 'every admission is timed');
 });
 
+t.test('admissions answered without IAM are counted by webhook and reason', async (t) => {
+  const metrics = createMetrics({ defaultMetrics: false });
+  metrics.recordNoIam('mutate', 'plugins-unchanged');
+  metrics.recordNoIam('mutate', 'plugins-unchanged');
+  metrics.recordNoIam('mutate', 'deleting');
+  metrics.recordNoIam('validate', 'plugins-unchanged');
+  const series = (await metrics.admissionsWithoutIam.get()).values;
+  t.same(
+    series.map((v) => [v.labels.webhook, v.labels.reason, v.value]),
+    [
+      ['mutate', 'plugins-unchanged', 2],
+      ['mutate', 'deleting', 1],
+      ['validate', 'plugins-unchanged', 1],
+    ],
+  );
+  const text = await metrics.registry.metrics();
+  t.match(text, 'profile_irsa_admission_no_iam_total{webhook="mutate",reason="deleting"} 1');
+});
+
 t.test('every metric SPEC §4.4 names is exported with the product prefix', async (t) => {
   const metrics = createMetrics();
   const text = await metrics.registry.metrics();
@@ -31,6 +50,7 @@ t.test('every metric SPEC §4.4 names is exported with the product prefix', asyn
     'profile_irsa_role_cache_misses_total',
     'profile_irsa_certificate_expiry_timestamp_seconds',
     'profile_irsa_reconcile_results_total',
+    'profile_irsa_admission_no_iam_total',
     'process_cpu_seconds_total',
     'nodejs_eventloop_lag_seconds',
   ]) {

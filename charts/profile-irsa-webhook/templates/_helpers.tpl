@@ -221,6 +221,35 @@ With matchPolicy Equivalent, requests for v1beta1 are converted to v1 and sent t
 {{- end }}
 
 {{/*
+matchConditions (CEL) of a webhook; arg: dict "root" $ "mutating" true|false.
+The API server calls the webhooks only for a CREATE, or an UPDATE that changes spec.plugins:
+Kubeflow's profile controller updates every Profile on every reconcile (and removes its finalizer
+on deletion) without touching the plugins, and those updates must never wait on this webhook.
+No plugins is one value however it is spelled (spec or spec.plugins absent, an empty list), as
+in the webhook's own check (src/core/routine.ts); `has()` guards each side, and CREATE is decided
+before oldObject (null on CREATE) is read. The mutating webhook is also skipped for a Profile
+being deleted (it gets no role); the validating one still checks a plugin change then.
+Rendered from Kubernetes 1.28 (beta, on by default; GA in 1.30). Older API servers get none:
+they would drop the field, and the webhook answers those requests from the request alone anyway.
+*/}}
+{{- define "profile-irsa-webhook.matchConditions" -}}
+{{- if semverCompare ">=1.28.0-0" .root.Capabilities.KubeVersion.Version }}
+matchConditions:
+  - name: create-or-plugins-change
+    expression: >-
+      request.operation == 'CREATE' ||
+      (has(object.spec) && has(object.spec.plugins) ? object.spec.plugins : []) !=
+      (has(oldObject.spec) && has(oldObject.spec.plugins) ? oldObject.spec.plugins : [])
+{{- if .mutating }}
+  - name: not-being-deleted
+    expression: >-
+      !has(object.metadata.deletionTimestamp) &&
+      (oldObject == null || !has(oldObject.metadata.deletionTimestamp))
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 terminationGracePeriodSeconds: explicit, or preStop sleep + shutdown delay + longest webhook
 timeout (request drain) + 5 seconds of margin.
 */}}
@@ -242,4 +271,24 @@ A map as a sorted, comma-separated key=value list (EXTRA_ROLE_TAGS).
 {{- $pairs = append $pairs (printf "%s=%s" $k (toString (index $ $k))) }}
 {{- end }}
 {{- join "," $pairs }}
+{{- end }}
+
+{{/*
+accountId as the 12-digit string the binary reads, or empty when unset. `--set accountId=1234...`
+gives Helm an integer and a values file gives it a float, which toString would print in
+scientific notation; both are printed as plain digits. A number with fewer than 12 digits is an
+account ID that started with 0 and lost it to YAML (or was read as octal): refused, since the
+digits it had cannot be known.
+*/}}
+{{- define "profile-irsa-webhook.accountId" -}}
+{{- $id := .Values.accountId }}
+{{- if kindIs "string" $id }}
+{{- $id }}
+{{- else if not (kindIs "invalid" $id) }}
+{{- $n := int64 $id }}
+{{- if or (ne (float64 $n) (float64 $id)) (lt $n 100000000000) (gt $n 999999999999) }}
+{{- fail (printf "accountId %d is not a 12-digit AWS account ID. An ID that starts with 0 loses its zeros (or is read as octal) when a values file gives it as a number: quote it (accountId: \"012345678901\"), or pass it with --set or --set-string" $n) }}
+{{- end }}
+{{- printf "%d" $n }}
+{{- end }}
 {{- end }}
