@@ -41,7 +41,7 @@ import {
   tlsTargets,
   type ServingProbe,
 } from './judge-tls.js';
-import { EXPECTED_WEBHOOKS } from './registration.js';
+import { EXPECTED_WEBHOOKS, expectedFor } from './registration.js';
 
 type DoctorCheck = Check<DoctorFacts>;
 
@@ -153,13 +153,15 @@ export const CHECKS: readonly DoctorCheck[] = [
   ...KINDS.map((kind): DoctorCheck => ({
     id: kind === 'MutatingWebhookConfiguration' ? 'k8s.mutating-webhook' : 'k8s.validating-webhook',
     section: 'kubernetes',
-    run: async (f) =>
-      (await apiDown(f)) ??
-      judgeWebhookConfiguration(
+    run: async (f) => {
+      const version = await f.serverVersion();
+      if (!version.ok) return notChecked('the API server cannot be reached', 'k8s.api');
+      return judgeWebhookConfiguration(
         f.config,
-        EXPECTED_WEBHOOKS[kind],
+        expectedFor(kind, version.value),
         await f.webhookConfiguration(kind),
-      ),
+      );
+    },
   })),
   {
     id: 'k8s.service-endpoints',

@@ -23,7 +23,8 @@ import {
   type KubernetesObject,
   type V1Lease,
 } from '@kubernetes/client-node';
-import { EXPECTED_WEBHOOKS } from '../../src/doctor/registration.js';
+import { expectedFor } from '../../src/doctor/registration.js';
+import type { WebhookKind } from '../../src/doctor/facts.js';
 import { CHECK_PROFILE_NAME } from '../../src/doctor/judge-e2e.js';
 import type { Report, ReportCheck } from '../../src/doctor/runner.js';
 import { createCa } from '../../tools/dev/certs.js';
@@ -329,6 +330,10 @@ t.test('a healthy install passes every check', async (t) => {
   t.match(checkOf(report, 'aws.oidc-provider').message, providerArn);
   t.match(checkOf(report, 'k8s.leader-lease').message, `held by ${HOLDER}`);
   t.match(
+    checkOf(report, 'k8s.mutating-webhook').message,
+    "with the chart's rules, its 2 matchConditions",
+  );
+  t.match(
     checkOf(report, 'k8s.serving-certificate').message,
     /^the certificate served at 127\.0\.0\.1:\d+ \(CN=127\.0\.0\.1, issued by CN=profile-irsa-webhook local CA, valid until \d{4}-\d\d-\d\d\) verifies against the caBundle of both configurations for 127\.0\.0\.1$/,
   );
@@ -350,24 +355,28 @@ t.test('a healthy install passes every check', async (t) => {
 });
 
 t.test('the chart renders the rules and matchConditions doctor expects', async (t) => {
-  const { mutating, validating } = await renderWebhookConfigurations({
-    url: webhook.url,
-    ca: webhook.certs.caCert,
-  });
-  for (const [object, expected] of [
-    [mutating, EXPECTED_WEBHOOKS.MutatingWebhookConfiguration],
-    [validating, EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration],
-  ] as const) {
-    const rendered = (object.webhooks as Record<string, unknown>[])[0]!;
-    t.equal(rendered.name, expected.webhookName);
-    t.same(rendered.rules, expected.rules, `${object.kind} rules`);
-    t.same(
-      rendered.matchConditions ?? [],
-      expected.matchConditions,
-      `${object.kind} matchConditions`,
-    );
-    t.equal(rendered.sideEffects, 'NoneOnDryRun');
+  // From 1.28 on the chart renders matchConditions; for older API servers none.
+  for (const kubeVersion of [cp.version, 'v1.27.16']) {
+    const { mutating, validating } = await renderWebhookConfigurations({
+      url: webhook.url,
+      ca: webhook.certs.caCert,
+      extraArgs: ['--kube-version', kubeVersion.replace(/^v/, '')],
+    });
+    for (const object of [mutating, validating]) {
+      const kind = object.kind as WebhookKind;
+      const expected = expectedFor(kind, kubeVersion);
+      const rendered = (object.webhooks as Record<string, unknown>[])[0]!;
+      t.equal(rendered.name, expected.webhookName);
+      t.same(rendered.rules, expected.rules, `${kind} rules (${kubeVersion})`);
+      t.same(
+        rendered.matchConditions ?? [],
+        expected.matchConditions,
+        `${kind} matchConditions (${kubeVersion})`,
+      );
+      t.equal(rendered.sideEffects, 'NoneOnDryRun');
+    }
   }
+  t.equal(expectedFor('MutatingWebhookConfiguration', cp.version).matchConditions.length, 2);
 });
 
 t.test('without a permissions boundary: a warning, and still exit 0', async (t) => {
@@ -525,6 +534,25 @@ t.test('a webhook configuration deleted', async (t) => {
     /helm -n profile-irsa-webhook upgrade <release> charts\/profile-irsa-webhook --reuse-values/,
   );
   t.equal(checkOf(report, 'k8s.mutating-webhook').status, 'ok', 'the other one is still fine');
+});
+
+t.test("a webhook configuration without the chart's matchConditions", async (t) => {
+  // As an old chart, or a hand edit, leaves it: every routine Profile update reaches the webhook.
+  const object = await admission.readMutatingWebhookConfiguration({ name: NAME });
+  const original = structuredClone(object);
+  delete object.webhooks![0]!.matchConditions;
+  await admission.replaceMutatingWebhookConfiguration({ name: NAME, body: object });
+  t.teardown(async () => {
+    const current = await admission.readMutatingWebhookConfiguration({ name: NAME });
+    original.metadata!.resourceVersion = current.metadata!.resourceVersion;
+    await admission.replaceMutatingWebhookConfiguration({ name: NAME, body: original });
+  });
+  await expectFailure(
+    t,
+    'k8s.mutating-webhook',
+    /its matchConditions \(none\) are not the chart's \(create-or-plugins-change, not-being-deleted\)/,
+    /helm -n profile-irsa-webhook upgrade kf charts\/profile-irsa-webhook --reuse-values/,
+  );
 });
 
 t.test('the Profile CRD missing', async (t) => {

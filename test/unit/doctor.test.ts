@@ -26,7 +26,7 @@ import {
   readyEndpoints,
 } from '../../src/doctor/judge-kubernetes.js';
 import { judgeServingCertificate, tlsTargets } from '../../src/doctor/judge-tls.js';
-import { EXPECTED_WEBHOOKS } from '../../src/doctor/registration.js';
+import { EXPECTED_WEBHOOKS, expectedFor } from '../../src/doctor/registration.js';
 import { renderText } from '../../src/doctor/render.js';
 import { runChecks } from '../../src/doctor/runner.js';
 import { settingSource } from '../../src/doctor/sources.js';
@@ -362,6 +362,20 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     message: /is missing/,
   });
 });
+
+t.test(
+  'matchConditions are expected from Kubernetes 1.28 on, as the chart renders them',
+  async (t) => {
+    t.equal(
+      expectedFor('MutatingWebhookConfiguration', 'v1.27.16-eks-2d5f260').matchConditions.length,
+      0,
+    );
+    t.equal(expectedFor('MutatingWebhookConfiguration', 'v1.28.0').matchConditions.length, 2);
+    t.equal(expectedFor('ValidatingWebhookConfiguration', 'v1.35.4').matchConditions.length, 1);
+    t.equal(expectedFor('ValidatingWebhookConfiguration', 'v2.0.0').matchConditions.length, 1);
+    t.equal(expectedFor('ValidatingWebhookConfiguration', undefined).matchConditions.length, 1);
+  },
+);
 
 t.test('TLS targets: the URL, every ready endpoint, or the Service name', async (t) => {
   t.same(tlsTargets(webhookOf({ clientConfig: { url: 'https://[::1]:9443/validate' } }), []), [
