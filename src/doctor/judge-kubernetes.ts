@@ -161,9 +161,8 @@ export function judgeWebhookConfiguration(
   const target = webhook.clientConfig.service
     ? `Service ${webhook.clientConfig.service.namespace}/${webhook.clientConfig.service.name}:${webhook.clientConfig.service.port ?? 443}${webhook.clientConfig.service.path ?? ''}`
     : webhook.clientConfig.url!;
-  const conditions = expected.matchConditions.length
-    ? `, its ${expected.matchConditions.length} matchConditions`
-    : '';
+  const n = expected.matchConditions.length;
+  const conditions = n > 0 ? ` and its ${n} matchCondition${n === 1 ? '' : 's'}` : '';
   return ok(
     `${label} calls ${target}, sideEffects NoneOnDryRun, with the chart's rules${conditions}`,
   );

@@ -10,14 +10,16 @@ export function renderJson(report: Report): string {
 
 /**
  * The table, linkerd-check style: a heading per section, one line per check, and the hint
- * indented under every failure or warning.
+ * indented under every failure or warning (with the check's id, which hints and --wait use).
  */
 export function renderText(report: Report): string {
   const lines: string[] = [];
   for (const section of report.sections) {
     lines.push(section.name, '-'.repeat(section.name.length));
     for (const check of section.checks) {
-      lines.push(`${MARK[check.status]} ${check.message}`);
+      // Hints and --wait name checks by id: failures and warnings show theirs.
+      const id = check.status === 'ok' ? '' : ` [${check.id}]`;
+      lines.push(`${MARK[check.status]} ${check.message}${id}`);
       if (check.hint !== null) {
         const [first, ...rest] = check.hint.split('\n');
         lines.push(`    hint: ${first}`, ...rest.map((line) => `          ${line}`));

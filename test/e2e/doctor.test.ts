@@ -240,7 +240,9 @@ function assertTableMatches(t: Test, text: string, report: Report): void {
   for (const section of report.sections) {
     expected.push(section.name, '-'.repeat(section.name.length));
     for (const check of section.checks) {
-      expected.push(`${MARK[check.status]} ${check.message}`);
+      expected.push(
+        `${MARK[check.status]} ${check.message}${check.status === 'ok' ? '' : ` [${check.id}]`}`,
+      );
       if (check.hint !== null) {
         const [first, ...rest] = check.hint.split('\n');
         expected.push(`    hint: ${first}`, ...rest.map((line) => `          ${line}`));
@@ -331,7 +333,7 @@ t.test('a healthy install passes every check', async (t) => {
   t.match(checkOf(report, 'k8s.leader-lease').message, `held by ${HOLDER}`);
   t.match(
     checkOf(report, 'k8s.mutating-webhook').message,
-    "with the chart's rules, its 2 matchConditions",
+    "with the chart's rules and its 2 matchConditions",
   );
   t.match(
     checkOf(report, 'k8s.serving-certificate').message,
@@ -633,7 +635,7 @@ t.test('--wait gives up when the time is up', async (t) => {
   const result = await runDoctor(['--wait', '3s']);
   t.equal(result.code, 1);
   t.ok(result.ms >= 3000, `waited ${result.ms} ms`);
-  t.match(result.stdout, /× IAM has no OIDC provider/);
+  t.match(result.stdout, /× IAM has no OIDC provider.* \[aws\.oidc-provider\]\n {4}hint: eksctl/);
   t.match(result.stdout, /\n× 1 failed, 14 passed, 1 warning\n$/);
 });
 
