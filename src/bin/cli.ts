@@ -14,6 +14,8 @@ import type { Config } from '../config/schema.js';
 
 /** Exit code for configuration a user must fix (SPEC §4.2). */
 const BAD_CONFIG = 2;
+/** IAM's quota for a customer managed policy document, whitespace not counted. */
+const MANAGED_POLICY_MAX = 6144;
 
 function withSettings(command: Command, skip: string[] = []): Command {
   for (const spec of SERVE_OPTIONS) {
@@ -93,6 +95,14 @@ withSettings(
   try {
     const document = await iamPolicy(config, { boundary: flags['boundary'] === true });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    // IAM counts a managed policy without whitespace; an inline policy may be 10,240.
+    const size = JSON.stringify(document).length;
+    if (size > MANAGED_POLICY_MAX) {
+      process.stderr.write(
+        `warning: the policy has ${size} characters, more than the ${MANAGED_POLICY_MAX} of a ` +
+          'managed policy; put it on the role as an inline policy (aws iam put-role-policy)\n',
+      );
+    }
   } catch (error) {
     fail(error);
   }

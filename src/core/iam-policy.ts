@@ -207,9 +207,11 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
  * their objects, nothing else. Whatever a role's inline policy says (whole bucket or one
  * namespace's prefixes), its sessions can never reach beyond this.
  */
-export function boundaryPolicy(settings: Pick<IamPolicySettings, 'region' | 's3Buckets'>) {
+export function boundaryPolicy(
+  settings: Pick<IamPolicySettings, 'region' | 's3Buckets'>,
+): PolicyDocument {
   const partition = partitionForRegion(settings.region);
-  const document: PolicyDocument = {
+  return {
     Version: '2012-10-17',
     Statement: [
       {
@@ -223,7 +225,6 @@ export function boundaryPolicy(settings: Pick<IamPolicySettings, 'region' | 's3B
       },
     ],
   };
-  return document;
 }
 
 /**

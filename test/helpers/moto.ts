@@ -36,6 +36,9 @@ export interface TestMoto extends Moto {
  * AWS fails the file, listed one per line. Calls signed with ADMIN_CREDENTIALS (iamClientFor)
  * are the test's own and are not judged; calls with FAKE_CREDENTIALS are judged against the
  * default test configuration (that of startTestWebhook() without overrides).
+ *
+ * The recorder runs in this process: a child process that calls it must be spawned
+ * asynchronously (spawnSync would block the recorder and the child would hang).
  */
 export async function startMoto(options: StartMotoOptions = {}): Promise<TestMoto> {
   const direct = await startMotoServer(options);

@@ -104,7 +104,8 @@ t.test('plan finds the account with STS when it is not given', async (t) => {
   const moto = await startMoto();
   t.teardown(() => moto.stop());
   const result = run(['plan', '--namespace', 'team-a', '--oidc-issuer', ISSUER], {
-    AWS_ENDPOINT_URL_STS: moto.endpoint,
+    // moto itself: spawnSync blocks this process, where the IAM recorder in front of moto runs.
+    AWS_ENDPOINT_URL_STS: moto.direct.endpoint,
     AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
   });
