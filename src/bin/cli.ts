@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { SERVE_OPTIONS } from '../config/options.js';
 import { policySettings } from '../config/settings.js';
+import { parseDuration } from '../core/duration.js';
 import { iamPolicy } from '../commands/iam-policy.js';
 import { plan, PlanInputError, planInput } from '../commands/plan.js';
 import { resolveRoleSettings } from '../commands/resolve.js';
@@ -161,6 +162,43 @@ withSettings(
   } catch (error) {
     fail(error);
   }
+});
+
+withSettings(
+  program
+    .command('doctor')
+    .description(
+      'check the configuration, AWS (credentials, OIDC provider, permissions) and the cluster (CRD, webhook registrations, certificate, endpoints, Lease, a dry-run Profile); exit 1 when a check fails',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'text or json (one document)')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .option(
+      '--wait <duration>',
+      'retry failing checks until they pass or this time is up (e.g. 2m)',
+      '0',
+    ),
+  ['tlsCertFile', 'tlsKeyFile', 'host', 'port', 'opsPort', 'shutdownDelaySeconds', 'logLevel'],
+).action(async (flags: Record<string, unknown>) => {
+  const waitMs = parseDuration(String(flags.wait));
+  if (waitMs === undefined) {
+    process.stderr.write(
+      `invalid --wait ${String(flags.wait)}: give a duration such as 90s, 5m or 1h\n`,
+    );
+    process.exit(BAD_CONFIG);
+  }
+  // Loaded here: the Kubernetes and STS clients must not weigh on `serve`'s memory.
+  const { doctor } = await import('../commands/doctor.js');
+  const run = await doctor(
+    flags,
+    process.env,
+    { output: flags.output === 'json' ? 'json' : 'text', waitMs },
+    (line) => process.stderr.write(`${line}\n`),
+  );
+  // Exit once the report is written: idle keep-alive sockets must not hold the process.
+  process.stdout.write(run.text, () => process.exit(run.exitCode));
 });
 
 try {

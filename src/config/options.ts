@@ -206,6 +206,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: '5',
   },
   {
+    key: 'webhookName',
+    flag: '--webhook-name <name>',
+    env: ['WEBHOOK_NAME'],
+    description:
+      'name of both webhook configurations and of the Service in --pod-namespace (the chart: its full name)',
+    default: 'profile-irsa-webhook',
+  },
+  {
     key: 'logLevel',
     flag: '--log-level <level>',
     env: ['LOG_LEVEL'],

@@ -41,6 +41,8 @@ const boolean = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Services are named by DNS-1035 labels: a letter first. */
+const DNS_LABEL = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 /** The partition is checked against the region's in the refinement below. */
 const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
@@ -148,6 +150,9 @@ export const configSchema = z
     port,
     opsPort: port,
     shutdownDelaySeconds: z.coerce.number().min(0).max(300),
+    webhookName: z
+      .string()
+      .regex(DNS_LABEL, 'must be a DNS-1035 label (the Service is named after it)'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     reconcile: boolean,
     reconcileInterval: duration(60_000, 'must be at least 1m: every pass reads every role'),

@@ -4,10 +4,12 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
 
 /**
  * A duration as Kubernetes tools write them (`90s`, `10m`, `1h30m`, `500ms`), in milliseconds;
- * undefined when the text is not one. A bare number is refused: its unit would be a guess.
+ * undefined when the text is not one. A bare `0` is zero; any other bare number is refused: its
+ * unit would be a guess.
  */
 export function parseDuration(text: string): number | undefined {
   const trimmed = text.trim();
+  if (trimmed === '0') return 0;
   if (!DURATION.test(trimmed)) return undefined;
   let total = 0;
   for (const [, amount, unit] of trimmed.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;

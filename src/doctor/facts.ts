@@ -1,0 +1,170 @@
+import type { Config } from '../config/schema.js';
+import type { RoleSettings } from '../core/settings.js';
+
+/**
+ * What doctor observed, as plain data: the gatherers (gather-*.ts) produce these, the judges
+ * (judge-*.ts) turn them into results without any I/O, so every judgement is testable with a
+ * literal.
+ */
+
+/** An error as observed: the SDK's or API server's name/reason, message, HTTP status, code. */
+export interface ErrorFact {
+  name: string;
+  message: string;
+  status?: number | undefined;
+  code?: string | undefined;
+}
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorFact };
+
+/** Where a setting came from, for messages ("from environment AWS_ACCOUNT_ID"). */
+export type SettingSource =
+  { kind: 'flag'; name: string } | { kind: 'environment'; name: string } | { kind: 'discovery' };
+
+export interface CallerIdentity {
+  arn: string;
+  account: string;
+}
+
+export interface OidcProviderFact {
+  arn: string;
+  url: string;
+  clientIds: string[];
+}
+
+/** One IAM call the webhook makes, as the policy simulator takes it. */
+export interface IamCall {
+  action: string;
+  resource: string;
+  context: Record<string, string | string[]>;
+  /** Who makes the call and why, for messages. */
+  purpose?: string | undefined;
+}
+
+export interface SimulationDecision {
+  action: string;
+  resource: string;
+  /** `allowed`, `explicitDeny` or `implicitDeny`. */
+  decision: string;
+  purpose?: string | undefined;
+}
+
+/** One webhook of a Mutating/ValidatingWebhookConfiguration, the fields doctor judges. */
+export interface RegisteredWebhook {
+  name: string;
+  clientConfig: {
+    url?: string | undefined;
+    service?:
+      | { name: string; namespace: string; path?: string | undefined; port?: number | undefined }
+      | undefined;
+    /** Base64 of PEM, as stored. */
+    caBundle?: string | undefined;
+  };
+  rules: WebhookRule[];
+  matchConditions: { name: string; expression: string }[];
+  sideEffects?: string | undefined;
+  failurePolicy?: string | undefined;
+  admissionReviewVersions: string[];
+}
+
+export interface WebhookRule {
+  apiGroups: string[];
+  apiVersions: string[];
+  resources: string[];
+  operations: string[];
+  scope?: string | undefined;
+}
+
+export type WebhookKind = 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration';
+
+export interface WebhookConfigurationFact {
+  kind: WebhookKind;
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  webhooks: RegisteredWebhook[];
+}
+
+export interface ServiceFact {
+  namespace: string;
+  name: string;
+  ports: { name?: string | undefined; port: number }[];
+  selector: Record<string, string>;
+}
+
+export interface EndpointSliceFact {
+  name: string;
+  ports: { name?: string | undefined; port?: number | undefined }[];
+  endpoints: { address: string; ready: boolean; pod?: string | undefined }[];
+}
+
+export interface LeaseFact {
+  holderIdentity?: string | undefined;
+  renewTime?: Date | undefined;
+  leaseDurationSeconds?: number | undefined;
+}
+
+/** Which versions of the API group the API server serves, and whether v1 has `profiles`. */
+export interface ProfileApiFact {
+  servedVersions: string[];
+  v1Profiles: boolean;
+}
+
+/** Where to connect to see the certificate the API server would see. */
+export interface TlsTarget {
+  host: string;
+  port: number;
+  /** The name the API server checks the certificate for (SNI too, unless it is an IP). */
+  serverName: string;
+}
+
+export interface PeerCertificateFact {
+  subject: string;
+  issuer: string;
+  subjectAltName: string;
+  validTo: Date;
+}
+
+export interface TlsFact {
+  /** The chain did not verify against the caBundle (OpenSSL's reason), else undefined. */
+  chainError?: string | undefined;
+  /** The certificate is not for `serverName`, else undefined. */
+  hostnameError?: string | undefined;
+  peer: PeerCertificateFact;
+}
+
+/** Everything one round of checks may look at; each gatherer runs at most once per round. */
+export interface DoctorFacts {
+  readonly config: Config;
+  readonly sources: { accountId: SettingSource; oidcIssuer: SettingSource };
+  /** Running in a pod (KUBERNETES_SERVICE_HOST is set): pod IPs are reachable. */
+  readonly inCluster: boolean;
+  /** The role IRSA assumes for this process (AWS_ROLE_ARN), when set. */
+  readonly irsaRoleArn: string | undefined;
+  /** The API server URL from the Kubernetes configuration. */
+  readonly apiServer: string;
+  now(): number;
+
+  identity(): Promise<Outcome<CallerIdentity>>;
+  /** The service-account issuer in the API server's OIDC discovery document. */
+  apiIssuer(): Promise<Outcome<string>>;
+  /** `null`: IAM has no such provider. */
+  oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
+  simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
+  roleExists(roleName: string): Promise<Outcome<boolean>>;
+  /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
+  webhookIamCalls(settings: RoleSettings, webhookRoleArn: string): IamCall[];
+
+  serverVersion(): Promise<Outcome<string>>;
+  profileApi(): Promise<Outcome<ProfileApiFact>>;
+  /** `null`: not found. */
+  webhookConfiguration(kind: WebhookKind): Promise<Outcome<WebhookConfigurationFact | null>>;
+  /** `null`: not found. */
+  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
+  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
+  /** `null`: not found. */
+  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
+  /** The object a server-side dry-run CREATE returns. */
+  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
+  tls(target: TlsTarget, caPem: string | undefined): Promise<Outcome<TlsFact>>;
+}

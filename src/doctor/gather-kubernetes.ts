@@ -1,0 +1,229 @@
+import {
+  AdmissionregistrationV1Api,
+  ApiException,
+  ApisApi,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  Observable,
+  VersionApi,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
+  type V1MutatingWebhook,
+  type V1ValidatingWebhook,
+} from '@kubernetes/client-node';
+import { discoverOidcIssuer } from '../discovery/oidc-issuer.js';
+import type {
+  EndpointSliceFact,
+  ErrorFact,
+  LeaseFact,
+  Outcome,
+  ProfileApiFact,
+  RegisteredWebhook,
+  ServiceFact,
+  WebhookConfigurationFact,
+  WebhookKind,
+} from './facts.js';
+
+const CALL_TIMEOUT_MS = 10_000;
+const GROUP = 'kubeflow.org';
+
+/** Reads (and the one dry-run create) doctor makes against the API server. */
+export interface KubernetesGatherers {
+  server: string;
+  serverVersion(): Promise<Outcome<string>>;
+  apiIssuer(): Promise<Outcome<string>>;
+  profileApi(): Promise<Outcome<ProfileApiFact>>;
+  webhookConfiguration(
+    kind: WebhookKind,
+    name: string,
+  ): Promise<Outcome<WebhookConfigurationFact | null>>;
+  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
+  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
+  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
+  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
+}
+
+/** The API server's Status message for a refused request, else the transport's error. */
+export function kubernetesError(error: unknown): ErrorFact {
+  if (error instanceof ApiException) {
+    const body: unknown = error.body;
+    let status: { message?: unknown; reason?: unknown } | undefined;
+    try {
+      status =
+        typeof body === 'string' ? (JSON.parse(body) as typeof status) : (body as typeof status);
+    } catch {
+      status = undefined;
+    }
+    return {
+      name: typeof status?.reason === 'string' ? status.reason : `HTTP ${error.code}`,
+      message: typeof status?.message === 'string' ? status.message : `HTTP ${error.code}`,
+      status: error.code,
+    };
+  }
+  const e = (error ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
+  return {
+    name: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : String(error),
+    code: typeof e.code === 'string' ? e.code : undefined,
+  };
+}
+
+/** Every request gets a deadline: an API server that accepts and never answers must not hang doctor. */
+function withTimeout(): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (context: RequestContext) => {
+          context.setSignal(AbortSignal.timeout(CALL_TIMEOUT_MS));
+          return new Observable(Promise.resolve(context));
+        },
+        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await read() };
+  } catch (error) {
+    if (notFound !== undefined && error instanceof ApiException && error.code === 404) {
+      return { ok: true, value: notFound };
+    }
+    return { ok: false, error: kubernetesError(error) };
+  }
+}
+
+function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): RegisteredWebhook {
+  const { clientConfig } = webhook;
+  return {
+    name: webhook.name,
+    clientConfig: {
+      url: clientConfig.url,
+      service: clientConfig.service && {
+        name: clientConfig.service.name,
+        namespace: clientConfig.service.namespace,
+        path: clientConfig.service.path,
+        port: clientConfig.service.port,
+      },
+      caBundle: clientConfig.caBundle,
+    },
+    rules: (webhook.rules ?? []).map((rule) => ({
+      apiGroups: rule.apiGroups ?? [],
+      apiVersions: rule.apiVersions ?? [],
+      resources: rule.resources ?? [],
+      operations: rule.operations ?? [],
+      scope: rule.scope,
+    })),
+    matchConditions: (webhook.matchConditions ?? []).map((c) => ({
+      name: c.name,
+      expression: c.expression,
+    })),
+    sideEffects: webhook.sideEffects,
+    failurePolicy: webhook.failurePolicy,
+    admissionReviewVersions: webhook.admissionReviewVersions ?? [],
+  };
+}
+
+export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return {
+    server: kc.getCurrentCluster()?.server ?? '(no cluster in the Kubernetes configuration)',
+    serverVersion: () =>
+      attempt(async () => (await kc.makeApiClient(VersionApi).getCode(withTimeout())).gitVersion),
+    async apiIssuer() {
+      try {
+        return { ok: true, value: await discoverOidcIssuer(kc, CALL_TIMEOUT_MS) };
+      } catch (error) {
+        const cause = (error as { cause?: unknown }).cause;
+        return {
+          ok: false,
+          error: { ...kubernetesError(cause ?? error), message: (error as Error).message },
+        };
+      }
+    },
+    profileApi: () =>
+      attempt(async () => {
+        const groups = await kc.makeApiClient(ApisApi).getAPIVersions(withTimeout());
+        const group = groups.groups.find((g) => g.name === GROUP);
+        const servedVersions = (group?.versions ?? []).map((v) => v.version);
+        let v1Profiles = false;
+        if (servedVersions.includes('v1')) {
+          const resources = await custom.getAPIResources(
+            { group: GROUP, version: 'v1' },
+            withTimeout(),
+          );
+          v1Profiles = resources.resources.some((r) => r.name === 'profiles');
+        }
+        return { servedVersions, v1Profiles };
+      }),
+    webhookConfiguration: (kind, name) =>
+      attempt<WebhookConfigurationFact | null>(async () => {
+        const object =
+          kind === 'MutatingWebhookConfiguration'
+            ? await admission.readMutatingWebhookConfiguration({ name }, withTimeout())
+            : await admission.readValidatingWebhookConfiguration({ name }, withTimeout());
+        return {
+          kind,
+          name,
+          labels: object.metadata?.labels ?? {},
+          annotations: object.metadata?.annotations ?? {},
+          webhooks: (object.webhooks ?? []).map(toWebhook),
+        };
+      }, null),
+    service: (namespace, name) =>
+      attempt<ServiceFact | null>(async () => {
+        const service = await core.readNamespacedService({ namespace, name }, withTimeout());
+        return {
+          namespace,
+          name,
+          ports: (service.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port })),
+          selector: service.spec?.selector ?? {},
+        };
+      }, null),
+    endpointSlices: (namespace, service) =>
+      attempt(async () => {
+        const list = await discovery.listNamespacedEndpointSlice(
+          { namespace, labelSelector: `kubernetes.io/service-name=${service}` },
+          withTimeout(),
+        );
+        return list.items.map((slice) => ({
+          name: slice.metadata?.name ?? '',
+          ports: (slice.ports ?? []).map((p) => ({ name: p.name, port: p.port })),
+          // Only the first address is used, by the API server as by kube-proxy.
+          endpoints: (slice.endpoints ?? [])
+            .filter((e) => e.addresses.length > 0)
+            .map((e) => ({
+              address: e.addresses[0]!,
+              ready: e.conditions?.ready ?? true,
+              pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+            })),
+        }));
+      }),
+    lease: (namespace, name) =>
+      attempt<LeaseFact | null>(async () => {
+        const lease = await coordination.readNamespacedLease({ namespace, name }, withTimeout());
+        return {
+          holderIdentity: lease.spec?.holderIdentity,
+          renewTime: lease.spec?.renewTime ? new Date(lease.spec.renewTime) : undefined,
+          leaseDurationSeconds: lease.spec?.leaseDurationSeconds,
+        };
+      }, null),
+    dryRunCreate: (profile) =>
+      attempt(() =>
+        custom.createClusterCustomObject(
+          { group: GROUP, version: 'v1', plural: 'profiles', body: profile, dryRun: 'All' },
+          withTimeout(),
+        ),
+      ),
+  };
+}

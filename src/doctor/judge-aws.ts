@@ -1,0 +1,193 @@
+import type { Config } from '../config/schema.js';
+import { fail, notChecked, ok, warn, type CheckResult } from './check.js';
+import type {
+  CallerIdentity,
+  ErrorFact,
+  OidcProviderFact,
+  Outcome,
+  SimulationDecision,
+} from './facts.js';
+
+export const STS_AUDIENCE = 'sts.amazonaws.com';
+
+const ACCESS_DENIED = /^(AccessDenied|AccessDeniedException|UnauthorizedOperation)$/;
+const REJECTED =
+  /^(InvalidClientTokenId|SignatureDoesNotMatch|ExpiredToken|ExpiredTokenException|InvalidAccessKeyId|UnrecognizedClientException|IncompleteSignature)$/;
+
+export function judgeCredentials(identity: Outcome<CallerIdentity>): CheckResult {
+  if (identity.ok) {
+    return ok(
+      `AWS credentials work: ${identity.value.arn} (account ${identity.value.account}, STS GetCallerIdentity)`,
+    );
+  }
+  const { error } = identity;
+  const what = `AWS credentials do not work: STS GetCallerIdentity failed (${error.name}: ${error.message})`;
+  if (
+    error.name === 'CredentialsProviderError' ||
+    /Could not load credentials/i.test(error.message)
+  ) {
+    return fail(
+      what,
+      'no credentials were found. In the pod they come from IRSA: the ServiceAccount needs the annotation ' +
+        'eks.amazonaws.com/role-arn (the chart: serviceAccount.roleArn), then restart the pods ' +
+        '(kubectl rollout restart); elsewhere from the AWS SDK chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...)',
+    );
+  }
+  if (/AssumeRoleWithWebIdentity/.test(error.message) || error.name === 'InvalidIdentityToken') {
+    return fail(
+      what,
+      "STS refused the pod's token for the role: its trust policy must name the cluster's OIDC provider " +
+        'with sub system:serviceaccount:<namespace>:<service account> and aud sts.amazonaws.com (docs/iam-policy.md, step 1)',
+    );
+  }
+  if (REJECTED.test(error.name)) {
+    return fail(
+      what,
+      'AWS rejected these credentials (unknown, expired or mistyped key): renew them, or check which ones the SDK picks ' +
+        '(`aws sts get-caller-identity` with the same environment shows the same identity)',
+    );
+  }
+  return fail(
+    what,
+    'check that STS can be reached from here (AWS_ENDPOINT_URL_STS, proxies, network policy) and retry with --wait',
+  );
+}
+
+export function judgeAccountMatch(
+  configured: string | undefined,
+  identity: Outcome<CallerIdentity>,
+): CheckResult {
+  if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
+  const actual = identity.value.account;
+  if (configured === undefined) {
+    return ok(`the roles live in account ${actual}, the credentials' own`);
+  }
+  if (configured !== actual) {
+    return fail(
+      `the configured account ${configured} is not the credentials' account ${actual}: ` +
+        `role ARNs would name account ${configured} while roles are made in ${actual}`,
+      `set --account-id / AWS_ACCOUNT_ID (the chart: accountId) to ${actual}, or run the webhook with credentials of account ${configured}`,
+    );
+  }
+  return ok(`the configured account ${configured} is the credentials' account`);
+}
+
+export function judgeOidcProvider(
+  config: Config,
+  issuer: string,
+  arn: string,
+  provider: Outcome<OidcProviderFact | null>,
+): CheckResult {
+  const create =
+    `eksctl utils associate-iam-oidc-provider --cluster ${config.clusterName} --region ${config.region} --approve\n` +
+    `(or: aws iam create-open-id-connect-provider --url ${withScheme(issuer)} --client-id-list ${STS_AUDIENCE})`;
+  if (!provider.ok) {
+    if (ACCESS_DENIED.test(provider.error.name)) {
+      return fail(
+        `not allowed to read the IAM OIDC provider ${arn} (${provider.error.message})`,
+        `allow iam:GetOpenIDConnectProvider on ${arn} in the webhook's IAM policy (docs/iam-policy.json)`,
+      );
+    }
+    return fail(
+      `could not read the IAM OIDC provider ${arn} (${provider.error.name}: ${provider.error.message})`,
+      'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait',
+    );
+  }
+  if (provider.value === null) {
+    return fail(
+      `IAM has no OIDC provider for the issuer ${issuer}: no pod can assume its Profile's role`,
+      create,
+    );
+  }
+  if (!provider.value.clientIds.includes(STS_AUDIENCE)) {
+    const listed = provider.value.clientIds.length ? provider.value.clientIds.join(', ') : 'none';
+    return fail(
+      `the IAM OIDC provider ${arn} does not list the client ID ${STS_AUDIENCE} (it lists: ${listed}): ` +
+        "STS refuses the pods' tokens",
+      `aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn ${arn} --client-id ${STS_AUDIENCE}`,
+    );
+  }
+  return ok(`IAM OIDC provider ${arn} exists and lists ${STS_AUDIENCE}`);
+}
+
+/**
+ * The principal to simulate: the role IRSA assumes (AWS_ROLE_ARN, exact with its path), else the
+ * caller. An assumed-role session names its role without the path, so that form is right for
+ * roles at `/` (as docs/iam-policy.md creates it).
+ */
+export function simulationPrincipal(
+  irsaRoleArn: string | undefined,
+  identity: CallerIdentity,
+): { arn: string } | { problem: string } {
+  if (irsaRoleArn) return { arn: irsaRoleArn };
+  const match = /^arn:([\w-]+):(sts|iam)::(\d{12}):(.+)$/.exec(identity.arn);
+  if (!match) return { problem: `the caller ${identity.arn} is not an IAM user or role` };
+  const [, partition, , account, resource] = match;
+  const assumed = /^assumed-role\/([^/]+)\/.+$/.exec(resource!);
+  if (assumed) return { arn: `arn:${partition}:iam::${account}:role/${assumed[1]}` };
+  if (/^(user|role)\//.test(resource!))
+    return { arn: `arn:${partition}:iam::${account}:${resource}` };
+  return { problem: `the caller ${identity.arn} is not an IAM user or role` };
+}
+
+const SIMULATE_HINT = (principal: string, actions: string[]) =>
+  `check it in the IAM policy simulator, or: aws iam simulate-principal-policy --policy-source-arn ${principal} ` +
+  `--action-names ${actions.join(' ')}`;
+
+export function judgePermissions(
+  principal: { arn: string } | { problem: string },
+  actions: string[],
+  simulation: Outcome<SimulationDecision[]> | undefined,
+): CheckResult {
+  if ('problem' in principal) {
+    return warn(
+      `cannot simulate the webhook's IAM calls: ${principal.problem}`,
+      'run doctor with the webhook\'s own credentials (kubectl exec into its pod; see the chart README "Check the install")',
+    );
+  }
+  if (simulation === undefined || !simulation.ok) {
+    const error: ErrorFact | undefined = simulation?.ok === false ? simulation.error : undefined;
+    const reason = error ? `${error.name}: ${error.message}` : 'no answer';
+    if (error && ACCESS_DENIED.test(error.name)) {
+      return warn(
+        `cannot simulate the webhook's IAM calls: iam:SimulatePrincipalPolicy on ${principal.arn} is not allowed (${error.message})`,
+        `allow iam:SimulatePrincipalPolicy on ${principal.arn} to let doctor check; meanwhile ${SIMULATE_HINT(principal.arn, actions)}`,
+      );
+    }
+    return warn(
+      `cannot simulate the webhook's IAM calls: this IAM endpoint did not answer iam:SimulatePrincipalPolicy (${reason})`,
+      `the permissions are unproven here (IAM emulators such as moto do not implement the simulator); against AWS, ${SIMULATE_HINT(principal.arn, actions)}`,
+    );
+  }
+  const denied = simulation.value.filter((d) => d.decision !== 'allowed');
+  if (denied.length > 0) {
+    const list = denied
+      .map(
+        (d) => `${d.action} on ${d.resource} (${d.decision}${d.purpose ? `; ${d.purpose}` : ''})`,
+      )
+      .join(', ');
+    return fail(
+      `${denied.length} of ${simulation.value.length} IAM calls the webhook makes are denied for ${principal.arn}: ${list}`,
+      `give ${principal.arn} the policy \`profile-irsa-webhook iam-policy\` prints for this configuration (docs/iam-policy.md)`,
+    );
+  }
+  return ok(
+    `all ${simulation.value.length} IAM calls the webhook makes are allowed for ${principal.arn} ` +
+      '(iam:SimulatePrincipalPolicy with their context keys)',
+  );
+}
+
+export function judgeBoundary(config: Config): CheckResult {
+  if (config.permissionsBoundary) {
+    return ok(`created roles get the permissions boundary ${config.permissionsBoundary}`);
+  }
+  return warn(
+    'no permissions boundary: a role the webhook creates is limited only by what its own policy lets it write',
+    'set --permissions-boundary / PERMISSIONS_BOUNDARY_ARN (the chart: permissionsBoundary) and require it in the ' +
+      'webhook\'s policy; docs/iam-policy.md ("Variant: a permissions boundary on every created role") explains why',
+  );
+}
+
+function withScheme(issuer: string): string {
+  return issuer.startsWith('https://') ? issuer : `https://${issuer}`;
+}

@@ -1,0 +1,82 @@
+import type { WebhookKind, WebhookRule } from './facts.js';
+
+/**
+ * How the chart registers the webhook (templates/*webhookconfiguration.yaml and _helpers.tpl):
+ * what doctor expects to find in the cluster. The chart is the source; the image carries no
+ * chart, so this is its runtime copy. test/e2e/doctor.test.ts renders the chart (for a current
+ * and for a 1.27 API server) and fails when the two differ, and its healthy install is
+ * registered from the chart and must pass.
+ */
+export interface ExpectedWebhook {
+  kind: WebhookKind;
+  /** The webhook's own name inside the configuration. */
+  webhookName: string;
+  path: string;
+  rules: WebhookRule[];
+  matchConditions: { name: string; expression: string }[];
+}
+
+const RULES: WebhookRule[] = [
+  {
+    apiGroups: ['kubeflow.org'],
+    apiVersions: ['v1'],
+    resources: ['profiles'],
+    operations: ['CREATE', 'UPDATE'],
+    scope: 'Cluster',
+  },
+];
+
+/** _helpers.tpl "profile-irsa-webhook.matchConditions", as the API server stores them. */
+const CREATE_OR_PLUGINS_CHANGE = {
+  name: 'create-or-plugins-change',
+  expression:
+    "request.operation == 'CREATE' || " +
+    '(has(object.spec) && has(object.spec.plugins) ? object.spec.plugins : []) != ' +
+    '(has(oldObject.spec) && has(oldObject.spec.plugins) ? oldObject.spec.plugins : [])',
+};
+const NOT_BEING_DELETED = {
+  name: 'not-being-deleted',
+  expression:
+    '!has(object.metadata.deletionTimestamp) && ' +
+    '(oldObject == null || !has(oldObject.metadata.deletionTimestamp))',
+};
+
+/** The chart renders matchConditions for API servers from this minor version on. */
+export const MATCH_CONDITIONS_SINCE = { major: 1, minor: 28 };
+
+export const EXPECTED_WEBHOOKS: Record<WebhookKind, ExpectedWebhook> = {
+  MutatingWebhookConfiguration: {
+    kind: 'MutatingWebhookConfiguration',
+    webhookName: 'mutate.profile-irsa-webhook.kubeflow.org',
+    path: '/mutate',
+    rules: RULES,
+    matchConditions: [CREATE_OR_PLUGINS_CHANGE, NOT_BEING_DELETED],
+  },
+  ValidatingWebhookConfiguration: {
+    kind: 'ValidatingWebhookConfiguration',
+    webhookName: 'validate.profile-irsa-webhook.kubeflow.org',
+    path: '/validate',
+    rules: RULES,
+    matchConditions: [CREATE_OR_PLUGINS_CHANGE],
+  },
+};
+
+/**
+ * What the chart renders for an API server of `gitVersion` (e.g. `v1.35.4`, `v1.27.16-eks-2d5f260`):
+ * no matchConditions before 1.28. An unreadable version is taken as a current one.
+ */
+export function expectedFor(kind: WebhookKind, gitVersion: string | undefined): ExpectedWebhook {
+  const expected = EXPECTED_WEBHOOKS[kind];
+  const match = /^v?(\d+)\.(\d+)/.exec(gitVersion ?? '');
+  const old =
+    match !== null &&
+    (Number(match[1]) < MATCH_CONDITIONS_SINCE.major ||
+      (Number(match[1]) === MATCH_CONDITIONS_SINCE.major &&
+        Number(match[2]) < MATCH_CONDITIONS_SINCE.minor));
+  return old ? { ...expected, matchConditions: [] } : expected;
+}
+
+/** The DNS name the API server checks the serving certificate for, in Service mode. */
+export function serviceHostname(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc`;
+}
