@@ -136,9 +136,11 @@ const token = (name: string) => `\u27e6${name}\u27e7`;
 function substitute(text: string, namespace: string): string {
   const escape = (value: string) => JSON.stringify(value).slice(1, -1);
   const arn = derivedArnOf(namespace);
-  let out = text.replaceAll(NS, escape(namespace));
+  // Replacer functions, not strings: a drawn namespace may hold `$'` or `$&`, which a replacement
+  // string would expand.
+  let out = text.replaceAll(NS, () => escape(namespace));
   for (const [name, variant] of Object.entries(ARN_VARIANTS)) {
-    out = out.replaceAll(token(name), escape(variant(arn)));
+    out = out.replaceAll(token(name), () => escape(variant(arn)));
   }
   return out;
 }
