@@ -265,7 +265,10 @@ t.test('candidates racing for a fresh Lease: one create wins, the rest get 409',
     t.equal(lease.spec?.leaseTransitions, 0, 'created once');
     t.equal(sampler.stop().mostLeaders, 1);
     await stopAll(candidates);
-    const errors = captures.flatMap((c) => c.entries.filter((e) => e.level >= 40));
+    // A write cut short on a loaded machine is logged, rightly; a lost race (409) must not be.
+    const errors = captures.flatMap((c) =>
+      c.entries.filter((e) => e.level >= 40 && e['error'] !== 'timed out'),
+    );
     t.same(errors, [], 'a lost race is not a failure');
     conflicts += captures
       .flatMap((c) => c.entries)
