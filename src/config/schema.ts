@@ -133,6 +133,15 @@ export const configSchema = z
     port,
     opsPort: port,
     shutdownDelaySeconds: z.coerce.number().min(0).max(300),
+    maxConnections: z.coerce.number().int().min(1).max(65535),
+    // At least one review at the body limit (7.5 MiB) must always fit.
+    bodyMemoryMib: z.coerce
+      .number()
+      .int()
+      .min(8, 'must be at least 8 (one review at the body limit)')
+      .max(4096),
+    requestTimeoutSeconds: z.coerce.number().min(1).max(300),
+    keepAliveTimeoutSeconds: z.coerce.number().min(1).max(3600),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .superRefine((config, ctx) => {

@@ -13,6 +13,8 @@ export interface Metrics {
   roleCacheMisses: Counter;
   certificateExpiry: Gauge;
   reconcileResults: Counter<'result'>;
+  /** Connections and requests the admission server's limits turned away, by reason. */
+  httpRefused: Counter<'reason'>;
   /** Counts one answered admission and its latency. */
   recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
 }
@@ -81,6 +83,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'profile_irsa_reconcile_results_total',
       help: 'Roles handled by reconcile passes, by result.',
       labelNames: ['result'],
+      registers,
+    }),
+    httpRefused: new Counter({
+      name: 'profile_irsa_http_refused_total',
+      help: 'Admission connections dropped at the connection cap (max-connections) and large requests refused for want of body memory (body-memory).',
+      labelNames: ['reason'],
       registers,
     }),
   };
