@@ -145,6 +145,21 @@ export async function startBaselineProcess(
   }
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds (Linux /proc, whose clock
+ * ticks are always 1/100 s); undefined elsewhere.
+ */
+export async function cpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size of a process (Linux /proc), in bytes; undefined elsewhere. */
 export async function rssBytes(pid: number): Promise<number | undefined> {
   try {
