@@ -154,7 +154,14 @@ t.test("ENTRYPOINT runs package.json's bin, CMD is serve", async (t) => {
   if (/distroless\/nodejs/.test(runtime.image)) {
     t.equal(argv[0], '/nodejs/bin/node', 'distroless node lives at /nodejs/bin/node');
   }
-  t.equal(posix.normalize(argv[1]!), binTarget, `the script is package.json's bin (${binTarget})`);
+  // Node flags may come between node and the script.
+  const scriptAt = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('--'));
+  const flags = argv.slice(1, scriptAt);
+  for (const flag of flags) {
+    t.match(flag, /^--[a-z][a-z0-9-]*(=\S+)?$/, `node flag ${flag}`);
+  }
+  const script = argv[scriptAt]!;
+  t.equal(posix.normalize(script), binTarget, `the script is package.json's bin (${binTarget})`);
   const cmd = last(runtime, 'CMD');
   t.same(cmd && execForm(cmd), ['serve']);
 });

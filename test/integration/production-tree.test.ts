@@ -297,7 +297,7 @@ t.test(
     }
 
     // 4. As the image has it: root-owned and read-only, Node.js at the ENTRYPOINT's path.
-    const [nodePath, script, ...entryArgs] = execForm(last(runtime, 'ENTRYPOINT')!);
+    const [nodePath, ...entryArgs] = execForm(last(runtime, 'ENTRYPOINT')!);
     const cmd = execForm(last(runtime, 'CMD')!);
     const node = join(root, nodePath!);
     await mkdir(dirname(node), { recursive: true });
@@ -352,7 +352,7 @@ t.test(
     };
     // Exactly the image's environment: env -i starts from nothing.
     const envArgs = ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
-    const child = spawn('env', [...envArgs, node, script!, ...entryArgs, ...cmd], {
+    const child = spawn('env', [...envArgs, node, ...entryArgs, ...cmd], {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(isRoot ? { uid, gid } : {}),

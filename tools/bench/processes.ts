@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -12,6 +13,22 @@ import { repoRoot } from '../repo-root.js';
 const cliFile = join(repoRoot, 'dist/bin/cli.js');
 const baselineFile = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
 const preloadUrl = new URL('./exit-with-parent.js', import.meta.url).href;
+
+/**
+ * The Node.js flags the image's ENTRYPOINT gives the webhook (those before the script), so the
+ * benchmark measures the runtime as shipped.
+ */
+export function imageNodeFlags(): string[] {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const line = dockerfile
+    .split('\n')
+    .filter((l) => /^ENTRYPOINT\s+\[/.test(l))
+    .at(-1);
+  if (line === undefined) return [];
+  const argv = JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as string[];
+  const script = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('--'));
+  return argv.slice(1, script < 0 ? undefined : script);
+}
 
 /** A Node child process started by the benchmark. */
 export interface NodeChild {
@@ -65,7 +82,7 @@ export async function startWebhookProcess(
     const { child, proc, handle } = startNode(
       [cliFile, 'serve'],
       { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port), OPS_PORT: String(opsPort) },
-      nodeArgs,
+      [...imageNodeFlags(), ...nodeArgs],
     );
     child.stdout.resume();
     const opsUrl = `http://127.0.0.1:${opsPort}`;

@@ -6,6 +6,7 @@ import type {
   HotPathResult,
   ProvisioningResult,
 } from './phases.js';
+import { imageNodeFlags } from './processes.js';
 
 export interface Machine {
   cores: number;
@@ -15,6 +16,8 @@ export interface Machine {
   memoryGb: number;
   loadAverage1m: number;
   date: string;
+  /** Node.js flags the webhook runs with: the image's ENTRYPOINT's. */
+  webhookNodeFlags: string[];
 }
 
 export function machine(): Machine {
@@ -27,6 +30,7 @@ export function machine(): Machine {
     memoryGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     loadAverage1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
     date: new Date().toISOString(),
+    webhookNodeFlags: imageNodeFlags(),
   };
 }
 
@@ -115,7 +119,8 @@ export function render(s: Summary): string {
   const out: string[] = [];
   out.push(
     `profile-irsa-webhook benchmark (${s.mode}) — ${m.cores} × ${m.cpuModel}, ${m.memoryGb} GB, ` +
-      `Node ${m.node}, ${m.platform}, load ${m.loadAverage1m} at start, ${m.date}`,
+      `Node ${m.node} (webhook: ${m.webhookNodeFlags.join(' ') || 'no flags'}, as in the image), ` +
+      `${m.platform}, load ${m.loadAverage1m} at start, ${m.date}`,
   );
   out.push('');
   const h = s.hotPath;
