@@ -243,9 +243,16 @@ t.test('the defaults fit the API server', async (t) => {
   t.teardown(() => webhook.stop());
   const server = webhook.server.admission.server;
   t.equal(server.requestTimeout, 32_000, 'request timeout 32 s');
+  t.equal(
+    server.requestTimeout,
+    DEFAULT_LIMITS.requestTimeoutMs,
+    'the configuration default is the server default',
+  );
   t.equal(server.headersTimeout, 10_000, 'headers within 10 s');
   t.equal(server.keepAliveTimeout, 95_000, 'keep-alive 95 s');
+  t.equal(server.keepAliveTimeout, DEFAULT_LIMITS.keepAliveTimeoutMs);
   t.equal(server.maxConnections, 256, 'at most 256 connections');
+  t.equal(server.maxConnections, DEFAULT_LIMITS.maxConnections);
   const ops = webhook.server.ops.server;
   t.equal(ops.requestTimeout, 32_000, 'the ops port has the same request timeout');
   t.equal(ops.maxConnections, 256, 'and connection cap');
@@ -431,3 +438,61 @@ t.test('connections past the cap are dropped as they arrive, and counted', async
   );
   t.equal(after.failures, 0, 'once they are gone, admissions are answered');
 });
+
+t.test(
+  'idle keep-alive connections last the keep-alive timeout, not the header timeout',
+  async (t) => {
+    const moto = await startMoto();
+    t.teardown(() => moto.stop());
+    // Headers within 2 s; idle connections kept 4 s.
+    const served = await serve(t, moto, {
+      REQUEST_TIMEOUT_SECONDS: '2',
+      KEEP_ALIVE_TIMEOUT_SECONDS: '4',
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const body = JSON.stringify(createReview('team-idle', { dryRun: true }));
+    const post = () =>
+      new Promise<{ status: number; reused: boolean; socket: TLSSocket }>((resolve, reject) => {
+        const req = request(
+          `${served.admissionUrl}/mutate?timeout=10s`,
+          {
+            method: 'POST',
+            agent,
+            ca: served.certs.caCert,
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                reused: req.reusedSocket,
+                socket: req.socket as TLSSocket,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const first = await post();
+    t.equal(first.status, 200);
+    await sleep(3000);
+    const second = await post();
+    t.equal(second.status, 200, 'a request after 3 s idle is answered');
+    t.ok(second.reused, 'on the same connection: the header timeout does not reap idle ones');
+    const idleFrom = performance.now();
+    const closedAfter = await Promise.race([
+      new Promise<number>((resolve) =>
+        second.socket.once('close', () => resolve(performance.now() - idleFrom)),
+      ),
+      sleep(4000 + 1000 + CUT_OFF_SLACK_MS + 1000).then(() => -1),
+    ]);
+    // Node adds a second to the socket's timeout so that the client, told `timeout=4`, closes first.
+    t.ok(
+      closedAfter >= 4000 - 200 && closedAfter <= 4000 + 1000 + CUT_OFF_SLACK_MS,
+      `the server closes it after the keep-alive timeout (${closedAfter.toFixed(0)} ms)`,
+    );
+  },
+);
