@@ -79,6 +79,12 @@ export async function startWebhook(
     tlsKeyFile: config.tlsKeyFile!,
     shutdownDelayMs: config.shutdownDelaySeconds * 1000,
     certPollMs: overrides.certPollMs,
+    limits: {
+      maxConnections: config.maxConnections,
+      bodyMemoryBytes: config.bodyMemoryMib * 1024 * 1024,
+      requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+      keepAliveTimeoutMs: config.keepAliveTimeoutSeconds * 1000,
+    },
   });
   logger.info({ admission: server.admissionUrl, ops: server.opsUrl }, 'serving');
   let reconciler: RunningReconciler | undefined;

@@ -153,6 +153,15 @@ export const configSchema = z
     webhookName: z
       .string()
       .regex(DNS_LABEL, 'must be a DNS-1035 label (the Service is named after it)'),
+    maxConnections: z.coerce.number().int().min(1).max(65535),
+    // At least one review at the body limit (7.5 MiB) must always fit.
+    bodyMemoryMib: z.coerce
+      .number()
+      .int()
+      .min(8, 'must be at least 8 (one review at the body limit)')
+      .max(4096),
+    requestTimeoutSeconds: z.coerce.number().min(1).max(300),
+    keepAliveTimeoutSeconds: z.coerce.number().min(1).max(3600),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     reconcile: boolean,
     reconcileInterval: duration(60_000, 'must be at least 1m: every pass reads every role'),

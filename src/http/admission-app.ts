@@ -2,6 +2,13 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { admit, type AdmitDeps, type WebhookName } from '../webhook/admit.js';
 import { parseTimeout } from '../webhook/deadline.js';
+import {
+  BodyBudget,
+  createAdmissionServer,
+  DEFAULT_LIMITS,
+  type RefusalReason,
+  type ServerLimits,
+} from './limits.js';
 
 /** Above the API server's own request limit (3 MiB) doubled, since a review carries old and new object. */
 export const BODY_LIMIT = 7 * 1024 * 1024 + 512 * 1024;
@@ -11,6 +18,10 @@ export interface AdmissionAppOptions {
   logger: Logger;
   /** TLS material; omitted in tests that use `inject`. */
   https?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** Timeouts, connection cap and body memory of the HTTPS server (limits.ts). */
+  limits?: ServerLimits;
+  /** Told of every connection or request the limits refuse. */
+  onRefused?: (reason: RefusalReason) => void;
 }
 
 /** The admission endpoints, without listening: `server.ts` owns ports, TLS files and signals. */
@@ -25,9 +36,23 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     onConstructorPoisoning: 'ignore',
     return503OnClosing: false,
   } as const;
+  const tls = options.https;
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const budget = new BodyBudget(limits.bodyMemoryBytes);
   // An HTTPS instance differs from an HTTP one only in its server type, which nothing here uses.
-  const app: FastifyInstance = options.https
-    ? (Fastify({ ...fastifyOptions, https: options.https }) as unknown as FastifyInstance)
+  const app: FastifyInstance = tls
+    ? (Fastify({
+        ...fastifyOptions,
+        serverFactory: (handler) =>
+          createAdmissionServer({
+            tls,
+            limits,
+            bodyLimit: BODY_LIMIT,
+            budget,
+            onRefused: options.onRefused ?? (() => undefined),
+            handler,
+          }),
+      }) as unknown as FastifyInstance)
     : Fastify(fastifyOptions);
 
   // Reviews are JSON; a text body is not one, whatever it contains.
@@ -47,7 +72,8 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
       .send({ error: 'NotFound', message: `no route ${request.method} ${request.url}` }),
   );
 
-  const route = (webhook: WebhookName) => async (request: { body: unknown; query: unknown }) => {
+  // Returns admit's own promise: an async wrapper would only add a tick per request.
+  const route = (webhook: WebhookName) => (request: { body: unknown; query: unknown }) => {
     const timeout = (request.query as Record<string, unknown> | undefined)?.timeout;
     return admit(webhook, request.body, parseTimeout(timeout), options.deps);
   };

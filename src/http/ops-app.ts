@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.js';
+import { applyLimits, DEFAULT_LIMITS, nodeServerOptions, type ServerLimits } from './limits.js';
 import type { Readiness } from './readiness.js';
 
 /** Health, readiness and metrics on plain HTTP, apart from the admission port. */
@@ -8,9 +9,13 @@ export function buildOpsApp(options: {
   metrics: Metrics;
   readiness: Readiness;
   logger: Logger;
+  limits?: ServerLimits;
 }): FastifyInstance {
+  // The same timeouts and connection cap as the admission port: it is as reachable.
+  const limits = options.limits ?? DEFAULT_LIMITS;
   // Probes and scrapes are not worth a log line each; only failures are logged.
-  const app: FastifyInstance = Fastify({ logger: false });
+  const app: FastifyInstance = Fastify({ logger: false, http: nodeServerOptions(limits) });
+  applyLimits(app.server, limits);
   app.setErrorHandler((error, request, reply) => {
     options.logger.error({ err: error, url: request.url }, 'ops request failed');
     return reply.code(500).send({ error: 'InternalError', message: 'see the webhook logs' });

@@ -6,6 +6,7 @@ import type { AdmitDeps } from '../webhook/admit.js';
 import { buildAdmissionApp } from './admission-app.js';
 import { CertWatcher, loadCertPair, type CertPair } from './cert-watcher.js';
 import { InFlight } from './in-flight.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { buildOpsApp } from './ops-app.js';
 import { Readiness } from './readiness.js';
 
@@ -24,6 +25,8 @@ export interface ServerOptions {
   /** After shutdown begins, how long to keep serving while endpoints drop the pod. */
   shutdownDelayMs: number;
   certPollMs?: number;
+  /** Timeouts, connection cap and body memory for both ports. */
+  limits?: ServerLimits;
 }
 
 export interface RunningServer {
@@ -47,11 +50,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The first pair must load, or there is nothing to serve; later ones may fail and be skipped.
   const pair = await loadCertPair(options.tlsCertFile, options.tlsKeyFile);
   recordExpiry(pair);
-  const ops = buildOpsApp({ metrics, readiness, logger });
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const ops = buildOpsApp({ metrics, readiness, logger, limits });
   const admission = buildAdmissionApp({
     deps: options.deps,
     logger,
     https: { cert: pair.cert, key: pair.key },
+    limits,
+    onRefused: (reason) => metrics.httpRefused.inc({ reason }),
   });
   const certWatcher = new CertWatcher({
     certFile: options.tlsCertFile,

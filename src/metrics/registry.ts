@@ -14,6 +14,8 @@ export interface Metrics {
   certificateExpiry: Gauge;
   reconcileResults: Counter<'result'>;
   reconcile: ReconcileMetrics;
+  /** Connections and requests the admission server's limits turned away, by reason. */
+  httpRefused: Counter<'reason'>;
   /** Counts one answered admission and its latency. */
   recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
   admissionsWithoutIam: Counter<'webhook' | 'reason'>;
@@ -148,5 +150,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
         registers,
       }),
     },
+    httpRefused: new Counter({
+      name: 'profile_irsa_http_refused_total',
+      help: 'Admission connections dropped at the connection cap (max-connections) and large requests refused for want of body memory (body-memory).',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
 }

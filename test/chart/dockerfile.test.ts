@@ -1,88 +1,26 @@
 // The Dockerfile agrees with package.json, the TypeScript build and the chart: the entrypoint
-// runs the package's bin, the build emits it, the Node version satisfies `engines`, the runtime is
-// non-root, the exposed ports are the defaults, and .dockerignore keeps what the build needs.
+// runs the package's bin, the build emits it, every Node base image satisfies `engines` and the
+// build stages run the Node release the tests run on, the runtime is distroless Node.js of that
+// major and non-root, the exposed ports are the defaults, .dockerignore keeps what the build needs,
+// and nothing of tools/ (dev and benchmark code) or its output .build/ reaches the image.
 
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { SERVE_OPTIONS } from '../../src/config/options.js';
+import {
+  contextSources,
+  copiesOf,
+  dockerignorePatterns,
+  execForm,
+  isIgnored,
+  last,
+  patternToRegExp,
+  repoStages,
+  runCommands,
+} from '../helpers/dockerfile.js';
 import { chartDir, repoRoot } from '../helpers/helm.js';
-
-interface Instruction {
-  keyword: string;
-  args: string;
-  line: number;
-}
-
-interface Stage {
-  image: string;
-  name?: string;
-  instructions: Instruction[];
-}
-
-/** Splits a Dockerfile into instructions (joining `\` continuations, dropping comments). */
-function parseDockerfile(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let current = '';
-  let start = 0;
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trimEnd();
-    if (current === '' && (line.trim() === '' || line.trim().startsWith('#'))) return;
-    if (current !== '' && line.trim().startsWith('#')) return;
-    if (current === '') start = i + 1;
-    if (line.endsWith('\\')) {
-      current += line.slice(0, -1) + ' ';
-      return;
-    }
-    current += line;
-    const match = /^\s*(\w+)\s+(.*)$/s.exec(current);
-    if (!match)
-      throw new Error(`Dockerfile line ${start}: cannot parse ${JSON.stringify(current)}`);
-    out.push({ keyword: match[1]!.toUpperCase(), args: match[2]!.trim(), line: start });
-    current = '';
-  });
-  return out;
-}
-
-function stagesOf(instructions: Instruction[]): Stage[] {
-  const stages: Stage[] = [];
-  for (const ins of instructions) {
-    if (ins.keyword === 'FROM') {
-      const words = ins.args.split(/\s+/).filter((w) => !w.startsWith('--'));
-      const as = words.findIndex((w) => w.toUpperCase() === 'AS');
-      stages.push({
-        image: words[0]!,
-        ...(as >= 0 ? { name: words[as + 1]! } : {}),
-        instructions: [],
-      });
-    } else {
-      stages.at(-1)?.instructions.push(ins);
-    }
-  }
-  return stages;
-}
-
-const execForm = (ins: Instruction): string[] => {
-  const parsed: unknown = JSON.parse(ins.args);
-  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
-    throw new Error(`line ${ins.line}: ${ins.keyword} is not in exec (JSON array) form`);
-  }
-  return parsed as string[];
-};
-
-const last = (stage: Stage, keyword: string): Instruction | undefined =>
-  stage.instructions.filter((i) => i.keyword === keyword).at(-1);
-
-/** COPY/ADD sources taken from the build context (not `--from=`). */
-function contextSources(stage: Stage): string[] {
-  return stage.instructions
-    .filter((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && !/--from=/.test(i.args))
-    .flatMap((i) => {
-      const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
-      return words.slice(0, -1);
-    });
-}
 
 // --- tiny semver range check for `engines.node` (>=, >, <=, <, =, ^, ~, x; `||` of ANDs) -----
 type Version = [number, number, number];
@@ -149,34 +87,6 @@ function nodeVersionOf(image: string): Version | undefined {
   return undefined;
 }
 
-// --- .dockerignore matching (Docker's rules: filepath.Match per segment, `**`, `!`, last wins) --
-function patternToRegExp(pattern: string): RegExp {
-  let re = '';
-  const p = posix.normalize(pattern.replace(/^\/+/, '')).replace(/\/+$/, '');
-  for (let i = 0; i < p.length; i++) {
-    const ch = p[i]!;
-    if (ch === '*' && p[i + 1] === '*') {
-      re += '.*';
-      i++;
-      if (p[i + 1] === '/') i++;
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  // A pattern also excludes everything below a matching directory.
-  return new RegExp(`^${re}(/.*)?$`);
-}
-
-function isIgnored(path: string, patterns: string[]): boolean {
-  let ignored = false;
-  for (const raw of patterns) {
-    const negate = raw.startsWith('!');
-    const pattern = negate ? raw.slice(1).trim() : raw;
-    if (patternToRegExp(pattern).test(path)) ignored = !negate;
-  }
-  return ignored;
-}
-
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
     const full = join(dir, entry);
@@ -190,18 +100,27 @@ interface TsConfig {
   compilerOptions?: { outDir?: string; rootDir?: string };
   include?: string[];
 }
-function readTsConfig(file: string): { outDir?: string; rootDir?: string } {
+interface ResolvedTsConfig {
+  outDir?: string;
+  rootDir?: string;
+  include?: string[];
+  /** This file and every file it extends, relative to the repository. */
+  files: string[];
+}
+function readTsConfig(file: string): ResolvedTsConfig {
   // tsconfig allows line comments; drop them (the project's files use none of JSON's other extensions).
   const text = readFileSync(file, 'utf8').replace(/^\s*\/\/.*$/gm, '');
   const config = JSON.parse(text) as TsConfig;
-  const base: { outDir?: string; rootDir?: string } = config.extends
+  const base: ResolvedTsConfig = config.extends
     ? readTsConfig(join(dirname(file), config.extends))
-    : {};
+    : { files: [] };
   const resolve = (p?: string) =>
     p === undefined ? undefined : relative(repoRoot, join(dirname(file), p));
   return {
     outDir: resolve(config.compilerOptions?.outDir) ?? base.outDir,
     rootDir: resolve(config.compilerOptions?.rootDir) ?? base.rootDir,
+    include: config.include?.map((p) => resolve(p)!) ?? base.include,
+    files: [relative(repoRoot, file), ...base.files],
   };
 }
 
@@ -210,13 +129,14 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
   bin: Record<string, string> | string;
   scripts: Record<string, string>;
   engines: { node: string };
+  devDependencies: Record<string, string>;
 };
-const stages = stagesOf(parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')));
+const stages = repoStages();
 const runtime = stages.at(-1)!;
-const dockerignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8')
-  .split('\n')
-  .map((l) => l.trim())
-  .filter((l) => l !== '' && !l.startsWith('#'));
+const dockerignore = dockerignorePatterns();
+/** The TypeScript project `npm run build` compiles. */
+const buildProject =
+  /\btsc\b.*?(?:-p|--project)\s+(\S+)/.exec(pkg.scripts.build ?? '')?.[1] ?? 'tsconfig.json';
 const binTarget = posix.normalize(
   typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin[pkg.name] ?? Object.values(pkg.bin)[0]!),
 );
@@ -234,7 +154,14 @@ t.test("ENTRYPOINT runs package.json's bin, CMD is serve", async (t) => {
   if (/distroless\/nodejs/.test(runtime.image)) {
     t.equal(argv[0], '/nodejs/bin/node', 'distroless node lives at /nodejs/bin/node');
   }
-  t.equal(posix.normalize(argv[1]!), binTarget, `the script is package.json's bin (${binTarget})`);
+  // Node flags may come between node and the script.
+  const scriptAt = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('--'));
+  const flags = argv.slice(1, scriptAt);
+  for (const flag of flags) {
+    t.match(flag, /^--[a-z][a-z0-9-]*(=\S+)?$/, `node flag ${flag}`);
+  }
+  const script = argv[scriptAt]!;
+  t.equal(posix.normalize(script), binTarget, `the script is package.json's bin (${binTarget})`);
   const cmd = last(runtime, 'CMD');
   t.same(cmd && execForm(cmd), ['serve']);
 });
@@ -252,9 +179,8 @@ t.test("the build runs package.json's build script, whose outDir holds the bin",
   );
   t.ok(ci >= 0 && ci < build, '`npm ci` runs before the build');
 
-  const script = pkg.scripts.build;
-  t.ok(script, 'package.json has a build script');
-  const project = /\btsc\b.*?(?:-p|--project)\s+(\S+)/.exec(script ?? '')?.[1] ?? 'tsconfig.json';
+  t.ok(pkg.scripts.build, 'package.json has a build script');
+  const project = buildProject;
   const projectFile = join(repoRoot, project);
   t.ok(existsSync(projectFile), `${project} (the build's tsconfig) exists`);
   if (!existsSync(projectFile)) return;
@@ -301,6 +227,79 @@ t.test('every Node base image satisfies package.json engines', async (t) => {
   t.equal(majors.size, 1, 'one Node major across stages');
 });
 
+t.test('the build stages run the Node release the tests run on', async (t) => {
+  // The `node` devDependency is the Node.js every npm script (tests included) runs on.
+  const tested = pkg.devDependencies.node ?? '';
+  t.match(tested, /^\d+\.\d+\.\d+$/, 'the node devDependency is an exact version');
+  t.equal(process.version, `v${tested}`, 'these tests run on it');
+  const official = stages.filter((s) => /^(?:docker\.io\/(?:library\/)?)?node:/.test(s.image));
+  t.ok(official.length >= 1, 'the build uses the official node image');
+  for (const stage of official) {
+    t.match(
+      stage.image,
+      new RegExp(
+        `^(?:docker\\.io/(?:library/)?)?node:${tested.replaceAll('.', '\\.')}-bookworm-slim$`,
+      ),
+      `${stage.name ?? stage.image} is node:${tested}-bookworm-slim`,
+    );
+  }
+});
+
+t.test("the runtime is distroless Node.js of engines' major, as non-root", async (t) => {
+  const match = /^gcr\.io\/distroless\/nodejs(\d+)-debian(\d+):nonroot$/.exec(runtime.image);
+  t.ok(match, `${runtime.image} is gcr.io/distroless/nodejs<major>-debian<n>:nonroot`);
+  // Distroless follows the major's patch releases: engines must admit every one of them.
+  t.ok(
+    satisfies([Number(match?.[1]), 999, 999], pkg.engines.node),
+    `engines ${pkg.engines.node} admits Node.js ${match?.[1]}.x`,
+  );
+  t.equal(
+    Number(match?.[1]),
+    Number(pkg.devDependencies.node?.split('.')[0]),
+    'the same major as the build stages and the tests',
+  );
+});
+
+t.test('nothing of tools/ or .build/ reaches the image', async (t) => {
+  const toolish = /(^|\/)(tools|\.build)(\/|$)|tsconfig\.tools\.json/;
+  for (const stage of stages) {
+    for (const copy of copiesOf(stage)) {
+      for (const source of copy.sources) {
+        t.notMatch(source, toolish, `line ${copy.line}: COPY ${source} is not tools code`);
+        t.notOk(
+          patternToRegExp(source).test('tools/bench/main.ts') ||
+            patternToRegExp(source).test('.build/tools/bench/main.js'),
+          `line ${copy.line}: COPY ${source} takes no tools file`,
+        );
+      }
+    }
+    for (const command of runCommands(stage)) {
+      t.notMatch(command, /build:tools|tools\/|\.build\b/, `RUN ${command} builds no tools`);
+    }
+  }
+  for (const file of [
+    'tools/bench/main.ts',
+    'tools/dev/main.ts',
+    'tools/repo-root.ts',
+    '.build/tools/bench/main.js',
+    '.build/src/bin/cli.js',
+    'tsconfig.tools.json',
+    'tsconfig.test.json',
+  ]) {
+    t.ok(isIgnored(file, dockerignore), `${file} never enters the build context`);
+  }
+  // What the image compiles is src/ alone: tools have their own project (npm run build:tools).
+  const build = readTsConfig(join(repoRoot, buildProject));
+  t.ok(build.include && build.include.length > 0, `${buildProject} lists what it compiles`);
+  for (const pattern of build.include ?? []) {
+    t.match(pattern, /^src\//, `${buildProject} compiles ${pattern}, inside src/`);
+  }
+  t.equal(build.outDir, 'dist', 'into dist/');
+  t.match(pkg.scripts['build:tools'] ?? '', /tsconfig\.tools\.json/, 'tools build on their own');
+  const tools = readTsConfig(join(repoRoot, 'tsconfig.tools.json'));
+  t.not(tools.outDir, build.outDir, 'into another directory than dist/');
+});
+
 t.test('the runtime stage runs as a non-root user', async (t) => {
   const user = last(runtime, 'USER');
   t.ok(user, 'runtime sets USER');
@@ -333,7 +332,7 @@ t.test('.dockerignore keeps what the build needs and drops the rest', async (t) 
   const needed = [
     'package.json',
     'package-lock.json',
-    ...readdirSync(repoRoot).filter((f) => /^tsconfig.*\.json$/.test(f)),
+    ...readTsConfig(join(repoRoot, buildProject)).files,
     ...filesUnder(join(repoRoot, 'src')).map((f) => relative(repoRoot, f)),
   ];
   for (const stage of stages) {

@@ -13,6 +13,8 @@ export interface LoadResult extends LatencySummary {
   requestsPerSecond: number;
   errors: number;
   non2xx: number;
+  /** Every response of the run, the settling ones included (for CPU time per request). */
+  responses: number;
 }
 
 /**
@@ -23,6 +25,7 @@ export interface LoadResult extends LatencySummary {
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const samples = new Samples();
   let non2xx = 0;
+  let responses = 0;
   // Connections open (TLS handshakes) at the start of every run; measure only after that.
   const settleMs = Math.min(250, options.durationMs / 5);
   const started = performance.now();
@@ -39,6 +42,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     timeout: 10,
   });
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    responses++;
     if (status < 200 || status > 299) non2xx++;
     if (performance.now() >= measureFrom) samples.add(ms);
   });
@@ -49,6 +53,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     requestsPerSecond: (samples.size / measuredMs) * 1000,
     errors: result.errors + result.timeouts,
     non2xx,
+    responses,
   };
 }
 

@@ -133,6 +133,7 @@ async function main(): Promise<void> {
       caCert: certs.caCert,
       webhook,
       baselineUrl: baseline.url,
+      baselinePid: baseline.pid,
       settings,
       motoEndpoint: moto.endpoint,
       progress,

@@ -8,7 +8,7 @@ import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
 import { FAKE_CREDENTIALS, MOTO_REGION } from '../dev/moto.js';
 import { HttpsClient, runLoad, type LoadResult } from './load.js';
-import { metricSum, parsePrometheus, rssBytes, type WebhookProcess } from './processes.js';
+import { cpuMs, metricSum, parsePrometheus, rssBytes, type WebhookProcess } from './processes.js';
 import { createReviewBody, hotUpdateReviewBody, parseAnswer } from './reviews.js';
 import { mean, median, Samples, type LatencySummary } from './stats.js';
 
@@ -17,6 +17,8 @@ export interface PhaseContext {
   caCert: string;
   webhook: WebhookProcess;
   baselineUrl: string;
+  /** The baseline server's process, for its CPU time. */
+  baselinePid: number;
   settings: RoleSettings;
   motoEndpoint: string;
   progress(message: string): void;
@@ -53,6 +55,11 @@ export interface RunSummary {
   non2xx: number;
   /** Each round's requests per second, in run order. */
   rounds: number[];
+  /**
+   * The server process's CPU time per request (µs), over all rounds: what it costs to answer,
+   * far steadier than throughput when the load generator and other work share the cores.
+   */
+  cpuUsPerRequest: number | null;
 }
 
 export interface HotPoint {
@@ -64,6 +71,8 @@ export interface HotPoint {
   rpsRatio: number;
   /** webhook / baseline p99 latency. */
   p99Ratio: number;
+  /** webhook / baseline CPU time per request. */
+  cpuRatio: number | null;
 }
 
 export interface HotPathResult {
@@ -112,6 +121,9 @@ export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
     for (const endpoint of ['mutate', 'validate'] as const) {
       for (const concurrency of CONCURRENCY) {
         const runs: Record<'webhook' | 'baseline', LoadResult[]> = { webhook: [], baseline: [] };
+        const cpu = { webhook: 0, baseline: 0 };
+        const pids = { webhook: ctx.webhook.pid, baseline: ctx.baselinePid };
+        let cpuKnown = true;
         for (let round = 0; round < rounds; round++) {
           // Alternate which server goes first, so drift in the machine's load hits both alike.
           const order =
@@ -119,6 +131,7 @@ export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
               ? (['baseline', 'webhook'] as const)
               : (['webhook', 'baseline'] as const);
           for (const target of order) {
+            const before = await cpuMs(pids[target]);
             runs[target].push(
               await runLoad({
                 url: `${targets[target]}/${endpoint}`,
@@ -127,10 +140,13 @@ export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
                 durationMs,
               }),
             );
+            const after = await cpuMs(pids[target]);
+            if (before === undefined || after === undefined) cpuKnown = false;
+            else cpu[target] += after - before;
           }
         }
-        const webhook = summarize(runs.webhook);
-        const baseline = summarize(runs.baseline);
+        const webhook = summarize(runs.webhook, cpuKnown ? cpu.webhook : undefined);
+        const baseline = summarize(runs.baseline, cpuKnown ? cpu.baseline : undefined);
         const point: HotPoint = {
           endpoint,
           concurrency,
@@ -138,6 +154,10 @@ export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
           baseline,
           rpsRatio: webhook.requestsPerSecond / baseline.requestsPerSecond,
           p99Ratio: webhook.p99Ms / baseline.p99Ms,
+          cpuRatio:
+            webhook.cpuUsPerRequest !== null && baseline.cpuUsPerRequest
+              ? webhook.cpuUsPerRequest / baseline.cpuUsPerRequest
+              : null,
         };
         points.push(point);
         ctx.progress(
@@ -159,7 +179,8 @@ export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
 }
 
 /** Medians over rounds, so one noisy round on a shared machine does not decide the result. */
-function summarize(runs: LoadResult[]): RunSummary {
+function summarize(runs: LoadResult[], cpuTotalMs: number | undefined): RunSummary {
+  const responses = runs.reduce((sum, r) => sum + r.responses, 0);
   return {
     requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
     p50Ms: median(runs.map((r) => r.p50Ms)),
@@ -169,6 +190,8 @@ function summarize(runs: LoadResult[]): RunSummary {
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
     non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
     rounds: runs.map((r) => r.requestsPerSecond),
+    cpuUsPerRequest:
+      cpuTotalMs === undefined || responses === 0 ? null : (cpuTotalMs * 1000) / responses,
   };
 }
 
