@@ -10,6 +10,7 @@ import {
   s3ScopeProblems,
 } from '../core/s3-policy.js';
 import { issuerProblem, parseExtraTags } from './iam-limits.js';
+import { s3ScopeOf } from './settings.js';
 import { roleArnPattern } from '../core/role-pattern.js';
 import { knownPartition } from '../core/settings.js';
 import { parseDuration } from '../core/duration.js';
@@ -254,14 +255,7 @@ function s3ScopeIssues(config: S3ScopeInput, ctx: z.RefinementCtx): void {
       region: config.region,
       s3Access: config.s3Access,
       s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
-      s3Scope:
-        config.s3Prefixes.length > 0
-          ? {
-              prefixTemplates: config.s3Prefixes,
-              sharedPrefixes: config.s3SharedPrefixes,
-              sharedAccess: config.s3SharedAccess,
-            }
-          : undefined,
+      s3Scope: s3ScopeOf(config),
       s3AllowBucketWrites: config.s3AllowBucketWrites,
     });
     if (size !== undefined) {

@@ -1,4 +1,4 @@
-import type { PolicySettings, RoleSettings } from '../core/settings.js';
+import type { PolicySettings, RoleSettings, S3Scope } from '../core/settings.js';
 import type { Config } from './schema.js';
 
 /** The pure core's inputs, once the account and issuer are known (given or discovered). */
@@ -14,14 +14,7 @@ export function roleSettings(config: Config, accountId: string, oidcIssuer: stri
     serviceAccounts: [...new Set([...config.serviceAccounts, ...config.annotateServiceAccounts])],
     s3Access: config.s3Access,
     s3Buckets: [config.s3Bucket, ...config.extraS3Buckets],
-    s3Scope:
-      config.s3Prefixes.length > 0
-        ? {
-            prefixTemplates: config.s3Prefixes,
-            sharedPrefixes: config.s3SharedPrefixes,
-            sharedAccess: config.s3SharedAccess,
-          }
-        : undefined,
+    s3Scope: s3ScopeOf(config),
     s3AllowBucketWrites: config.s3AllowBucketWrites,
     permissionsBoundary: config.permissionsBoundary,
     maxSessionDuration: config.maxSessionDuration,
@@ -35,4 +28,17 @@ export function policySettings(config: Config): PolicySettings {
     reservedNamespaces: config.reservedNamespaces,
     requirePlugin: config.requirePlugin,
   };
+}
+
+/** The namespace scope of the S3 policy, or none (the whole bucket) without prefixes. */
+export function s3ScopeOf(
+  config: Pick<Config, 's3Prefixes' | 's3SharedPrefixes' | 's3SharedAccess'>,
+): S3Scope | undefined {
+  return config.s3Prefixes.length > 0
+    ? {
+        prefixTemplates: config.s3Prefixes,
+        sharedPrefixes: config.s3SharedPrefixes,
+        sharedAccess: config.s3SharedAccess,
+      }
+    : undefined;
 }

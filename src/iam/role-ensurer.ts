@@ -28,6 +28,7 @@ import {
   notOursBecause,
   roleNotOurs,
 } from './errors.js';
+import { readOrMissing, tagsOf } from './reads.js';
 import { RoleCache } from './role-cache.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -382,19 +383,13 @@ export class RoleEnsurer {
     });
   }
 
-  /** A read where "no such entity" is an answer (undefined), not a failure. */
-  private async read<T>(
+  private read<T>(
     ctx: CallContext,
     operation: string,
     roleName: string,
     call: () => Promise<T>,
   ): Promise<T | undefined> {
-    try {
-      return await call();
-    } catch (err) {
-      if (isNoSuchEntity(err)) return undefined;
-      throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
-    }
+    return readOrMissing({ roleName, operation, signal: ctx.signal }, call);
   }
 
   private async write(
@@ -420,23 +415,10 @@ function cachedResult(roleArn: string): EnsureResult {
   return { outcome: 'cached', roleArn, warnings: [] };
 }
 
-function tagsOf(role: Role): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const tag of role.Tags ?? []) {
-    if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
-  }
-  return tags;
-}
-
 function usedAsIsWarning(roleName: string, ownership: RoleOwnership): string {
   return ownership.kind === 'unmanaged'
     ? `role ${roleName} is not managed by profile-irsa-webhook and is used as is`
     : `role ${roleName} is not this cluster's to manage and is used as is (see logs)`;
-}
-
-function isNoSuchEntity(err: unknown): boolean {
-  const name = errorName(err);
-  return name === 'NoSuchEntity' || name === 'NoSuchEntityException';
 }
 
 function isEntityAlreadyExists(err: unknown): boolean {

@@ -13,7 +13,8 @@ import {
 } from '@aws-sdk/client-iam';
 import type { Logger } from 'pino';
 import type { InventoryRole, RoleAttachments } from '../core/reconcile-observed.js';
-import { errorName, fromAwsError } from './errors.js';
+import { fromAwsError } from './errors.js';
+import { readOrMissing, tagsOf } from './reads.js';
 
 export interface RoleInventoryOptions {
   /** The reconciler's own client: rate-limited, so admissions never queue behind it. */
@@ -178,19 +179,13 @@ export class RoleInventory {
     return names;
   }
 
-  /** A read where "no such entity" is an answer (undefined), not a failure. */
-  private async read<T>(
+  private read<T>(
     operation: string,
     roleName: string,
     signal: AbortSignal,
     call: () => Promise<T>,
   ): Promise<T | undefined> {
-    try {
-      return await call();
-    } catch (err) {
-      if (isNoSuchEntity(err)) return undefined;
-      throw fromAwsError(err, { roleName, operation, signal });
-    }
+    return readOrMissing({ roleName, operation, signal }, call);
   }
 
   private async call<T>(
@@ -221,15 +216,4 @@ function inventoryRole(
     maxSessionDuration: role.MaxSessionDuration,
     ...extra,
   };
-}
-
-function tagsOf(role: Role): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const tag of role.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
-  return tags;
-}
-
-function isNoSuchEntity(err: unknown): boolean {
-  const name = errorName(err);
-  return name === 'NoSuchEntity' || name === 'NoSuchEntityException';
 }
