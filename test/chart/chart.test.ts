@@ -341,6 +341,13 @@ t.test('service, service account and least RBAC', async (t) => {
   t.equal(role.metadata.namespace, NAMESPACE);
   t.same(role.rules, [
     {
+      apiGroups: [''],
+      resources: ['services'],
+      resourceNames: [FULLNAME],
+      verbs: ['get'],
+    },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
+    {
       apiGroups: ['coordination.k8s.io'],
       resources: ['leases'],
       verbs: ['get', 'create', 'update'],
