@@ -28,7 +28,7 @@ import {
 import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
-import { IAM_WRITES } from '../helpers/throttling-iam-proxy.js';
+import { IAM_WRITES } from '../helpers/iam-proxy.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';

@@ -6,27 +6,63 @@ import {
 } from 'node:http';
 import { listenOnLoopback } from '../../tools/dev/loopback.js';
 
+/** IAM API actions that change something. */
+export const IAM_WRITES = new Set([
+  'CreateRole',
+  'PutRolePolicy',
+  'UpdateAssumeRolePolicy',
+  'PutRolePermissionsBoundary',
+  'UpdateRole',
+  'TagRole',
+  'UntagRole',
+  'DeleteRolePolicy',
+  'DeleteRole',
+  'AttachRolePolicy',
+  'DetachRolePolicy',
+]);
+
+const THROTTLING =
+  '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>' +
+  '<Code>Throttling</Code><Message>Rate exceeded</Message></Error>' +
+  '<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>';
+
 /**
- * An HTTP proxy on 127.0.0.1 in front of moto that counts every IAM/STS request it receives, at
- * the endpoint and not in the webhook's code, and can turn into a black hole: requests are then
- * read, counted and never answered, as when IAM hangs.
+ * An HTTP proxy on 127.0.0.1 in front of moto that counts every IAM/STS request at the endpoint,
+ * not in the webhook's code, and can act as IAM does when it fails: hang (requests read, counted
+ * and never answered) or push back (`Throttling`, HTTP 400).
  */
 export interface IamProxy {
   endpoint: string;
-  /** The `Action` of every request received so far (answered or held), in order. */
+  /** The `Action` of every request received so far (answered, held or throttled), in order. */
   actions(): string[];
+  /** Requests that reached IAM (moto), of one action or of all. */
+  forwarded(action?: string): number;
+  /** Write requests that reached IAM. */
+  writes(): number;
   /** From now on hold every request unanswered. */
   hang(): void;
   /** Forward again; requests held so far are dropped (their connections closed). */
   forward(): void;
+  /** Answers every request with `Throttling` for this long from the next request on. */
+  throttleFor(ms: number): void;
+  /** Requests answered with Throttling. */
+  throttled(): number;
+  /** When the last throttling began and when the last request reached IAM (ms since the epoch). */
+  times(): { throttleStarted: number; lastForwarded: number };
   close(): Promise<void>;
 }
 
 export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
   const target = new URL(targetEndpoint);
   const seen: string[] = [];
+  const reached: string[] = [];
   const held = new Set<ServerResponse>();
   let hanging = false;
+  let throttledCount = 0;
+  let armedMs = 0;
+  let throttleUntil = 0;
+  let throttleStarted = 0;
+  let lastForwarded = 0;
 
   const relay = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const upstream = httpRequest(
@@ -35,7 +71,8 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: target.host },
+        // The Host header stays the client's: SigV4 signs it.
+        headers: req.headers,
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -54,12 +91,26 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       // The IAM and STS query protocol: `Action=GetRole&...` in a form body (or the query).
       const form = new URLSearchParams(body.toString('utf8'));
       const query = new URL(req.url ?? '/', 'http://proxy').searchParams;
-      seen.push(form.get('Action') ?? query.get('Action') ?? `${req.method} ${req.url}`);
+      const action = form.get('Action') ?? query.get('Action') ?? `${req.method} ${req.url}`;
+      seen.push(action);
       if (hanging) {
         held.add(res);
         res.on('close', () => held.delete(res));
         return;
       }
+      if (armedMs > 0) {
+        throttleStarted = Date.now();
+        throttleUntil = throttleStarted + armedMs;
+        armedMs = 0;
+      }
+      if (Date.now() < throttleUntil) {
+        throttledCount++;
+        res.writeHead(400, { 'content-type': 'text/xml' });
+        res.end(THROTTLING);
+        return;
+      }
+      reached.push(action);
+      lastForwarded = Date.now();
       relay(req, res, body);
     });
   });
@@ -71,6 +122,9 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     actions: () => [...seen],
+    forwarded: (action) =>
+      action === undefined ? reached.length : reached.filter((a) => a === action).length,
+    writes: () => reached.filter((action) => IAM_WRITES.has(action)).length,
     hang: () => {
       hanging = true;
     },
@@ -78,6 +132,11 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       hanging = false;
       dropHeld();
     },
+    throttleFor: (ms) => {
+      armedMs = ms;
+    },
+    throttled: () => throttledCount,
+    times: () => ({ throttleStarted, lastForwarded }),
     close: async () => {
       dropHeld();
       server.closeAllConnections();
