@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import {
   chartDir,
+  expectedRoleRules,
   findObject,
   HelmError,
   helmTemplate,
@@ -50,20 +51,7 @@ t.test(
     );
     const role = findObject(objects, 'Role', FULLNAME) as any;
     t.equal(role.metadata.namespace, 'irsa');
-    t.same(role.rules, [
-      {
-        apiGroups: [''],
-        resources: ['services'],
-        resourceNames: [FULLNAME],
-        verbs: ['get'],
-      },
-      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
-      {
-        apiGroups: ['coordination.k8s.io'],
-        resources: ['leases'],
-        verbs: ['get', 'create', 'update'],
-      },
-    ]);
+    t.same(role.rules, expectedRoleRules(FULLNAME, { reconcile: true }));
 
     const env = envOf(objects);
     t.equal(env.get('RECONCILE'), 'true');

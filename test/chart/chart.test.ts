@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { SERVE_OPTIONS } from '../../src/config/options.js';
 import {
   chartDir,
+  expectedRoleRules,
   findObject,
   helm,
   HelmError,
@@ -339,20 +340,7 @@ t.test('service, service account and least RBAC', async (t) => {
     rules: Record<string, string[]>[];
   };
   t.equal(role.metadata.namespace, NAMESPACE);
-  t.same(role.rules, [
-    {
-      apiGroups: [''],
-      resources: ['services'],
-      resourceNames: [FULLNAME],
-      verbs: ['get'],
-    },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
-    {
-      apiGroups: ['coordination.k8s.io'],
-      resources: ['leases'],
-      verbs: ['get', 'create', 'update'],
-    },
-  ]);
+  t.same(role.rules, expectedRoleRules(FULLNAME, { reconcile: true }));
   for (const [kind, roleKind] of [
     ['ClusterRoleBinding', 'ClusterRole'],
     ['RoleBinding', 'Role'],

@@ -34,3 +34,20 @@ export function findObject(objects: readonly K8sObject[], kind: string, name?: s
   }
   return hits[0]!;
 }
+
+/** The release-namespace Role's rules, for a release named `fullname`. */
+export function expectedRoleRules(fullname: string, options: { reconcile: boolean }) {
+  return [
+    { apiGroups: [''], resources: ['services'], resourceNames: [fullname], verbs: ['get'] },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
+    ...(options.reconcile
+      ? [
+          {
+            apiGroups: ['coordination.k8s.io'],
+            resources: ['leases'],
+            verbs: ['get', 'create', 'update'],
+          },
+        ]
+      : []),
+  ];
+}
