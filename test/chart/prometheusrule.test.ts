@@ -86,6 +86,10 @@ const fastRules = rulesOf(
   await render('--set', 'prometheusRule.enabled=true', '--set', 'reconcileInterval=2.5m'),
 );
 const readme = await readFile(join(chartDir, 'README.md'), 'utf8');
+const everything = findObject(
+  await render('-f', join(chartDir, 'ci/everything-on-values.yaml')),
+  'PrometheusRule',
+);
 
 t.test('no PrometheusRule unless enabled', async (t) => {
   t.notOk(defaults.some((o) => o.kind === 'PrometheusRule'));
@@ -109,6 +113,21 @@ t.test('helm template renders the PrometheusRule with its labels and namespace',
     'ProfileIrsaRolesNotInPlace',
   ]);
   t.equal(elsewhere.metadata.namespace, 'mon', 'prometheusRule.namespace');
+});
+
+t.test('ci/everything-on-values.yaml: namespace, labels, runbook URL, interval', async (t) => {
+  t.equal(everything.metadata.namespace, 'monitoring');
+  t.match(everything.metadata.labels, { release: 'kube-prometheus-stack' });
+  const all = rulesOf([everything]);
+  t.equal(all.length, 7);
+  for (const rule of all) {
+    t.match(
+      rule.annotations.runbook_url,
+      /^https:\/\/git\.example\.com\/ml-platform\/profile-irsa-webhook\/blob\/main\/charts\/profile-irsa-webhook\/README\.md#profileirsa/,
+    );
+  }
+  const stale = all.find((rule) => rule.alert === 'ProfileIrsaReconcilePassStale')!;
+  t.match(stale.expr, /> 3600\b/, 'twice reconcileInterval 30m');
 });
 
 t.test('every alert has a summary, a description and a runbook entry that exists', async (t) => {
