@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RoleProvisioningReason } from '../iam/errors.js';
 
 /**
  * Every metric the product exports, on one registry per process (or per test app), so that tests
@@ -21,6 +22,8 @@ export interface Metrics {
   admissionsWithoutIam: Counter<'webhook' | 'reason'>;
   /** Counts one admission answered from the request alone; `reason` is from a closed set. */
   recordNoIam(webhook: string, reason: string): void;
+  /** Admissions refused because the role could not be put in place in IAM, by reason. */
+  admissionIamFailures: Counter<'reason'>;
 }
 
 /** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
@@ -34,6 +37,24 @@ export interface ReconcileMetrics {
 }
 
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+/**
+ * The reasons an admission can fail in IAM (RoleProvisioningError's reasons, plus the admission
+ * deadline), exported at 0 from the start: an alert on their increase then sees the first one.
+ */
+export const ADMISSION_IAM_FAILURE_REASONS = [
+  'foreign-role-untrusted',
+  'foreign-cluster',
+  'extra-permissions',
+  'boundary-not-set',
+  'role-missing',
+  'path-mismatch',
+  'access-denied',
+  'limit-exceeded',
+  'malformed-policy',
+  'deadline',
+  'aws-error',
+] as const satisfies readonly (RoleProvisioningReason | 'deadline')[];
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -80,9 +101,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     if (!counter) noIamCounters.set(key, (counter = admissionsWithoutIam.labels(webhook, reason)));
     counter.inc();
   };
+  const admissionIamFailures = new Counter({
+    name: 'profile_irsa_admission_iam_failures_total',
+    help: 'Admission requests refused because the role could not be verified or provisioned in IAM, by reason (access-denied, foreign-role-untrusted, deadline, ...).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of ADMISSION_IAM_FAILURE_REASONS) admissionIamFailures.inc({ reason }, 0);
   return {
     registry,
     recordAdmission,
+    admissionIamFailures,
     admissionsWithoutIam,
     recordNoIam,
     admissionRequests,

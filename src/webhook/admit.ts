@@ -89,6 +89,7 @@ export async function admit(
         ? await mutate(request, deps, workBudget(timeoutMs), logger)
         : validate(request, deps);
   } catch (error) {
+    countIamFailure(deps.metrics, error);
     response = failureResponse(request.uid, error, logger());
   }
   // Denials are what operators are asked about; allowed answers are only worth a debug line.
@@ -214,6 +215,15 @@ function failureResponse(uid: string, error: unknown, logger: Logger): Admission
     500,
     `internal error in profile-irsa-webhook; see its logs. ${OPERATOR_HINT}`,
   );
+}
+
+/** IAM failures are what operators are alerted on; the reason says which runbook entry applies. */
+function countIamFailure(metrics: Metrics, error: unknown): void {
+  if (error instanceof RoleProvisioningError) {
+    metrics.admissionIamFailures.inc({ reason: error.reason });
+  } else if (error instanceof DeadlineExceededError) {
+    metrics.admissionIamFailures.inc({ reason: 'deadline' });
+  }
 }
 
 function resultLabel(response: AdmissionResponse): string {

@@ -292,3 +292,17 @@ digits it had cannot be known.
 {{- printf "%d" $n }}
 {{- end }}
 {{- end }}
+
+{{/*
+A duration of the binary's form (`1h`, `90m`, `1h30m`, `1.5h`, `500ms`) in seconds, for alert
+thresholds derived from it.
+*/}}
+{{- define "profile-irsa-webhook.durationSeconds" -}}
+{{- $total := 0.0 }}
+{{- $units := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" . -1 }}
+{{- $unit := regexFind "(ms|s|m|h)$" . }}
+{{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get $units $unit)) }}
+{{- end }}
+{{- $total }}
+{{- end }}
