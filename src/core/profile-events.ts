@@ -81,9 +81,16 @@ function stateEvent(plan: NamespacePlan, role: string): ProfileEvent | undefined
     case 'external':
       return normal('ExternalRole', CHECK, `the Profile names IAM role ${state.roleArn}`);
     case 'orphan':
-      return plan.notes.length > 0
-        ? normal('RoleRetained', CHECK, `IAM role ${role}: ${plan.notes.join('; ')}`)
-        : undefined;
+      // The grace's countdown is left out: the note, and so the event, stays the same.
+      return normal(
+        'RoleOrphaned',
+        CHECK,
+        `IAM role ${role} outlives its Profile: ${
+          plan.recheckAt === undefined
+            ? plan.notes.join('; ')
+            : 'deleted once the orphan grace has passed'
+        }`,
+      );
     case 'drift':
     case 'missing':
     case 'terminating':

@@ -50,7 +50,11 @@ t.test('what was found, when nothing was attempted', async (t) => {
   const other = profileEvents(plan('team-o'), undefined);
   t.match(other, [{ type: 'Warning', reason: 'ForeignRole', note: /managed for cluster staging/ }]);
   t.match(profileEvents(plan('team-gone'), undefined), [
-    { type: 'Normal', reason: 'RoleRetained', note: /kept \(--orphan-policy retain\)/ },
+    {
+      type: 'Normal',
+      reason: 'RoleOrphaned',
+      note: `IAM role ${arn('team-gone')} outlives its Profile: kept (--orphan-policy retain)`,
+    },
   ]);
   t.same(profileEvents(plan('team-t'), undefined), [], 'a Profile being deleted: nothing found');
 });
@@ -160,6 +164,23 @@ t.test("a deleted Profile's role, and its annotations", async (t) => {
       },
     ],
   );
+  const young = planReconcile(
+    caseObservation({
+      ...world,
+      settings: { orphanPolicy: 'delete' },
+      roles: [{ for: 'team-new', age: '2m' }],
+    }),
+    casePolicy({ ...world, settings: { orphanPolicy: 'delete' } }),
+  ).find((p) => p.namespace === 'team-new')!;
+  t.ok(young.recheckAt !== undefined, 'within its grace');
+  t.same(profileEvents(young, undefined), [
+    {
+      type: 'Normal',
+      reason: 'RoleOrphaned',
+      action: 'CheckRole',
+      note: `IAM role ${arn('team-new')} outlives its Profile: deleted once the orphan grace has passed`,
+    },
+  ]);
   const unannotate: ActionOutcome[] = [
     {
       action: {
