@@ -11,6 +11,8 @@ export interface ActionOutcome {
   detail?: string | undefined;
   /** For a failure: whether trying again later may succeed without anyone changing anything. */
   retryable?: boolean | undefined;
+  /** For a failure, why as a code (a role provisioning refusal such as `extra-permissions`). */
+  cause?: string | undefined;
 }
 
 /** One namespace as the report shows it: the plan, and what became of its actions if applied. */

@@ -1,24 +1,15 @@
-// The one Lease the leader election uses, read and written through @kubernetes/client-node.
-//
-// MicroTime on the wire: client-node 2 types Lease timestamps as V1MicroTime (a Date), but it has
-// no (de)serializer for them. Reading, the JSON string comes through untouched; writing, the value
-// goes to JSON.stringify, i.e. Date#toJSON → toISOString(). A plain Date gives three fractional
-// digits, which the API server refuses (it parses exactly six); client-node's own V1MicroTime pads
-// milliseconds with `000`. WireMicroTime below carries our own six digits through that path.
+// The one Lease the leader election uses, read and written through @kubernetes/client-node
+// (MicroTime timestamps through wire.ts).
 
 import {
   ApiException,
   CoordinationV1Api,
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
   type KubeConfig,
-  type ObservableMiddleware,
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { LeaseRecord } from '../core/lease-decision.js';
-import { MICRO_TIME_PATTERN } from '../core/micro-time.js';
+import { wireMicroTime, withSignal } from './wire.js';
 
 /** Another writer got there first (409: the Lease exists, or its resourceVersion moved on). */
 export class LeaseConflictError extends Error {
@@ -30,18 +21,6 @@ export interface LeaseSnapshot {
   record: LeaseRecord;
   resourceVersion: string;
   object: V1Lease;
-}
-
-/** A V1MicroTime whose JSON form is the exact MicroTime text it was made from. */
-class WireMicroTime extends V1MicroTime {
-  readonly #text: string;
-  constructor(text: string) {
-    super(Date.parse(text));
-    this.#text = text;
-  }
-  override toISOString(): string {
-    return this.#text;
-  }
 }
 
 export class LeaseClient {
@@ -119,18 +98,6 @@ async function conflictsTyped(request: Promise<V1Lease>): Promise<V1Lease> {
   }
 }
 
-/** Per-request cancellation: client-node hands the request's signal to fetch. */
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
-
 function toSpec(record: LeaseRecord): V1LeaseSpec {
   const spec: V1LeaseSpec = { leaseTransitions: record.leaseTransitions };
   // An empty holder is written as no holder, as client-go does when it releases.
@@ -141,11 +108,6 @@ function toSpec(record: LeaseRecord): V1LeaseSpec {
   if (record.acquireTime !== undefined) spec.acquireTime = wireMicroTime(record.acquireTime);
   if (record.renewTime !== undefined) spec.renewTime = wireMicroTime(record.renewTime);
   return spec;
-}
-
-function wireMicroTime(text: string): V1MicroTime {
-  if (!MICRO_TIME_PATTERN.test(text)) throw new RangeError(`not a MicroTime: ${text}`);
-  return new WireMicroTime(text);
 }
 
 function snapshot(lease: V1Lease): LeaseSnapshot {

@@ -24,6 +24,8 @@ export interface Metrics {
   recordNoIam(webhook: string, reason: string): void;
   /** Admissions refused because the role could not be put in place in IAM, by reason. */
   admissionIamFailures: Counter<'reason'>;
+  /** Kubernetes Events the reconciler recorded on Profiles, by reason and what became of them. */
+  events: Counter<'reason' | 'result'>;
 }
 
 /** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
@@ -179,6 +181,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
         registers,
       }),
     },
+    events: new Counter({
+      name: 'profile_irsa_events_total',
+      help: 'Events about Profiles, by reason and result: created, patched (a repeat counted on its series), rate_limited (over the per-Profile budget), dropped (queue full) or failed (the API server refused or did not answer).',
+      labelNames: ['reason', 'result'],
+      registers,
+    }),
     httpRefused: new Counter({
       name: 'profile_irsa_http_refused_total',
       help: 'Admission connections dropped at the connection cap (max-connections) and large requests refused for want of body memory (body-memory).',

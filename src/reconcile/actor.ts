@@ -58,6 +58,7 @@ export class Actor {
           result: conflict ? 'skipped' : 'failed',
           detail: err instanceof RoleProvisioningError ? err.message : apiMessage(err),
           retryable: conflict || isRetryable(err),
+          cause: err instanceof RoleProvisioningError ? err.reason : undefined,
         };
         logger.warn(
           { detail: outcome.detail, retryable: outcome.retryable },

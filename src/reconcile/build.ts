@@ -15,6 +15,7 @@ import type { DecisionContext } from '../webhook/context.js';
 import { Actor } from './actor.js';
 import { Observer } from './observer.js';
 import type { Patience } from './patience.js';
+import type { ReconcileEventSink } from './profile-event-sink.js';
 import { Reconciler } from './reconciler.js';
 
 export interface ReconcilerParts {
@@ -37,6 +38,8 @@ export interface BuildOptions {
   onRoleDeleted?: ((namespace: string) => void) | undefined;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
+  /** Events on Profiles (`serve`); the CLI writes none. */
+  events?: ReconcileEventSink | undefined;
 }
 
 /** The reconciler for `serve` and for the `reconcile` command, from one configuration. */
@@ -88,7 +91,14 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     onRoleDeleted: options.onRoleDeleted,
   });
   return {
-    reconciler: new Reconciler({ observer, actor, policy, metrics, logger }),
+    reconciler: new Reconciler({
+      observer,
+      actor,
+      policy,
+      metrics,
+      logger,
+      events: options.events,
+    }),
     policy,
     profiles,
     serviceAccounts,

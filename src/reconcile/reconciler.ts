@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Observation, ObservedProfile } from '../core/reconcile-observed.js';
 import {
   planReconcile,
   type NamespacePlan,
@@ -9,6 +10,7 @@ import { actionText, describeState, rowStatus, type ReportRow } from '../core/re
 import type { Metrics } from '../metrics/registry.js';
 import type { Actor } from './actor.js';
 import type { Observer } from './observer.js';
+import type { ReconcileEventSink } from './profile-event-sink.js';
 
 export interface ReconcilerOptions {
   observer: Observer;
@@ -16,6 +18,8 @@ export interface ReconcilerOptions {
   policy: ReconcilePolicy;
   metrics: Metrics;
   logger: Logger;
+  /** Events on Profiles for what was found and done; none when absent (the CLI). */
+  events?: ReconcileEventSink | undefined;
 }
 
 const STATES: RoleState['kind'][] = [
@@ -49,7 +53,8 @@ export class Reconciler {
     const { metrics, logger } = this.o;
     const started = performance.now();
     try {
-      const plans = planReconcile(await this.o.observer.observeAll(signal, goneAt), this.o.policy);
+      const observation = await this.o.observer.observeAll(signal, goneAt);
+      const plans = planReconcile(observation, this.o.policy);
       const seconds = (performance.now() - started) / 1000;
       metrics.reconcile.passes.inc({ result: 'success' });
       metrics.reconcile.passDuration.observe(seconds);
@@ -63,6 +68,7 @@ export class Reconciler {
       // the rest is logged when it is acted on.
       for (const plan of plans) {
         if (plan.inPlace || plan.actions.length > 0) continue;
+        this.o.events?.record(plan, undefined, profileIn(observation, plan.namespace));
         logger.info(
           {
             namespace: plan.namespace,
@@ -105,6 +111,9 @@ export class Reconciler {
           ? { plan }
           : { plan, outcomes: await this.o.actor.apply(plan, options.signal) };
       rows.push(row);
+      if (!options.dryRun) {
+        this.o.events?.record(plan, row.outcomes, profileIn(observation, plan.namespace));
+      }
       const status = rowStatus(row);
       this.o.metrics.reconcileResults.inc({ result: status.replaceAll('-', '_') });
       if (status === 'out-of-place') {
@@ -121,4 +130,8 @@ export class Reconciler {
     }
     return rows;
   }
+}
+
+function profileIn(observation: Observation, name: string): ObservedProfile | undefined {
+  return observation.profiles.find((profile) => profile.name === name);
 }

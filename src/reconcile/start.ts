@@ -4,14 +4,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
 import type { IamClientOptions } from '../iam/client.js';
 import type { RoleSettings } from '../core/settings.js';
+import { EventRecorder } from '../k8s/event-recorder.js';
 import { electionIdentity, LeaderElector } from '../k8s/leader-election.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from '../webhook/context.js';
 import { loadKubeConfig } from '../commands/resolve.js';
 import { buildReconciler } from './build.js';
 import { ReconcileController } from './controller.js';
+import { ProfileEventSink } from './profile-event-sink.js';
 
 const RESTART_DELAY_MS = 5000;
+/** The Events' `reportingController` (kubectl's FROM column, with the pod name). */
+export const REPORTING_CONTROLLER = 'profile-irsa-webhook';
 
 /** Timings only tests change (the configuration keeps client-go's and the documented ones). */
 export interface ReconcilerTuning {
@@ -56,6 +60,14 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     throw new Error('the reconciler needs --pod-namespace (POD_NAMESPACE) for its Lease');
   }
   const kubeConfig = await loadKubeConfig();
+  // Only the leader reconciles, so only the replica that acts writes Events.
+  const recorder = new EventRecorder({
+    kubeConfig,
+    reportingController: REPORTING_CONTROLLER,
+    reportingInstance: config.podName ?? hostname(),
+    metrics,
+    logger,
+  });
   const parts = buildReconciler({
     config,
     role: options.role,
@@ -66,6 +78,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     orphanGraceMs: tuning.orphanGraceMs,
     onRoleDeleted: options.forget,
     iamCredentials: options.iamCredentials,
+    events: new ProfileEventSink(recorder),
   });
   const controller = new ReconcileController({
     reconciler: parts.reconciler,
@@ -120,6 +133,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     async stop() {
       stop.abort();
       await running;
+      await recorder.close();
     },
   };
 }

@@ -45,36 +45,45 @@ t.test('the rendered chart is accepted by server-side apply', async (t) => {
       '-f',
       join(chartDir, 'ci', values),
     ]);
-    const file = join(work, `rendered-${values}`);
-    await writeFile(file, objects.map((o) => `---\n${toYaml(o)}`).join(''));
-    const { stdout } = await run('kubectl', [
-      '--kubeconfig',
-      kubeconfig,
-      'apply',
-      '--server-side',
-      '-n',
-      'ssa',
-      '-f',
-      file,
-    ]);
-    t.match(stdout, /serverside-applied/, values);
+    // kubectl applies with -n only objects of that namespace: the Events Role lives in default.
+    const groups = new Map<string, typeof objects>();
     for (const object of objects) {
-      t.match(
-        stdout,
-        new RegExp(`${object.metadata.name}`),
-        `${values}: ${object.kind} ${object.metadata.name}`,
-      );
+      const namespace = (object.metadata as { namespace?: string }).namespace ?? 'ssa';
+      groups.set(namespace, [...(groups.get(namespace) ?? []), object]);
     }
-    await run('kubectl', [
-      '--kubeconfig',
-      kubeconfig,
-      'delete',
-      '-n',
-      'ssa',
-      '-f',
-      file,
-      '--wait=false',
-    ]);
+    t.same([...groups.keys()].sort(), ['default', 'ssa'], `${values}: the namespaces written`);
+    for (const [namespace, group] of groups) {
+      const file = join(work, `rendered-${namespace}-${values}`);
+      await writeFile(file, group.map((o) => `---\n${toYaml(o)}`).join(''));
+      const { stdout } = await run('kubectl', [
+        '--kubeconfig',
+        kubeconfig,
+        'apply',
+        '--server-side',
+        '-n',
+        namespace,
+        '-f',
+        file,
+      ]);
+      t.match(stdout, /serverside-applied/, values);
+      for (const object of group) {
+        t.match(
+          stdout,
+          new RegExp(`${object.metadata.name}`),
+          `${values}: ${object.kind} ${object.metadata.name}`,
+        );
+      }
+      await run('kubectl', [
+        '--kubeconfig',
+        kubeconfig,
+        'delete',
+        '-n',
+        namespace,
+        '-f',
+        file,
+        '--wait=false',
+      ]);
+    }
   }
 });
 

@@ -53,6 +53,21 @@ t.test(
     t.equal(role.metadata.namespace, 'irsa');
     t.same(role.rules, expectedRoleRules(FULLNAME, { reconcile: true }));
 
+    // Events about Profiles (cluster-scoped) are accepted only in `default`: written, never read.
+    const events = findObject(objects, 'Role', `${FULLNAME}-events`) as any;
+    t.equal(events.metadata.namespace, 'default');
+    t.same(events.rules, [
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+    const binding = findObject(objects, 'RoleBinding', `${FULLNAME}-events`) as any;
+    t.equal(binding.metadata.namespace, 'default');
+    t.same(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: `${FULLNAME}-events`,
+    });
+    t.same(binding.subjects, [{ kind: 'ServiceAccount', name: FULLNAME, namespace: 'irsa' }]);
+
     const env = envOf(objects);
     t.equal(env.get('RECONCILE'), 'true');
     t.equal(env.get('RECONCILE_INTERVAL'), '1h');
@@ -120,6 +135,10 @@ t.test(
     t.equal(ruleFor(rulesOf(objects, 'ClusterRole'), 'serviceaccounts'), undefined);
     const role = findObject(objects, 'Role', FULLNAME) as any;
     t.notMatch(JSON.stringify(role.rules), /leases/, 'no Lease rights');
+    t.notOk(
+      objects.some((o) => o.metadata.name === `${FULLNAME}-events`),
+      'no Events rights: only the reconciler writes Events',
+    );
     const env = envOf(objects);
     t.equal(env.get('RECONCILE'), 'false');
     t.notOk(env.has('LEADER_ELECTION_LEASE'));
