@@ -1,9 +1,9 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { DEFAULT_LIMITS } from '../../src/http/limits.js';
 import { profileReview } from '../../tools/dev/sample.js';
+import { holdMany, TRICKLE_REQUEST } from '../helpers/held-connections.js';
 import { startMoto } from '../helpers/moto.js';
 import { profileWithRole } from '../helpers/reviews.js';
 import { metricValue, startServedWebhook, type ServedWebhook } from '../helpers/served-webhook.js';
@@ -19,81 +19,6 @@ t.setTimeout(240_000);
 
 /** A fresh connection's admission is "prompt" well under the API server's 10 s default timeout. */
 const PROMPT_MS = 2000;
-
-interface Held {
-  socket: TLSSocket;
-  /** The server refused it before TLS completed. */
-  refused: boolean;
-  /** The server closed it after TLS completed (it was idle and made room). */
-  closed: boolean;
-}
-
-/**
- * Opens a TLS connection from `localAddress`; with `firstRequest`, sends it and waits for the
- * answer, so the connection is then an idle keep-alive one, as a pooled client leaves it.
- */
-function hold(
-  served: ServedWebhook,
-  localAddress: string,
-  firstRequest: string | undefined,
-): Promise<Held> {
-  return new Promise((resolve) => {
-    // net.connect takes localAddress; tls.connect passes it on, though its type omits it.
-    const options = { host: '127.0.0.1', port: served.port, localAddress, ca: served.certs.caCert };
-    const socket = connectTls(options);
-    const held: Held = { socket, refused: false, closed: false };
-    let secured = false;
-    const timer = setTimeout(() => resolve(held), 10_000);
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      if (secured) held.closed = true;
-      else held.refused = true;
-      clearTimeout(timer);
-      resolve(held);
-    });
-    socket.once('secureConnect', () => {
-      secured = true;
-      if (firstRequest === undefined) {
-        clearTimeout(timer);
-        return resolve(held);
-      }
-      socket.write(firstRequest);
-      // A trickled request gets no answer: it is in flight once sent.
-      if (firstRequest === TRICKLE_REQUEST) {
-        clearTimeout(timer);
-        return resolve(held);
-      }
-      socket.once('data', () => {
-        clearTimeout(timer);
-        resolve(held);
-      });
-    });
-  });
-}
-
-/** `count` connections from `localAddress`, opened one after another (so oldest first). */
-async function holdMany(
-  t: Test,
-  served: ServedWebhook,
-  localAddress: string,
-  count: number,
-  firstRequest: string | undefined = IDLE_REQUEST,
-): Promise<Held[]> {
-  const all: Held[] = [];
-  t.teardown(() => all.forEach((h) => h.socket.destroy()));
-  for (let i = 0; i < count; i++) all.push(await hold(served, localAddress, firstRequest));
-  // Closes the server made are seen here a moment later.
-  await sleep(300);
-  return all;
-}
-
-/** The cheapest request: a 404, after which the connection is kept alive. */
-const IDLE_REQUEST = 'GET /idle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
-
-/** A request whose body never finishes: the connection stays active until the request timeout. */
-const TRICKLE_REQUEST =
-  'POST /validate?timeout=10s HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
-  'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{';
 
 /** The routine UPDATE the profile controller sends (plugins unchanged): no IAM call. */
 const HOT_UPDATE = (() => {
