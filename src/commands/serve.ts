@@ -81,6 +81,8 @@ export async function startWebhook(
     certPollMs: overrides.certPollMs,
     limits: {
       maxConnections: config.maxConnections,
+      maxConnectionsPerClient:
+        config.maxConnectionsPerClient ?? Math.ceil(config.maxConnections / 2),
       bodyMemoryBytes: config.bodyMemoryMib * 1024 * 1024,
       requestTimeoutMs: config.requestTimeoutSeconds * 1000,
       keepAliveTimeoutMs: config.keepAliveTimeoutSeconds * 1000,

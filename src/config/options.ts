@@ -217,7 +217,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     key: 'maxConnections',
     flag: '--max-connections <count>',
     env: ['MAX_CONNECTIONS'],
-    description: 'admission connections open at once; more are dropped as they arrive',
+    description:
+      'admission connections open at once; at the cap the longest-idle one is closed to make room',
     default: '256',
   },
   {
@@ -304,6 +305,13 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     flag: '--pod-name <name>',
     env: ['POD_NAME'],
     description: 'this replica in the leader election (default: the host name)',
+  },
+  {
+    key: 'maxConnectionsPerClient',
+    flag: '--max-connections-per-client <count>',
+    env: ['MAX_CONNECTIONS_PER_CLIENT'],
+    description:
+      'admission connections open at once from one client address; more are refused (default: half of --max-connections)',
   },
 ];
 

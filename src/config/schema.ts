@@ -155,6 +155,8 @@ export const configSchema = z
       .string()
       .regex(DNS_LABEL, 'must be a DNS-1035 label (the Service is named after it)'),
     maxConnections: z.coerce.number().int().min(1).max(65535),
+    // Unset: half of maxConnections.
+    maxConnectionsPerClient: z.coerce.number().int().min(1).max(65535).optional(),
     // At least one review at the body limit (7.5 MiB) must always fit.
     bodyMemoryMib: z.coerce
       .number()
@@ -215,6 +217,13 @@ export const configSchema = z
         code: 'custom',
         path: ['opsPort'],
         message: 'must differ from the admission port',
+      });
+    }
+    if ((config.maxConnectionsPerClient ?? 0) > config.maxConnections) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxConnectionsPerClient'],
+        message: `must be at most --max-connections (${config.maxConnections})`,
       });
     }
   })

@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { admit, type AdmitDeps, type WebhookName } from '../webhook/admit.js';
 import { parseTimeout } from '../webhook/deadline.js';
+import type { ConnectionClose, ConnectionTracker } from './connections.js';
 import {
   BodyBudget,
   createAdmissionServer,
@@ -22,6 +23,10 @@ export interface AdmissionAppOptions {
   limits?: ServerLimits;
   /** Told of every connection or request the limits refuse. */
   onRefused?: (reason: RefusalReason) => void;
+  /** Told of every connection the server closes or refuses itself. */
+  onConnectionClosed?: (reason: ConnectionClose) => void;
+  /** Given the HTTPS server's connection accounting, once it exists. */
+  onConnections?: (tracker: ConnectionTracker) => void;
 }
 
 /** The admission endpoints, without listening: `server.ts` owns ports, TLS files and signals. */
@@ -50,6 +55,8 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
             bodyLimit: BODY_LIMIT,
             budget,
             onRefused: options.onRefused ?? (() => undefined),
+            onConnectionClosed: options.onConnectionClosed ?? (() => undefined),
+            onConnections: options.onConnections ?? (() => undefined),
             handler,
           }),
       }) as unknown as FastifyInstance)

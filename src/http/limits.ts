@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createServer, type Server as HttpsServer } from 'node:https';
+import { ConnectionTracker, type ConnectionClose } from './connections.js';
 
 /**
  * What the admission server grants a client. Its one real client is the API server: its webhook
@@ -13,8 +14,13 @@ export interface ServerLimits {
   requestTimeoutMs: number;
   /** Idle keep-alive connections are closed after this; above the client's own idle timeout. */
   keepAliveTimeoutMs: number;
-  /** Connections open at once; more are dropped as they arrive. */
+  /**
+   * Connections open at once. At the cap the one idle the longest is closed to make room; a new
+   * one is refused only when none is idle.
+   */
   maxConnections: number;
+  /** Connections open at once from one client address; more are refused as they arrive. */
+  maxConnectionsPerClient: number;
   /** Request bodies above SMALL_BODY_BYTES held at once, by their declared length. */
   bodyMemoryBytes: number;
 }
@@ -28,6 +34,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   // with EOF, and Go does not retry a POST.
   keepAliveTimeoutMs: 95_000,
   maxConnections: 256,
+  // Half: one client address keeps the other half free, and the API server's own connections
+  // (several instances behind one address, each with its pool) fit in it (docs/connections.md).
+  maxConnectionsPerClient: 128,
   bodyMemoryBytes: 32 * MIB,
 };
 
@@ -60,12 +69,19 @@ export function nodeServerOptions(limits: ServerLimits) {
   };
 }
 
-/** Sets what Node takes only as properties, after the server exists. */
-export function applyLimits(server: HttpServer | HttpsServer, limits: ServerLimits): void {
+/**
+ * Sets what Node takes only as properties, after the server exists. Node's own connection cap
+ * (dropping new connections) is for the ops port; the admission port has ConnectionTracker.
+ */
+export function applyLimits(
+  server: HttpServer | HttpsServer,
+  limits: ServerLimits,
+  options: { nodeConnectionCap: boolean } = { nodeConnectionCap: true },
+): void {
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.headersTimeout = headersTimeoutMs(limits);
-  server.maxConnections = limits.maxConnections;
+  if (options.nodeConnectionCap) server.maxConnections = limits.maxConnections;
 }
 
 /**
@@ -93,7 +109,7 @@ export class BodyBudget {
   }
 }
 
-export type RefusalReason = 'max-connections' | 'body-memory';
+export type RefusalReason = 'max-connections' | 'per-client' | 'body-memory';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -108,6 +124,10 @@ export function createAdmissionServer(options: {
   bodyLimit: number;
   budget: BodyBudget;
   onRefused(reason: RefusalReason): void;
+  /** Told of every connection the server closes or refuses itself. */
+  onConnectionClosed(reason: ConnectionClose): void;
+  /** Given the server's connection accounting, once. */
+  onConnections(tracker: ConnectionTracker): void;
   handler: Handler;
 }): HttpsServer {
   const { limits, bodyLimit, budget, onRefused, handler } = options;
@@ -141,8 +161,12 @@ export function createAdmissionServer(options: {
       handler(request, response);
     },
   );
-  applyLimits(server, limits);
-  server.on('drop', () => onRefused('max-connections'));
+  applyLimits(server, limits, { nodeConnectionCap: false });
+  const tracker = new ConnectionTracker(server, limits, (reason) => {
+    if (reason !== 'idle-evicted') onRefused(reason);
+    options.onConnectionClosed(reason);
+  });
+  options.onConnections(tracker);
   return server;
 }
 

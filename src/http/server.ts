@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { AdmitDeps } from '../webhook/admit.js';
 import { buildAdmissionApp } from './admission-app.js';
 import { CertWatcher, loadCertPair, type CertPair } from './cert-watcher.js';
+import type { ConnectionTracker } from './connections.js';
 import { InFlight } from './in-flight.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { buildOpsApp } from './ops-app.js';
@@ -31,6 +32,8 @@ export interface ServerOptions {
 
 export interface RunningServer {
   admission: FastifyInstance;
+  /** The admission port's connections and their limits. */
+  connections: ConnectionTracker;
   ops: FastifyInstance;
   readiness: Readiness;
   certWatcher: CertWatcher;
@@ -52,13 +55,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   recordExpiry(pair);
   const limits = options.limits ?? DEFAULT_LIMITS;
   const ops = buildOpsApp({ metrics, readiness, logger, limits });
+  let connections: ConnectionTracker | undefined;
   const admission = buildAdmissionApp({
     deps: options.deps,
     logger,
     https: { cert: pair.cert, key: pair.key },
     limits,
     onRefused: (reason) => metrics.httpRefused.inc({ reason }),
+    onConnectionClosed: (reason) => metrics.httpConnectionsClosed.inc({ reason }),
+    onConnections: (tracker) => {
+      connections = tracker;
+      metrics.watchConnections(() => tracker.counts);
+    },
   });
+  if (!connections) throw new Error('the admission server has no connection accounting');
   const certWatcher = new CertWatcher({
     certFile: options.tlsCertFile,
     keyFile: options.tlsKeyFile,
@@ -82,6 +92,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const inFlight = new InFlight(admission.server);
   return {
     admission,
+    connections,
     ops,
     readiness,
     certWatcher,

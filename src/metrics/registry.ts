@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RoleProvisioningReason } from '../iam/errors.js';
+import { CONNECTION_STATES, type ConnectionState } from '../http/connections.js';
 
 /**
  * Every metric the product exports, on one registry per process (or per test app), so that tests
@@ -17,6 +18,12 @@ export interface Metrics {
   reconcile: ReconcileMetrics;
   /** Connections and requests the admission server's limits turned away, by reason. */
   httpRefused: Counter<'reason'>;
+  /** Admission connections open, by state (handshake, idle, active), read at scrape time. */
+  httpConnections: Gauge<'state'>;
+  /** Admission connections the server closed or refused itself, by reason. */
+  httpConnectionsClosed: Counter<'reason'>;
+  /** Where `httpConnections` reads its values; the admission server calls it once. */
+  watchConnections(counts: () => Readonly<Record<ConnectionState, number>>): void;
   /** Counts one answered admission and its latency. */
   recordAdmission(webhook: string, operation: string, result: string, seconds: number): void;
   admissionsWithoutIam: Counter<'webhook' | 'reason'>;
@@ -110,8 +117,30 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registers,
   });
   for (const reason of ADMISSION_IAM_FAILURE_REASONS) admissionIamFailures.inc({ reason }, 0);
+  let connectionCounts: (() => Readonly<Record<ConnectionState, number>>) | undefined;
+  const httpConnections = new Gauge({
+    name: 'profile_irsa_http_connections',
+    help: 'Admission connections open, by state: handshake (TLS not done), idle (no request in flight: the ones closed first at the cap), active (a request in flight).',
+    labelNames: ['state'] as const,
+    registers,
+    // Counted by the server as connections change; read here, so requests pay no metric update.
+    collect() {
+      const counts = connectionCounts?.();
+      for (const state of CONNECTION_STATES) this.set({ state }, counts?.[state] ?? 0);
+    },
+  });
   return {
     registry,
+    httpConnections,
+    httpConnectionsClosed: new Counter({
+      name: 'profile_irsa_http_connections_closed_total',
+      help: 'Admission connections the server closed or refused itself, by reason: idle-evicted (idle, closed at the cap to make room for a new one), max-connections (refused: every slot busy), per-client (refused: its client address holds its share).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    watchConnections(counts) {
+      connectionCounts = counts;
+    },
     recordAdmission,
     admissionIamFailures,
     admissionsWithoutIam,
@@ -189,7 +218,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     httpRefused: new Counter({
       name: 'profile_irsa_http_refused_total',
-      help: 'Admission connections dropped at the connection cap (max-connections) and large requests refused for want of body memory (body-memory).',
+      help: 'Admission connections refused with every slot busy (max-connections) or their client address at its share (per-client), and large requests refused for want of body memory (body-memory).',
       labelNames: ['reason'],
       registers,
     }),

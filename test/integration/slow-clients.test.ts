@@ -1,20 +1,15 @@
-import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import t from 'tap';
+import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { BODY_LIMIT } from '../../src/http/admission-app.js';
 import { DEFAULT_LIMITS, MIB, SMALL_BODY_BYTES } from '../../src/http/limits.js';
-import { writeLocalCerts, type LocalCerts } from '../../tools/dev/certs.js';
-import { FAKE_CREDENTIALS, startMoto, type Moto } from '../helpers/moto.js';
+import { startMoto } from '../helpers/moto.js';
 import { createReview, profileWithRole } from '../helpers/reviews.js';
-import { localServeEnv, startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { metricValue, startServedWebhook, type ServedWebhook } from '../helpers/served-webhook.js';
 import { profileReview } from '../../tools/dev/sample.js';
 
 /*
@@ -27,68 +22,13 @@ import { profileReview } from '../../tools/dev/sample.js';
 
 t.setTimeout(180_000);
 
-const CLI = fileURLToPath(new URL('../../dist/bin/cli.js', import.meta.url));
 /** Short enough for a test; the default (32 s) is checked below. */
 const REQUEST_TIMEOUT_S = 4;
 /** Node checks the timeouts once a second; the rest is a shared, busy machine. */
 const CUT_OFF_SLACK_MS = 3000;
 
-interface Served {
-  pid: number;
-  port: number;
-  admissionUrl: string;
-  opsUrl: string;
-  certs: LocalCerts;
-  stop(): Promise<void>;
-}
-
-async function serve(t: Test, moto: Moto, env: Record<string, string>): Promise<Served> {
-  const dir = await mkdtemp(join(tmpdir(), 'slow-clients-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const certs = await writeLocalCerts(dir);
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      ...localServeEnv(certs),
-      SHUTDOWN_DELAY_SECONDS: '0',
-      AWS_ENDPOINT_URL_IAM: moto.endpoint,
-      AWS_ENDPOINT_URL_STS: moto.endpoint,
-      AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit');
-  let logs = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  };
-  t.teardown(stop);
-  let serving: { admission: string; ops: string } | undefined;
-  for (let i = 0; i < 300 && !serving && child.exitCode === null; i++) {
-    await sleep(100);
-    serving = logs
-      .split('\n')
-      .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
-      .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
-  }
-  if (!serving) throw new Error(`no "serving" log line:\n${logs}`);
-  return {
-    pid: child.pid!,
-    port: Number(new URL(serving.admission).port),
-    admissionUrl: serving.admission,
-    opsUrl: serving.ops,
-    certs,
-    stop,
-  };
-}
+type Served = ServedWebhook;
+const serve = startServedWebhook;
 
 /** VmRSS and VmHWM (peak) of a process, in bytes, from /proc. */
 async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
@@ -97,13 +37,8 @@ async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: kb('VmRSS') * 1024, peak: kb('VmHWM') * 1024 };
 }
 
-async function refusedCount(served: Served, reason: string): Promise<number> {
-  const text = await (await fetch(`${served.opsUrl}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`profile_irsa_http_refused_total{reason="${reason}"}`));
-  return line === undefined ? 0 : Number(line.split(' ').at(-1));
-}
+const refusedCount = (served: Served, reason: string) =>
+  metricValue(served, 'profile_irsa_http_refused_total', `reason="${reason}"`);
 
 /** A client that sends a request piece by piece; it notes when and how the server ends it. */
 interface Trickler {
@@ -251,8 +186,10 @@ t.test('the defaults fit the API server', async (t) => {
   t.equal(server.headersTimeout, 10_000, 'headers within 10 s');
   t.equal(server.keepAliveTimeout, 95_000, 'keep-alive 95 s');
   t.equal(server.keepAliveTimeout, DEFAULT_LIMITS.keepAliveTimeoutMs);
-  t.equal(server.maxConnections, 256, 'at most 256 connections');
-  t.equal(server.maxConnections, DEFAULT_LIMITS.maxConnections);
+  t.equal(webhook.server.connections.limits.maxConnections, 256, 'at most 256 connections');
+  t.equal(webhook.server.connections.limits.maxConnectionsPerClient, 128, '128 from one client');
+  t.equal(DEFAULT_LIMITS.maxConnections, 256, 'the configuration default is the server default');
+  t.equal(DEFAULT_LIMITS.maxConnectionsPerClient, 128);
   const ops = webhook.server.ops.server;
   t.equal(ops.requestTimeout, 32_000, 'the ops port has the same request timeout');
   t.equal(ops.maxConnections, 256, 'and connection cap');
@@ -401,42 +338,6 @@ t.test('slow senders are cut off, and memory stays bounded while they trickle', 
 
   const afterwards = await admissionLatencies(served, body, 5);
   t.equal(afterwards.failures, 0, 'admissions are answered afterwards');
-});
-
-t.test('connections past the cap are dropped as they arrive, and counted', async (t) => {
-  const moto = await startMoto();
-  t.teardown(() => moto.stop());
-  const cap = 20;
-  const served = await serve(t, moto, {
-    MAX_CONNECTIONS: String(cap),
-    REQUEST_TIMEOUT_SECONDS: '10',
-  });
-  const clients = Array.from({ length: cap + 10 }, () => {
-    const socket = connectTls({ host: '127.0.0.1', port: served.port, ca: served.certs.caCert });
-    socket.on('error', () => undefined);
-    const handshake = once(socket, 'secureConnect').then(
-      () => true,
-      () => false,
-    );
-    const closed = once(socket, 'close').then(() => false);
-    return { socket, outcome: Promise.race([handshake, closed]) };
-  });
-  t.teardown(() => clients.forEach((c) => c.socket.destroy()));
-  const outcomes = await Promise.all(
-    clients.map((c) => Promise.race([c.outcome, sleep(10_000).then(() => false)])),
-  );
-  await sleep(300);
-  const held = clients.filter((c, i) => outcomes[i] && !c.socket.destroyed).length;
-  t.equal(held, cap, `${cap} connections held, the rest dropped`);
-  t.equal(await refusedCount(served, 'max-connections'), 10, 'every drop is counted');
-  for (const c of clients) c.socket.destroy();
-  await sleep(300);
-  const after = await admissionLatencies(
-    served,
-    JSON.stringify(createReview('team-cap', { dryRun: true })),
-    3,
-  );
-  t.equal(after.failures, 0, 'once they are gone, admissions are answered');
 });
 
 t.test(
