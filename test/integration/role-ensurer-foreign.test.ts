@@ -8,6 +8,7 @@ import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../help
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import {
   ISSUER,
+  calls,
   count,
   ensure,
   rejection,
@@ -266,3 +267,38 @@ t.test('team-a@prod and team@a-prod meet on one role name; neither writes the ot
   t.equal(await writes(h.metrics), 0);
   t.same(await roleSnapshot(raw, theirs.roleName), before);
 });
+
+t.test(
+  'a foreign role whose trust also admits every service account is shared: refused',
+  async (t) => {
+    const h = harness();
+    const spec = specFor('shared');
+    const exact = spec.trustPolicy.Statement[0]!;
+    const everyone = {
+      ...exact,
+      Condition: {
+        StringEquals: { [`${ISSUER}:aud`]: 'sts.amazonaws.com' },
+        StringLike: { [`${ISSUER}:sub`]: 'system:serviceaccount:*' },
+      },
+    };
+    await createHandMadeRole(raw, spec, {
+      trust: { Version: '2012-10-17', Statement: [exact, everyone] },
+      tags: { owner: 'platform' },
+    });
+    const before = await roleSnapshot(raw, spec.roleName);
+    for (const operation of ['CREATE', 'UPDATE'] as const) {
+      const err = await rejection(ensure(h, spec, { operation }));
+      t.equal(err.reason, 'foreign-role-untrusted', operation);
+      t.equal(err.retryable, false);
+      t.match(
+        err.message,
+        /by pattern \(StringLike system:serviceaccount:\*\), so the role is shared/,
+      );
+    }
+    const writesDone = (await calls(h.metrics)).filter(
+      (c) => c.outcome === 'success' && c.op !== 'GetRole',
+    );
+    t.same(writesDone, [], 'no write succeeded: CreateRole met EntityAlreadyExists, nothing else');
+    t.same(await roleSnapshot(raw, spec.roleName), before, 'the role is untouched');
+  },
+);
