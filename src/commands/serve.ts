@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { policySettings } from '../config/settings.js';
 import { startServer, type RunningServer } from '../http/server.js';
 import { createIamClient, type IamClientOptions } from '../iam/client.js';
+import { CreateBudget } from '../iam/create-budget.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
@@ -48,6 +49,10 @@ export async function startWebhook(
     mode: config.mode,
     cacheTtlMs: config.roleCacheTtlSeconds * 1000,
     metrics,
+    createBudget: new CreateBudget({
+      perSecond: config.roleCreateRate,
+      burst: config.roleCreateBurst,
+    }),
   });
   const namespaces = await namespaceReaderFor(logger);
   logger.info(

@@ -166,6 +166,21 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: '300',
   },
   {
+    key: 'roleCreateRate',
+    flag: '--role-create-rate <roles>',
+    env: ['ROLE_CREATE_RATE'],
+    description:
+      'new IAM roles this replica may create per second; past it (and the burst) a new Profile is denied with a hint to retry',
+    default: '1',
+  },
+  {
+    key: 'roleCreateBurst',
+    flag: '--role-create-burst <roles>',
+    env: ['ROLE_CREATE_BURST'],
+    description: 'new IAM roles this replica may create at once after a quiet spell',
+    default: '30',
+  },
+  {
     key: 'tlsCertFile',
     flag: '--tls-cert-file <file>',
     env: ['TLS_CERT_FILE'],

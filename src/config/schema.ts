@@ -145,6 +145,15 @@ export const configSchema = z
     podNamespace: optionalText,
     requirePlugin: boolean,
     roleCacheTtlSeconds: z.coerce.number().int().min(0).max(86400),
+    roleCreateRate: z.coerce
+      .number()
+      .gt(0, 'must be more than 0 roles per second')
+      .max(100, 'must be at most 100 roles per second'),
+    roleCreateBurst: z.coerce
+      .number()
+      .int()
+      .min(1, 'must be at least 1 role')
+      .max(1000, 'must be at most 1000 roles'),
     tlsCertFile: optionalText,
     tlsKeyFile: optionalText,
     host: z.string().min(1),

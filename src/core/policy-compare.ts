@@ -111,10 +111,14 @@ interface ExpectedTrust {
 
 /**
  * Decides whether an existing role's trust policy lets the namespace's service accounts assume it
- * the way the webhook would have written it: an Allow for sts:AssumeRoleWithWebIdentity from the
- * cluster's OIDC provider, with StringEquals on the exact subject and on the STS audience.
- * Patterns (StringLike, wildcards) are not accepted: such a role would trust more than one
- * namespace. The expectations are read from the derived trust policy, so the two cannot disagree.
+ * the way the webhook would have written it, and nothing broader: an Allow for
+ * sts:AssumeRoleWithWebIdentity from the cluster's OIDC provider, with StringEquals on the exact
+ * subject and on the STS audience; and no Allow statement that trusts anyone else (another
+ * principal, another namespace's service account, a subject pattern such as StringLike
+ * `system:serviceaccount:*`, no subject condition at all, another audience). A role that admits
+ * more is shared: the namespace's sessions would be someone else's too. Deny statements only
+ * narrow and are not judged. The expectations are read from the derived trust policy, so the
+ * two cannot disagree.
  */
 export function trustAdmits(document: unknown, expectedTrust: PolicyDocument): TrustVerdict {
   const expected = expectationsFrom(expectedTrust);
@@ -150,7 +154,7 @@ export function trustAdmits(document: unknown, expectedTrust: PolicyDocument): T
           conditionValues(s, 'StringEquals', expected.audKey).includes(AUDIENCE),
       ),
   );
-  if (notAdmitted.length === 0) return { ok: true };
+  if (notAdmitted.length === 0) return broaderThanExpected(statements, expected);
 
   const names = notAdmitted.join(', ');
   const exactSub = fromProvider.filter((s) =>
@@ -178,6 +182,61 @@ export function trustAdmits(document: unknown, expectedTrust: PolicyDocument): T
     };
   }
   return { ok: false, reason: `its trust policy does not admit ${names}` };
+}
+
+/** The first way in which an Allow statement admits more than the expected subjects. */
+function broaderThanExpected(
+  statements: Record<string, unknown>[],
+  expected: ExpectedTrust,
+): TrustVerdict {
+  const only = expected.subjects.join(', ');
+  const deny = (what: string): TrustVerdict => ({
+    ok: false,
+    reason: `its trust policy ${what}, so the role is shared; a role used as is must admit only ${only}`,
+  });
+  for (const statement of statements) {
+    if (statement['Effect'] !== 'Allow') continue;
+    for (const negation of ['NotPrincipal', 'NotAction'] as const) {
+      if (statement[negation] !== undefined) return deny(`has an Allow statement with ${negation}`);
+    }
+    const principal = statement['Principal'];
+    const principals = recordOf(principal);
+    if (principals === undefined)
+      return deny(`also trusts the principal ${JSON.stringify(principal)}`);
+    for (const [kind, value] of Object.entries(principals)) {
+      const others = stringsOf(value).filter(
+        (v) => kind !== 'Federated' || v !== expected.provider,
+      );
+      const malformed = !Array.isArray(value) && typeof value !== 'string';
+      if (others.length > 0 || malformed) {
+        return deny(`also trusts ${kind} ${others.join(', ') || JSON.stringify(value)}`);
+      }
+    }
+    // The OIDC provider can call nothing but AssumeRoleWithWebIdentity; other actions grant it
+    // nothing.
+    if (!stringsOf(statement['Action']).some(matchesWebIdentityAction)) continue;
+    const subOperators = Object.keys(recordOf(statement['Condition']) ?? {}).filter(
+      (operator) => conditionValues(statement, operator, expected.subKey).length > 0,
+    );
+    if (subOperators.length === 0) {
+      return deny(
+        `admits every service account of the cluster in a statement without a condition on ${expected.subKey}`,
+      );
+    }
+    for (const operator of subOperators) {
+      const values = conditionValues(statement, operator, expected.subKey);
+      if (operator !== 'StringEquals' || values.some((v) => v.includes('*') || v.includes('?'))) {
+        return deny(`also matches the subject by pattern (${operator} ${values.join(', ')})`);
+      }
+      const others = values.filter((v) => !expected.subjects.includes(v));
+      if (others.length > 0) return deny(`also admits ${others.join(', ')}`);
+    }
+    const audiences = conditionValues(statement, 'StringEquals', expected.audKey);
+    if (audiences.length === 0 || audiences.some((aud) => aud !== AUDIENCE)) {
+      return deny(`has a statement that does not require the audience ${AUDIENCE} alone`);
+    }
+  }
+  return { ok: true };
 }
 
 function expectationsFrom(trust: PolicyDocument): ExpectedTrust {

@@ -1,3 +1,12 @@
+import {
+  ConcurrentModificationException,
+  EntityAlreadyExistsException,
+  LimitExceededException,
+  MalformedPolicyDocumentException,
+  NoSuchEntityException,
+  ServiceFailureException,
+} from '@aws-sdk/client-iam';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { OIDC_PROVIDER_TAG, type RoleOwnership, type RoleSpec } from '../core/role-spec.js';
 import type { RoleMode } from '../core/settings.js';
 
@@ -12,6 +21,8 @@ export type RoleProvisioningReason =
   | 'limit-exceeded'
   | 'malformed-policy'
   | 'deadline'
+  | 'iam-settling'
+  | 'rate-limited'
   | 'aws-error';
 
 /**
@@ -49,37 +60,17 @@ export interface AwsErrorContext {
 const RETRY_HINT = 'retrying may help';
 const NO_RETRY_HINT = 'retrying will not help until this is fixed';
 
-/** Error names IAM (and the SDK's model of it) uses; the SDK appends `Exception` to modelled ones. */
+/**
+ * IAM's errors the SDK does not model as classes: the SDK names them after IAM's code. Modelled
+ * ones (`NoSuchEntityException` and the like) are told apart by class.
+ */
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation']);
-const LIMIT_EXCEEDED = new Set(['LimitExceeded', 'LimitExceededException']);
-const MALFORMED_POLICY = new Set(['MalformedPolicyDocument', 'MalformedPolicyDocumentException']);
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'ConcurrentModification',
-  'ConcurrentModificationException',
-  'ServiceFailure',
-  'ServiceFailureException',
-]);
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
 
 interface SdkErrorShape {
   name?: unknown;
   message?: unknown;
   code?: unknown;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
+  cause?: unknown;
 }
 
 export function errorName(err: unknown): string {
@@ -92,10 +83,25 @@ export function isAbortError(err: unknown): boolean {
   return name === 'AbortError' || name === 'TimeoutError';
 }
 
+function isAccessDenied(err: unknown): boolean {
+  return ACCESS_DENIED.has(errorName(err));
+}
+
 /** AccessDenied, LimitExceeded and MalformedPolicyDocument: no retry can fix them. */
 export function isHardIamError(err: unknown): boolean {
-  const name = errorName(err);
-  return ACCESS_DENIED.has(name) || LIMIT_EXCEEDED.has(name) || MALFORMED_POLICY.has(name);
+  return (
+    isAccessDenied(err) ||
+    err instanceof LimitExceededException ||
+    err instanceof MalformedPolicyDocumentException
+  );
+}
+
+export function isNoSuchEntity(err: unknown): boolean {
+  return err instanceof NoSuchEntityException;
+}
+
+export function isEntityAlreadyExists(err: unknown): boolean {
+  return err instanceof EntityAlreadyExistsException;
 }
 
 /** The webhook's own credentials are missing, expired or wrong. */
@@ -127,16 +133,34 @@ export function isOperatorFault(error: RoleProvisioningError): boolean {
   }
 }
 
+/**
+ * A connection that failed or broke, anywhere in the cause chain: Node's system codes
+ * (ECONNREFUSED, ECONNRESET, ENOTFOUND...) and undici's UND_ERR_* codes. The one list of network
+ * failures for IAM and Kubernetes calls alike.
+ */
+export function isNetworkError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
+    const code = (e as SdkErrorShape).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return true;
+    e = (e as SdkErrorShape).cause;
+  }
+  return false;
+}
+
+/**
+ * Throttling, IAM's own transient faults, 5xx and broken connections, as the SDK classifies
+ * them, except the quotas IAM names `LimitExceeded` (the SDK counts that name as throttling).
+ */
 export function isRetryableAwsError(err: unknown): boolean {
-  if (isHardIamError(err)) return false;
-  const e = (err ?? {}) as SdkErrorShape;
-  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : 0;
+  if (isHardIamError(err) || err === null || typeof err !== 'object') return false;
+  const sdkError = err as Parameters<typeof isTransientError>[0];
   return (
-    e.$retryable !== undefined ||
-    THROTTLING.has(errorName(err)) ||
-    status === 429 ||
-    status >= 500 ||
-    (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) ||
+    isThrottlingError(sdkError) ||
+    isTransientError(sdkError) ||
+    isServerError(sdkError) ||
+    err instanceof ConcurrentModificationException ||
+    err instanceof ServiceFailureException ||
+    isNetworkError(err) ||
     errorName(err) === 'TimeoutError'
   );
 }
@@ -160,7 +184,7 @@ export function fromAwsError(err: unknown, context: AwsErrorContext): RoleProvis
   const rawMessage = (err as SdkErrorShape | null)?.message;
   const detail =
     typeof rawMessage === 'string' && rawMessage !== '' ? `${name}: ${rawMessage}` : name;
-  if (ACCESS_DENIED.has(name)) {
+  if (isAccessDenied(err)) {
     return new RoleProvisioningError(
       'access-denied',
       roleName,
@@ -169,7 +193,7 @@ export function fromAwsError(err: unknown, context: AwsErrorContext): RoleProvis
       { retryable: false, cause: err },
     );
   }
-  if (LIMIT_EXCEEDED.has(name)) {
+  if (err instanceof LimitExceededException) {
     return new RoleProvisioningError(
       'limit-exceeded',
       roleName,
@@ -178,7 +202,7 @@ export function fromAwsError(err: unknown, context: AwsErrorContext): RoleProvis
       { retryable: false, cause: err },
     );
   }
-  if (MALFORMED_POLICY.has(name)) {
+  if (err instanceof MalformedPolicyDocumentException) {
     return new RoleProvisioningError(
       'malformed-policy',
       roleName,

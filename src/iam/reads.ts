@@ -1,5 +1,5 @@
 import type { Role } from '@aws-sdk/client-iam';
-import { errorName, fromAwsError, type AwsErrorContext } from './errors.js';
+import { fromAwsError, isNoSuchEntity, type AwsErrorContext } from './errors.js';
 
 /** An IAM read where "no such entity" is an answer (undefined), not a failure. */
 export async function readOrMissing<T>(
@@ -12,11 +12,6 @@ export async function readOrMissing<T>(
     if (isNoSuchEntity(err)) return undefined;
     throw fromAwsError(err, context);
   }
-}
-
-export function isNoSuchEntity(err: unknown): boolean {
-  const name = errorName(err);
-  return name === 'NoSuchEntity' || name === 'NoSuchEntityException';
 }
 
 /** A role's tags as a map; IAM returns them as a list of pairs. */

@@ -17,19 +17,22 @@ import { trustAdmits } from '../core/policy-compare.js';
 import { roleOwnership, type RoleOwnership, type RoleSpec } from '../core/role-spec.js';
 import type { RoleMode } from '../core/settings.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { CreateBudget } from './create-budget.js';
 import {
   RoleProvisioningError,
   boundaryNotSet,
   deadlineError,
-  errorName,
   extraPermissions,
   foreignCluster,
   fromAwsError,
+  isEntityAlreadyExists,
+  isNoSuchEntity,
   notOursBecause,
   roleNotOurs,
 } from './errors.js';
 import { readOrMissing, tagsOf } from './reads.js';
 import { RoleCache } from './role-cache.js';
+import { mayBeSettling, untilIamSettles } from './settling.js';
 import { SingleFlight } from './single-flight.js';
 
 export type EnsureOutcome =
@@ -44,6 +47,12 @@ export interface EnsureResult {
 
 export interface EnsureOptions {
   dryRun: boolean;
+  /**
+   * The role is probably new (a Profile's CREATE, a role the reconciler found missing): try
+   * CreateRole first, and never answer from the cache, since the role may have been deleted
+   * since it was cached. Otherwise (an UPDATE, a repair) read first.
+   */
+  expectNew?: boolean;
   /** The admission deadline; every IAM call is cancelled when it fires. */
   signal: AbortSignal;
   logger: Logger;
@@ -56,6 +65,8 @@ export interface RoleEnsurerOptions {
   metrics: Metrics;
   now?: () => number;
   cacheMaxEntries?: number;
+  /** New roles per second this process may make; unbounded when absent. */
+  createBudget?: CreateBudget;
 }
 
 interface Outcome {
@@ -79,10 +90,12 @@ export class RoleEnsurer {
   private readonly mode: RoleMode;
   private readonly cache: RoleCache;
   private readonly flights = new SingleFlight<Outcome>();
+  private readonly createBudget: CreateBudget | undefined;
 
   constructor(options: RoleEnsurerOptions) {
     this.iam = options.iam;
     this.mode = options.mode;
+    this.createBudget = options.createBudget;
     const cacheOptions: ConstructorParameters<typeof RoleCache>[0] = {
       ttlMs: options.cacheTtlMs,
       metrics: options.metrics,
@@ -100,10 +113,16 @@ export class RoleEnsurer {
     return this.cache.has(namespace, roleArn) ? cachedResult(roleArn) : undefined;
   }
 
-  /** IAM, for a caller that has just missed the cache: one flight per namespace at a time. */
+  /**
+   * IAM, for a caller that has just missed the cache or must not use it: one flight per namespace
+   * at a time.
+   */
   async provision(spec: RoleSpec, opts: EnsureOptions): Promise<EnsureResult> {
+    const expectNew = opts.expectNew === true;
     // A flight that finished since the caller looked may have filled the cache.
-    if (this.cache.has(spec.namespace, spec.roleArn, false)) return cachedResult(spec.roleArn);
+    if (!expectNew && this.cache.has(spec.namespace, spec.roleArn, false)) {
+      return cachedResult(spec.roleArn);
+    }
     if (opts.signal.aborted) throw deadlineError(spec.roleName, opts.signal.reason);
 
     // Dry runs share flights only with dry runs: a dry run must never wait on (or stand in for)
@@ -111,7 +130,7 @@ export class RoleEnsurer {
     const key = `${spec.namespace}\u0000${opts.dryRun ? 'dry' : 'real'}`;
     try {
       const { result } = await this.flights.run(key, opts.signal, async (signal) => {
-        const outcome = await this.ensureUncached(spec, { ...opts, signal });
+        const outcome = await this.ensureUncached(spec, { ...opts, signal }, expectNew);
         if (outcome.cacheable) this.cache.set(spec.namespace, outcome.result.roleArn);
         return outcome;
       });
@@ -127,39 +146,66 @@ export class RoleEnsurer {
     this.cache.delete(namespace);
   }
 
-  private async ensureUncached(spec: RoleSpec, ctx: CallContext): Promise<Outcome> {
-    let role = await this.getRole(spec, ctx);
-    if (role === undefined) {
-      if (this.mode === 'lookup') throw roleMissing(spec);
-      if (ctx.dryRun) {
-        return {
-          result: {
-            outcome: 'would-create',
-            roleArn: spec.roleArn,
-            warnings: [`dry run: role ${spec.roleName} does not exist yet and was not created`],
-          },
-          cacheable: false,
-        };
-      }
-      if (await this.createRole(spec, ctx)) {
-        await this.putS3Policy(spec, ctx);
-        return {
-          result: { outcome: 'created', roleArn: spec.roleArn, warnings: [] },
-          cacheable: true,
-        };
-      }
-      // Another replica created it between our GetRole and CreateRole: judge what it made.
-      role = await this.getRole(spec, ctx);
-      if (role === undefined) {
-        throw new RoleProvisioningError(
-          'aws-error',
-          spec.roleName,
-          `IAM role ${spec.roleName} was reported to exist but cannot be read; retrying may help`,
-          { retryable: true },
-        );
-      }
+  private async ensureUncached(
+    spec: RoleSpec,
+    ctx: CallContext,
+    expectNew: boolean,
+  ): Promise<Outcome> {
+    const writes = this.mode === 'provision' && !ctx.dryRun;
+    // Two round trips for a new namespace. Without a token the role is read first, so the
+    // budget never holds up a role that exists already.
+    if (writes && expectNew && this.takeCreateToken()) return this.createFirst(spec, ctx);
+    const role = await this.getRole(spec, ctx);
+    if (role !== undefined) return this.judgeExisting(spec, role, ctx);
+    if (this.mode === 'lookup') throw roleMissing(spec);
+    if (ctx.dryRun) {
+      return {
+        result: {
+          outcome: 'would-create',
+          roleArn: spec.roleArn,
+          warnings: [`dry run: role ${spec.roleName} does not exist yet and was not created`],
+        },
+        cacheable: false,
+      };
     }
+    if (!this.takeCreateToken()) throw createBudgetSpent(spec, this.createBudget);
+    return this.createFirst(spec, ctx);
+  }
 
+  private takeCreateToken(): boolean {
+    return this.createBudget?.tryTake() ?? true;
+  }
+
+  /**
+   * CreateRole with everything it can carry, then the inline policy; a role that exists already
+   * is read and judged instead. Right after a DeleteRole, IAM may still answer CreateRole with
+   * EntityAlreadyExists and GetRole with NoSuchEntity: that is waited out.
+   */
+  private async createFirst(spec: RoleSpec, ctx: CallContext): Promise<Outcome> {
+    const existing = await untilIamSettles(
+      async () => {
+        if (await this.createRole(spec, ctx)) return undefined;
+        const role = await this.getRole(spec, ctx);
+        if (role === undefined) throw roleNotSettled(spec);
+        return role;
+      },
+      {
+        signal: ctx.signal,
+        settling: (err) => err instanceof RoleProvisioningError && err.reason === 'iam-settling',
+        onRetry: (_err, attempt, delayMs) =>
+          ctx.logger.info(
+            { roleName: spec.roleName, attempt, retryInMs: Math.round(delayMs) },
+            'IAM reports the role both existing and missing (a recent deletion); waiting for it to settle',
+          ),
+      },
+    );
+    if (existing !== undefined) return this.judgeExisting(spec, existing, ctx);
+    await this.putS3Policy(spec, ctx);
+    return { result: { outcome: 'created', roleArn: spec.roleArn, warnings: [] }, cacheable: true };
+  }
+
+  /** A role that exists: adopted when it is this cluster's for this profile, else looked up. */
+  private judgeExisting(spec: RoleSpec, role: Role, ctx: CallContext): Promise<Outcome> | Outcome {
     if (role.Arn !== spec.roleArn) throw pathMismatch(spec, role);
     const tags = tagsOf(role);
     const ownership = roleOwnership(
@@ -269,7 +315,7 @@ export class RoleEnsurer {
     const RoleName = spec.roleName;
     const options = { abortSignal: ctx.signal };
     const write = (operation: string, call: () => Promise<unknown>) =>
-      this.write(ctx, operation, RoleName, call);
+      this.write(ctx, operation, RoleName, { settles: true }, call);
     switch (drift.kind) {
       case 'trust-policy': {
         const PolicyDocument = JSON.stringify(spec.trustPolicy);
@@ -301,7 +347,8 @@ export class RoleEnsurer {
   /** True when this call created the role; false when it already existed. */
   private async createRole(spec: RoleSpec, ctx: CallContext): Promise<boolean> {
     try {
-      await this.write(ctx, 'CreateRole', spec.roleName, () =>
+      // Not waited out on NoSuchEntity: for CreateRole that means the boundary policy is missing.
+      await this.write(ctx, 'CreateRole', spec.roleName, { settles: false }, () =>
         this.iam.send(
           new CreateRoleCommand({
             RoleName: spec.roleName,
@@ -320,10 +367,7 @@ export class RoleEnsurer {
     } catch (err) {
       // write() has turned the SDK's error into ours; the IAM error it came from is its cause.
       if (err instanceof RoleProvisioningError && isEntityAlreadyExists(err.cause)) {
-        ctx.logger.info(
-          { roleName: spec.roleName },
-          'IAM role was created concurrently; verifying it',
-        );
+        ctx.logger.info({ roleName: spec.roleName }, 'IAM role exists already; verifying it');
         return false;
       }
       throw err;
@@ -331,7 +375,7 @@ export class RoleEnsurer {
   }
 
   private putS3Policy(spec: RoleSpec, ctx: CallContext): Promise<void> {
-    return this.write(ctx, 'PutRolePolicy', spec.roleName, () =>
+    return this.write(ctx, 'PutRolePolicy', spec.roleName, { settles: true }, () =>
       this.iam.send(
         new PutRolePolicyCommand({
           RoleName: spec.roleName,
@@ -354,23 +398,23 @@ export class RoleEnsurer {
 
   /** The managed policies attached to the role (the first page: one is already too many). */
   private async attachedPolicies(spec: RoleSpec, ctx: CallContext): Promise<string[]> {
-    const out = await this.read(ctx, 'ListAttachedRolePolicies', spec.roleName, () =>
+    const out = await this.readOfRoleSeen(ctx, 'ListAttachedRolePolicies', spec.roleName, () =>
       this.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: spec.roleName }), {
         abortSignal: ctx.signal,
       }),
     );
-    return (out?.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? p.PolicyName ?? '(unnamed)');
+    return (out.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? p.PolicyName ?? '(unnamed)');
   }
 
   private async inlinePolicyNames(spec: RoleSpec, ctx: CallContext): Promise<string[]> {
-    const out = await this.read(ctx, 'ListRolePolicies', spec.roleName, () =>
+    const out = await this.readOfRoleSeen(ctx, 'ListRolePolicies', spec.roleName, () =>
       this.iam.send(new ListRolePoliciesCommand({ RoleName: spec.roleName }), {
         abortSignal: ctx.signal,
       }),
     );
-    const names = out?.PolicyNames ?? [];
+    const names = out.PolicyNames ?? [];
     // A truncated page holds more than ours whatever it lists.
-    return out?.IsTruncated === true ? [...names, '(more)'] : names;
+    return out.IsTruncated === true ? [...names, '(more)'] : names;
   }
 
   private getS3Policy(spec: RoleSpec, ctx: CallContext): Promise<string | undefined> {
@@ -392,10 +436,34 @@ export class RoleEnsurer {
     return readOrMissing({ roleName, operation, signal: ctx.signal }, call);
   }
 
+  /**
+   * A read of a role this flight has just seen: NoSuchEntity is IAM settling (or the role was
+   * deleted that instant), never "nothing attached", so it is waited out and then reported.
+   */
+  private async readOfRoleSeen<T>(
+    ctx: CallContext,
+    operation: string,
+    roleName: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await this.settled(ctx, operation, roleName, call);
+    } catch (err) {
+      throw isNoSuchEntity(err)
+        ? notYetVisible(roleName, operation, err)
+        : fromAwsError(err, { roleName, operation, signal: ctx.signal });
+    }
+  }
+
+  /**
+   * An IAM write. `settles`: the role is known to exist (this flight created or read it), so
+   * NoSuchEntity is IAM not showing it yet everywhere and is waited out within the deadline.
+   */
   private async write(
     ctx: CallContext,
     operation: string,
     roleName: string,
+    options: { settles: boolean },
     call: () => Promise<unknown>,
   ): Promise<void> {
     if (ctx.dryRun) {
@@ -403,11 +471,31 @@ export class RoleEnsurer {
       throw new Error(`refusing IAM ${operation} during a dry run`);
     }
     try {
-      await call();
+      await (options.settles ? this.settled(ctx, operation, roleName, call) : call());
     } catch (err) {
+      if (options.settles && isNoSuchEntity(err) && !ctx.signal.aborted) {
+        throw notYetVisible(roleName, operation, err);
+      }
       throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
     }
     ctx.logger.info({ roleName, operation }, `IAM ${operation} done`);
+  }
+
+  private settled<T>(
+    ctx: CallContext,
+    operation: string,
+    roleName: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    return untilIamSettles(call, {
+      signal: ctx.signal,
+      settling: (err) => mayBeSettling(err, 'after-create'),
+      onRetry: (_err, attempt, delayMs) =>
+        ctx.logger.info(
+          { roleName, operation, attempt, retryInMs: Math.round(delayMs) },
+          'IAM does not show the role yet (it is eventually consistent); waiting for it',
+        ),
+    });
   }
 }
 
@@ -421,9 +509,41 @@ function usedAsIsWarning(roleName: string, ownership: RoleOwnership): string {
     : `role ${roleName} is not this cluster's to manage and is used as is (see logs)`;
 }
 
-function isEntityAlreadyExists(err: unknown): boolean {
-  const name = errorName(err);
-  return name === 'EntityAlreadyExists' || name === 'EntityAlreadyExistsException';
+/** CreateRole said the role exists and GetRole says it does not: IAM is still settling. */
+function roleNotSettled(spec: RoleSpec): RoleProvisioningError {
+  return new RoleProvisioningError(
+    'iam-settling',
+    spec.roleName,
+    `IAM reports role ${spec.roleName} both existing (CreateRole) and missing (GetRole), as it ` +
+      'does for a while after the role was deleted; retrying may help',
+    { retryable: true },
+  );
+}
+
+function notYetVisible(roleName: string, operation: string, cause: unknown): RoleProvisioningError {
+  return new RoleProvisioningError(
+    'iam-settling',
+    roleName,
+    `IAM ${operation} still answers NoSuchEntity for role ${roleName}, which was just created ` +
+      'or read (IAM is eventually consistent); retrying may help',
+    { retryable: true, cause },
+  );
+}
+
+function createBudgetSpent(
+  spec: RoleSpec,
+  budget: CreateBudget | undefined,
+): RoleProvisioningError {
+  const rate =
+    budget === undefined ? '' : ` (${budget.perSecond} a second, bursts of ${budget.burst})`;
+  const wait = budget === undefined ? 1 : Math.max(1, Math.ceil(budget.msUntilNext() / 1000));
+  return new RoleProvisioningError(
+    'rate-limited',
+    spec.roleName,
+    `the webhook creates new IAM roles at a bounded rate${rate} and that budget is spent, so ` +
+      `role ${spec.roleName} was not created; retrying in ${wait} s or later will help`,
+    { retryable: true },
+  );
 }
 
 function roleMissing(spec: RoleSpec): RoleProvisioningError {

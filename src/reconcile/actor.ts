@@ -88,7 +88,12 @@ export class Actor {
     switch (action.kind) {
       case 'create-role':
       case 'repair-role': {
-        const result = await this.o.roles.provision(action.spec, { dryRun: false, signal, logger });
+        const result = await this.o.roles.provision(action.spec, {
+          dryRun: false,
+          expectNew: action.kind === 'create-role',
+          signal,
+          logger,
+        });
         return result.outcome;
       }
       case 'add-plugin':

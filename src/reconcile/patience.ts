@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RoleProvisioningError, isRetryableAwsError } from '../iam/errors.js';
+import { RoleProvisioningError, isNetworkError, isRetryableAwsError } from '../iam/errors.js';
 import { statusOf } from '../k8s/errors.js';
 
 export interface Patience {
@@ -25,16 +25,6 @@ export function isRetryable(err: unknown): boolean {
   const status = statusOf(err);
   if (status !== undefined) return status === 429 || status >= 500;
   return isRetryableAwsError(err) || isNetworkError(err);
-}
-
-/** A connection that failed or broke: ECONNREFUSED, ECONNRESET, undici's UND_ERR_* codes. */
-function isNetworkError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
 }
 
 /**

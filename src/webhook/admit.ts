@@ -21,7 +21,7 @@ export interface RoleProvider {
   /** Puts the role in place (or proves it is) in IAM. */
   provision(
     spec: RoleSpec,
-    options: { dryRun: boolean; signal: AbortSignal; logger: Logger },
+    options: { dryRun: boolean; expectNew: boolean; signal: AbortSignal; logger: Logger },
   ): Promise<EnsureResult>;
 }
 
@@ -113,10 +113,13 @@ async function mutate(
     return allowed(request.uid);
   }
   const { namespace, roleArn } = decision;
-  const cached = deps.roles.cached(namespace, roleArn);
+  // A CREATE goes to IAM: the role may have been deleted since it was cached (an orphan the
+  // leader removed, on another replica), and a new Profile must not trust a gone role.
+  const creating = request.operation === 'CREATE';
+  const cached = creating ? undefined : deps.roles.cached(namespace, roleArn);
   // A new Profile's namespace may already be someone else's. Checked on CREATE only: the profile
   // controller's many UPDATEs stay free of any call.
-  const namespaces = request.operation === 'CREATE' ? deps.namespaces : undefined;
+  const namespaces = creating ? deps.namespaces : undefined;
   let result = cached;
   if (!result || namespaces) {
     type Outcome = { problem: string } | { result: EnsureResult };
@@ -130,6 +133,7 @@ async function mutate(
       const spec = deps.decisions.specFor(namespace);
       const ensured = await deps.roles.provision(spec, {
         dryRun: request.dryRun,
+        expectNew: creating,
         signal,
         logger: logger(),
       });
@@ -191,7 +195,8 @@ function failureResponse(uid: string, error: unknown, logger: Logger): Admission
       );
     }
     logger.warn({ reason: error.reason, role: error.roleName, err: error.cause }, error.message);
-    return denied(uid, error.retryable ? 503 : 403, error.message);
+    const code = error.reason === 'rate-limited' ? 429 : error.retryable ? 503 : 403;
+    return denied(uid, code, error.message);
   }
   if (error instanceof NamespaceReadError) {
     if (error.forbidden) {

@@ -221,6 +221,8 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
     ROLE_MODE: 'provision',
     REQUIRE_PLUGIN: 'true',
     ROLE_CACHE_TTL_SECONDS: '300',
+    ROLE_CREATE_RATE: '1',
+    ROLE_CREATE_BURST: '30',
     LOG_LEVEL: 'info',
     PORT: '9443',
     OPS_PORT: '8080',
@@ -269,6 +271,8 @@ t.test('env: every value reaches the binary under its variable', async (t) => {
     MAX_SESSION_DURATION: '7200',
     REQUIRE_PLUGIN: 'false',
     ROLE_CACHE_TTL_SECONDS: '600',
+    ROLE_CREATE_RATE: '0.5',
+    ROLE_CREATE_BURST: '10',
     SHUTDOWN_DELAY_SECONDS: '10',
     AWS_STS_REGIONAL_ENDPOINTS: 'regional',
   });

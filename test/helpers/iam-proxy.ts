@@ -26,6 +26,22 @@ const THROTTLING =
   '<Code>Throttling</Code><Message>Rate exceeded</Message></Error>' +
   '<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>';
 
+function iamError(code: string, message: string): string {
+  return (
+    '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>' +
+    `<Code>${code}</Code><Message>${message}</Message></Error>` +
+    '<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>'
+  );
+}
+
+/** How long IAM's eventual consistency shows after a change, as real IAM does and moto does not. */
+export interface IamLag {
+  /** After a CreateRole, every other call on that role answers NoSuchEntity for this long. */
+  afterCreateMs: number;
+  /** After a DeleteRole, a CreateRole of that name answers EntityAlreadyExists for this long. */
+  afterDeleteMs: number;
+}
+
 /**
  * An HTTP proxy on 127.0.0.1 in front of moto that counts every IAM/STS request at the endpoint,
  * not in the webhook's code, and can act as IAM does when it fails: hang (requests read, counted
@@ -47,6 +63,10 @@ export interface IamProxy {
   throttleFor(ms: number): void;
   /** Requests answered with Throttling. */
   throttled(): number;
+  /** From now on play IAM's eventual consistency (see IamLag). */
+  lag(lag: IamLag): void;
+  /** Requests answered with a lagging NoSuchEntity or EntityAlreadyExists. */
+  lagged(): number;
   /** When the last throttling began and when the last request reached IAM (ms since the epoch). */
   times(): { throttleStarted: number; lastForwarded: number };
   close(): Promise<void>;
@@ -63,8 +83,17 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
   let throttleUntil = 0;
   let throttleStarted = 0;
   let lastForwarded = 0;
+  let lag: IamLag | undefined;
+  let laggedCount = 0;
+  const createdAt = new Map<string, number>();
+  const deletedAt = new Map<string, number>();
 
-  const relay = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+  const relay = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    onSuccess: () => void = () => {},
+  ) => {
     const upstream = httpRequest(
       {
         host: target.hostname,
@@ -75,6 +104,7 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
         headers: req.headers,
       },
       (answer) => {
+        if (answer.statusCode === 200) onSuccess();
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -109,9 +139,41 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
         res.end(THROTTLING);
         return;
       }
+      const roleName = form.get('RoleName') ?? '';
+      if (lag !== undefined && roleName !== '') {
+        const now = Date.now();
+        const created = createdAt.get(roleName);
+        const deleted = deletedAt.get(roleName);
+        let answer: [number, string] | undefined;
+        if (action !== 'CreateRole' && created !== undefined && now < created + lag.afterCreateMs) {
+          answer = [
+            404,
+            iamError('NoSuchEntity', `The role with name ${roleName} cannot be found.`),
+          ];
+        } else if (
+          action === 'CreateRole' &&
+          deleted !== undefined &&
+          now < deleted + lag.afterDeleteMs
+        ) {
+          answer = [
+            409,
+            iamError('EntityAlreadyExists', `Role with name ${roleName} already exists.`),
+          ];
+        }
+        if (answer !== undefined) {
+          laggedCount++;
+          res.writeHead(answer[0], { 'content-type': 'text/xml' });
+          res.end(answer[1]);
+          return;
+        }
+      }
       reached.push(action);
       lastForwarded = Date.now();
-      relay(req, res, body);
+      // Only a change IAM made starts its lag.
+      relay(req, res, body, () => {
+        if (action === 'CreateRole') createdAt.set(roleName, Date.now());
+        if (action === 'DeleteRole') deletedAt.set(roleName, Date.now());
+      });
     });
   });
   const port = await listenOnLoopback(server);
@@ -136,6 +198,10 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       armedMs = ms;
     },
     throttled: () => throttledCount,
+    lag: (value) => {
+      lag = value;
+    },
+    lagged: () => laggedCount,
     times: () => ({ throttleStarted, lastForwarded }),
     close: async () => {
       dropHeld();

@@ -26,7 +26,8 @@ export interface TestWebhook {
   /** POSTs a JSON body to `/mutate` or `/validate` (with an optional `?timeout=`). */
   post(path: string, body: unknown, query?: string): Promise<HttpAnswer>;
   /** Sum of IAM calls made so far, optionally for one operation. */
-  iamCalls(operation?: string): Promise<number>;
+  /** IAM calls made, of one operation and (e.g. `success`) one outcome, or of all. */
+  iamCalls(operation?: string, outcome?: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -107,10 +108,11 @@ export async function startTestWebhook(
         body: typeof body === 'string' ? body : JSON.stringify(body),
         headers: { 'content-type': 'application/json' },
       }),
-    async iamCalls(operation) {
+    async iamCalls(operation, outcome) {
       const metric = await metrics.iamCalls.get();
       return metric.values
         .filter((v) => operation === undefined || v.labels.operation === operation)
+        .filter((v) => outcome === undefined || v.labels.outcome === outcome)
         .reduce((sum, v) => sum + v.value, 0);
     },
     async stop() {

@@ -188,31 +188,6 @@ t.test('trustAdmits accepts', async (t) => {
       ),
       spec,
     ],
-    [
-      'extra subjects and statements',
-      {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'ec2.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-          },
-          (
-            trust(
-              {},
-              {
-                StringEquals: {
-                  [`${ISSUER}:aud`]: 'sts.amazonaws.com',
-                  [`${ISSUER}:sub`]: [SUB, 'system:serviceaccount:team-b:default-editor'],
-                },
-              },
-            ) as { Statement: unknown[] }
-          ).Statement[0],
-        ],
-      },
-      spec,
-    ],
     ['an action glob', trust({ Action: ['sts:AssumeRole*'] }), spec],
     [
       'condition keys in another case',

@@ -3,17 +3,18 @@ import { RoleCache } from '../../src/iam/role-cache.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 
 t.test('hits only for the verified ARN before expiry; counts hits and misses', async (t) => {
-  let now = 0;
+  // lru-cache reads an entry stored at clock 0 as one without a TTL; a real clock is never 0.
+  let now = 1000;
   const metrics = createMetrics({ defaultMetrics: false });
   const cache = new RoleCache({ ttlMs: 1000, now: () => now, metrics });
   t.notOk(cache.has('a', 'arn1'));
   cache.set('a', 'arn1');
   t.ok(cache.has('a', 'arn1'));
   t.notOk(cache.has('a', 'arn2'), 'another role misses');
-  now = 999;
-  t.ok(cache.has('a', 'arn1'));
+  now = 2000;
+  t.ok(cache.has('a', 'arn1'), 'fresh up to its TTL');
   t.ok(cache.has('a', 'arn1', false), 'a re-check');
-  now = 1000;
+  now = 2001;
   t.notOk(cache.has('a', 'arn1'), 'expired');
   t.equal(cache.size, 0, 'expired entries are dropped');
   t.equal((await metrics.roleCacheHits.get()).values[0]?.value, 2, 're-checks are not counted');
@@ -23,8 +24,8 @@ t.test('hits only for the verified ARN before expiry; counts hits and misses', a
   t.notOk(cache.has('b', 'arn'), 'deleted');
 });
 
-t.test('bounded: the oldest entry goes first', async (t) => {
-  const cache = new RoleCache({ ttlMs: 1000, maxEntries: 2, now: () => 0 });
+t.test('bounded: the least recently used entry goes first', async (t) => {
+  const cache = new RoleCache({ ttlMs: 1000, maxEntries: 2, now: () => 1 });
   cache.set('a', 'A');
   cache.set('b', 'B');
   cache.set('a', 'A2');

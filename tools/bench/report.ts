@@ -186,7 +186,7 @@ export function render(s: Summary): string {
           p.iamCallsPerNamespace.toFixed(2),
         ],
         [
-          'direct GetRole+CreateRole+PutRolePolicy',
+          'direct CreateRole+PutRolePolicy',
           ms(p.directMsPerNamespace.median),
           ms(p.directMsPerNamespace.mean),
           String(p.minimumIamCallsPerNamespace),
