@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createCa } from '../../tools/dev/certs.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SERVE_OPTIONS } from '../../src/config/options.js';
 import type { Config } from '../../src/config/schema.js';
@@ -421,6 +422,50 @@ t.test('serving certificate: outside the cluster pod IPs are a warning; expiry t
     message: /is for DNS:profile-irsa-webhook\.irsa\.svc, not/,
   });
   t.match(judgeServingCertificate([], true, now), { status: 'fail', message: /not checked/ });
+});
+
+t.test('a caBundle that does not verify the certificate names the GitOps cause', async (t) => {
+  const ca = await createCa('irsa-release-profile-irsa-webhook-ca');
+  const webhook = webhookOf({
+    clientConfig: {
+      ...webhookOf().clientConfig,
+      caBundle: Buffer.from(ca.cert).toString('base64'),
+    },
+  });
+  const target = { host: '10.0.0.1', port: 9443, serverName: 'profile-irsa-webhook.irsa.svc' };
+  const peer = {
+    subject: 'CN=profile-irsa-webhook.irsa.svc',
+    issuer: 'CN=irsa-release-profile-irsa-webhook-ca',
+    subjectAltName: 'DNS:profile-irsa-webhook.irsa.svc',
+    validTo: new Date('2027-06-05T00:00:00Z'),
+  };
+  const probes = [{ target, result: okOf<TlsFact>({ peer, chainError: 'unable to verify' }) }];
+  const result = judgeServingCertificate(
+    [{ configuration: configurationOf(webhook), webhook, probes }],
+    true,
+    Date.parse('2026-06-01T00:00:00Z'),
+  );
+  t.equal(result.status, 'fail');
+  t.match(result, { message: /does not verify against its caBundle/ });
+  t.match(result, {
+    hint: /tls\.mode=generated under GitOps .*`helm template` render.*every render makes a new CA/,
+  });
+  // cert-manager injects the CA: its hint is about the injector, not about renders.
+  const injected = judgeServingCertificate(
+    [
+      {
+        configuration: {
+          ...configurationOf(webhook),
+          annotations: { 'cert-manager.io/inject-ca-from': 'irsa/serving' },
+        },
+        webhook,
+        probes,
+      },
+    ],
+    true,
+    Date.parse('2026-06-01T00:00:00Z'),
+  );
+  t.notMatch(injected, { hint: /helm template/ });
 });
 
 t.test('Lease: a live holder, or why not', async (t) => {
