@@ -321,6 +321,10 @@ const webhookOf = (overrides: Partial<RegisteredWebhook> = {}): RegisteredWebhoo
   matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
   sideEffects: 'NoneOnDryRun',
   failurePolicy: 'Fail',
+  matchPolicy: 'Equivalent',
+  timeoutSeconds: 5,
+  namespaceSelector: {},
+  objectSelector: {},
   admissionReviewVersions: ['v1'],
   ...overrides,
 });
@@ -362,6 +366,65 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     status: 'fail',
     message: /is missing/,
   });
+  // Edits that leave Profiles unguarded while everything else looks right.
+  t.match(judge(webhookOf({ matchPolicy: 'Exact' })), {
+    status: 'fail',
+    message: /matchPolicy is Exact, not Equivalent: writes through .* \(v1beta1\) would skip/,
+  });
+  t.match(judge(webhookOf({ timeoutSeconds: 31 })), {
+    status: 'fail',
+    message: /timeoutSeconds is 31: the admission budget is 1 to 30 seconds/,
+  });
+  t.match(judge(webhookOf({ timeoutSeconds: undefined })), { message: /timeoutSeconds is unset/ });
+  t.match(
+    judgeWebhookConfiguration(
+      config({ REQUEST_TIMEOUT_SECONDS: '10' }),
+      expected,
+      okOf(configurationOf(webhookOf({ timeoutSeconds: 10 }))),
+    ),
+    { status: 'fail', message: /timeoutSeconds 10 is not below .*--request-timeout-seconds 10/ },
+  );
+  const skips = { matchLabels: { team: 'a' } };
+  t.match(judge(webhookOf({ objectSelector: skips })), {
+    status: 'fail',
+    message: /its objectSelector \{"matchLabels":\{"team":"a"\}\} is not the chart's \{\}/,
+  });
+  t.match(judge(webhookOf({ namespaceSelector: skips })), {
+    status: 'fail',
+    message: /its namespaceSelector/,
+  });
+  t.equal(
+    judge(webhookOf({ objectSelector: undefined, namespaceSelector: { matchLabels: {} } })).status,
+    'ok',
+    "an absent or empty selector is the chart's {}",
+  );
+  const mutating = EXPECTED_WEBHOOKS.MutatingWebhookConfiguration;
+  const judgeMutating = (webhook: Partial<RegisteredWebhook>) =>
+    judgeWebhookConfiguration(
+      config(),
+      mutating,
+      okOf({
+        ...configurationOf(webhookOf()),
+        kind: 'MutatingWebhookConfiguration',
+        webhooks: [
+          webhookOf({
+            name: mutating.webhookName,
+            clientConfig: {
+              service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/mutate' },
+            },
+            matchConditions: mutating.matchConditions,
+            objectSelector: mutating.objectSelector,
+            ...webhook,
+          }),
+        ],
+      }),
+    );
+  t.equal(judgeMutating({}).status, 'ok');
+  t.match(judgeMutating({ failurePolicy: 'Ignore' }), {
+    status: 'fail',
+    message: /failurePolicy is Ignore, not Fail: a Profile would be stored without its role/,
+  });
+  t.match(judgeMutating({ objectSelector: {} }), { status: 'fail', message: /objectSelector/ });
 });
 
 t.test(
