@@ -100,7 +100,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   },
   {
     key: 's3AllowBucketWrites',
-    flag: '--s3-allow-bucket-writes <bool>',
+    flag: '--s3-allow-bucket-writes [bool]',
     env: ['S3_ALLOW_BUCKET_WRITES'],
     description:
       'with --s3-access full and no --s3-prefixes: also s3:* on the bucket itself (its policy, ACL, deletion)',
@@ -153,7 +153,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   },
   {
     key: 'requirePlugin',
-    flag: '--require-plugin <bool>',
+    flag: '--require-plugin [bool]',
     env: ['REQUIRE_PLUGIN'],
     description: 'deny Profiles without the plugin',
     default: 'true',
@@ -267,7 +267,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   // The reconciler (SPEC §3.5).
   {
     key: 'reconcile',
-    flag: '--reconcile <bool>',
+    flag: '--reconcile [bool]',
     env: ['RECONCILE'],
     description: 'run the leader-elected reconciler beside the webhook (serve)',
     default: 'true',
@@ -329,6 +329,20 @@ export const SERVE_OPTIONS: OptionSpec[] = [
       'admission connections open at once from one client address; more are refused (default: half of --max-connections)',
   },
 ];
+
+/**
+ * A true-or-false setting. On the command line it follows the Kubernetes convention: the flag
+ * alone means true, `--flag=false` false.
+ */
+export function isBooleanOption(option: OptionSpec): boolean {
+  return /\s[<[]bool[>\]]$/.test(option.flag);
+}
+
+/** The value of a boolean flag as the settings take it, or undefined for anything but true/false. */
+export function booleanFlagValue(text: string): 'true' | 'false' | undefined {
+  const value = text.trim().toLowerCase();
+  return value === 'true' || value === 'false' ? value : undefined;
+}
 
 export type RawConfig = Record<string, string | undefined>;
 

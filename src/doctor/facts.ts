@@ -64,7 +64,17 @@ export interface RegisteredWebhook {
   matchConditions: { name: string; expression: string }[];
   sideEffects?: string | undefined;
   failurePolicy?: string | undefined;
+  matchPolicy?: string | undefined;
+  timeoutSeconds?: number | undefined;
+  /** As stored; the API server defaults an absent selector to `{}` (everything). */
+  namespaceSelector?: LabelSelectorFact | undefined;
+  objectSelector?: LabelSelectorFact | undefined;
   admissionReviewVersions: string[];
+}
+
+export interface LabelSelectorFact {
+  matchLabels?: Record<string, string> | undefined;
+  matchExpressions?: { key: string; operator: string; values?: string[] | undefined }[] | undefined;
 }
 
 export interface WebhookRule {

@@ -126,6 +126,10 @@ function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): Registered
     })),
     sideEffects: webhook.sideEffects,
     failurePolicy: webhook.failurePolicy,
+    matchPolicy: webhook.matchPolicy,
+    timeoutSeconds: webhook.timeoutSeconds,
+    namespaceSelector: webhook.namespaceSelector,
+    objectSelector: webhook.objectSelector,
     admissionReviewVersions: webhook.admissionReviewVersions ?? [],
   };
 }

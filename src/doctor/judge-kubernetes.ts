@@ -3,6 +3,7 @@ import { fail, ok, warn, type CheckResult } from './check.js';
 import type {
   EndpointSliceFact,
   ErrorFact,
+  LabelSelectorFact,
   LeaseFact,
   Outcome,
   ProfileApiFact,
@@ -11,7 +12,7 @@ import type {
   WebhookConfigurationFact,
   WebhookRule,
 } from './facts.js';
-import type { ExpectedWebhook } from './registration.js';
+import { LONGEST_TIMEOUT_SECONDS, type ExpectedWebhook } from './registration.js';
 
 const FORBIDDEN = 403;
 
@@ -214,8 +215,38 @@ function webhookProblems(
   if (!webhook.admissionReviewVersions.includes('v1')) {
     problems.push(`admissionReviewVersions ${webhook.admissionReviewVersions.join(', ')} lacks v1`);
   }
-  if (expected.kind === 'ValidatingWebhookConfiguration' && webhook.failurePolicy !== 'Fail') {
-    problems.push(`failurePolicy is ${webhook.failurePolicy}: validation must fail closed`);
+  if (webhook.failurePolicy !== expected.failurePolicy) {
+    problems.push(
+      `failurePolicy is ${webhook.failurePolicy ?? 'unset'}, not ${expected.failurePolicy}: ` +
+        (expected.kind === 'ValidatingWebhookConfiguration'
+          ? 'validation must fail closed'
+          : 'a Profile would be stored without its role when the webhook cannot be reached'),
+    );
+  }
+  if (webhook.matchPolicy !== expected.matchPolicy) {
+    problems.push(
+      `matchPolicy is ${webhook.matchPolicy ?? 'unset'}, not ${expected.matchPolicy}: ` +
+        'writes through another version of kubeflow.org (v1beta1) would skip the webhook',
+    );
+  }
+  const timeout = webhook.timeoutSeconds;
+  if (timeout === undefined || timeout < 1 || timeout > LONGEST_TIMEOUT_SECONDS) {
+    problems.push(
+      `timeoutSeconds is ${timeout ?? 'unset'}: the admission budget is 1 to ${LONGEST_TIMEOUT_SECONDS} seconds`,
+    );
+  } else if (timeout * 1000 >= config.requestTimeoutSeconds * 1000) {
+    problems.push(
+      `timeoutSeconds ${timeout} is not below the webhook's --request-timeout-seconds ${config.requestTimeoutSeconds}: ` +
+        'the webhook would drop requests the API server still waits for',
+    );
+  }
+  for (const which of ['objectSelector', 'namespaceSelector'] as const) {
+    if (!sameSelector(webhook[which], expected[which])) {
+      problems.push(
+        `its ${which} ${JSON.stringify(webhook[which] ?? {})} is not the chart's ` +
+          `${JSON.stringify(expected[which])}: it may skip Profiles`,
+      );
+    }
   }
   if (!sameRules(webhook.rules, expected.rules)) {
     problems.push(
@@ -232,6 +263,20 @@ function webhookProblems(
 }
 
 const sorted = (list: string[]) => [...list].sort();
+
+/** Equal selectors, up to order; absent parts are empty, as the API server reads them. */
+function sameSelector(actual: LabelSelectorFact | undefined, expected: LabelSelectorFact): boolean {
+  const key = (selector: LabelSelectorFact | undefined) =>
+    JSON.stringify({
+      labels: Object.entries(selector?.matchLabels ?? {}).sort(),
+      expressions: sorted(
+        (selector?.matchExpressions ?? []).map((e) =>
+          JSON.stringify([e.key, e.operator, sorted(e.values ?? [])]),
+        ),
+      ),
+    });
+  return key(actual) === key(expected);
+}
 
 function normalRule(rule: WebhookRule) {
   return {

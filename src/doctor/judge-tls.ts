@@ -191,7 +191,9 @@ function caHint(configuration: WebhookConfigurationFact): string {
   }
   return (
     'caBundle must be the CA that signed the serving certificate (ca.crt of the TLS Secret): helm upgrade --reuse-values ' +
-    're-renders both from one CA (tls.mode=generated); with tls.mode=secret set webhook.caBundle to base64 of that CA'
+    're-renders both from one CA (tls.mode=generated); with tls.mode=secret set webhook.caBundle to base64 of that CA\n' +
+    'likely cause with tls.mode=generated under GitOps (Argo CD, Flux, any `helm template` render): every render makes a ' +
+    'new CA, so the caBundle and the Secret come from different renders; there use tls.mode=certManager or tls.mode=secret'
   );
 }
 

@@ -1,4 +1,4 @@
-import type { WebhookKind, WebhookRule } from './facts.js';
+import type { LabelSelectorFact, WebhookKind, WebhookRule } from './facts.js';
 
 /**
  * How the chart registers the webhook (templates/*webhookconfiguration.yaml and _helpers.tpl):
@@ -14,6 +14,13 @@ export interface ExpectedWebhook {
   path: string;
   rules: WebhookRule[];
   matchConditions: { name: string; expression: string }[];
+  /** `Equivalent`: a write through another version of the group (v1beta1) is still sent. */
+  matchPolicy: string;
+  /** Both fail closed: no Profile is stored without its role or unchecked. */
+  failurePolicy: string;
+  /** The chart's selectors; `{}` selects everything. */
+  objectSelector: LabelSelectorFact;
+  namespaceSelector: LabelSelectorFact;
 }
 
 const RULES: WebhookRule[] = [
@@ -41,6 +48,12 @@ const NOT_BEING_DELETED = {
     '(oldObject == null || !has(oldObject.metadata.deletionTimestamp))',
 };
 
+/** The chart's default webhook.mutating.skipLabel. */
+export const SKIP_MUTATION_LABEL = 'profile-irsa-webhook.kubeflow.org/skip-mutation';
+
+/** The API server waits at most this long for a webhook (and refuses more). */
+export const LONGEST_TIMEOUT_SECONDS = 30;
+
 /** The chart renders matchConditions for API servers from this minor version on. */
 export const MATCH_CONDITIONS_SINCE = { major: 1, minor: 28 };
 
@@ -51,6 +64,13 @@ export const EXPECTED_WEBHOOKS: Record<WebhookKind, ExpectedWebhook> = {
     path: '/mutate',
     rules: RULES,
     matchConditions: [CREATE_OR_PLUGINS_CHANGE, NOT_BEING_DELETED],
+    matchPolicy: 'Equivalent',
+    failurePolicy: 'Fail',
+    // webhook.mutating.skipLabel: the one opt-out, of mutation only.
+    objectSelector: {
+      matchExpressions: [{ key: SKIP_MUTATION_LABEL, operator: 'NotIn', values: ['true'] }],
+    },
+    namespaceSelector: {},
   },
   ValidatingWebhookConfiguration: {
     kind: 'ValidatingWebhookConfiguration',
@@ -58,6 +78,10 @@ export const EXPECTED_WEBHOOKS: Record<WebhookKind, ExpectedWebhook> = {
     path: '/validate',
     rules: RULES,
     matchConditions: [CREATE_OR_PLUGINS_CHANGE],
+    matchPolicy: 'Equivalent',
+    failurePolicy: 'Fail',
+    objectSelector: {},
+    namespaceSelector: {},
   },
 };
 

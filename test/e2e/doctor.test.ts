@@ -376,6 +376,18 @@ t.test('the chart renders the rules and matchConditions doctor expects', async (
         `${kind} matchConditions (${kubeVersion})`,
       );
       t.equal(rendered.sideEffects, 'NoneOnDryRun');
+      t.equal(rendered.matchPolicy, expected.matchPolicy, `${kind} matchPolicy`);
+      t.equal(rendered.failurePolicy, expected.failurePolicy, `${kind} failurePolicy`);
+      t.same(rendered.objectSelector ?? {}, expected.objectSelector, `${kind} objectSelector`);
+      t.same(
+        rendered.namespaceSelector ?? {},
+        expected.namespaceSelector,
+        `${kind} namespaceSelector`,
+      );
+      t.ok(
+        Number(rendered.timeoutSeconds) >= 1 && Number(rendered.timeoutSeconds) <= 30,
+        `${kind} timeoutSeconds ${String(rendered.timeoutSeconds)} within the budget`,
+      );
     }
   }
   t.equal(expectedFor('MutatingWebhookConfiguration', cp.version).matchConditions.length, 2);

@@ -200,3 +200,63 @@ t.test(
     t.notMatch(logs, /testing/, 'credentials never logged');
   },
 );
+
+t.test('boolean flags: alone mean true, =false means false, and take no next flag', async (t) => {
+  const plan = (...args: string[]) => {
+    const result = run([
+      'plan',
+      '--namespace',
+      'team-a',
+      '--account-id',
+      '111122223333',
+      '--oidc-issuer',
+      ISSUER,
+      '--s3-access',
+      'full',
+      ...args,
+    ]);
+    t.equal(result.status, 0, `plan ${args.join(' ')}: ${result.stderr}`);
+    const { s3Policy } = JSON.parse(result.stdout) as {
+      s3Policy: { document: { Statement: { Action: string[]; Resource: string[] }[] } };
+    };
+    // The resources s3:* is allowed on: the bucket itself only with bucket writes.
+    return s3Policy.document.Statement.filter((s) => s.Action.includes('s3:*')).flatMap(
+      (s) => s.Resource,
+    );
+  };
+  const bucket = 'arn:aws:s3:::kf-artifacts';
+  t.ok(plan('--s3-allow-bucket-writes').includes(bucket), '--flag alone: true');
+  t.ok(plan('--s3-allow-bucket-writes=true').includes(bucket), '--flag=true');
+  t.notOk(plan('--s3-allow-bucket-writes=false').includes(bucket), '--flag=false');
+  t.notOk(
+    plan('--s3-allow-bucket-writes=false', '--reconcile').includes(bucket),
+    'last on the line, alone',
+  );
+  // Before, `--reconcile` took the next flag as its value and ended in "too many arguments".
+  t.ok(
+    plan('--reconcile', '--s3-allow-bucket-writes', '--require-plugin=false').includes(bucket),
+    'a boolean flag alone does not swallow the next one',
+  );
+  const refused = run(['plan', '--namespace', 'team-a', '--reconcile=maybe']);
+  t.equal(refused.status, 2, 'anything but true or false is bad configuration');
+  t.match(refused.stderr, /--reconcile \[bool\].*'maybe' is invalid.*give true or false/);
+  for (const flag of ['--reconcile', '--require-plugin', '--s3-allow-bucket-writes']) {
+    t.match(run(['serve', '--help']).stdout, `${flag} [bool]`, `${flag} is documented as boolean`);
+  }
+
+  const boundary = (...args: string[]) => {
+    const result = run([
+      'iam-policy',
+      '--account-id',
+      '111122223333',
+      '--oidc-issuer',
+      ISSUER,
+      ...args,
+    ]);
+    t.equal(result.status, 0, result.stderr);
+    return (JSON.parse(result.stdout) as { Statement: { Sid: string }[] }).Statement[0]!.Sid;
+  };
+  t.equal(boundary('--boundary'), boundary('--boundary=true'), 'iam-policy --boundary alone');
+  t.not(boundary('--boundary=false'), boundary('--boundary'), 'iam-policy --boundary=false');
+  t.equal(boundary('--boundary=false'), boundary(), 'is the default');
+});

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createCa } from '../../tools/dev/certs.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SERVE_OPTIONS } from '../../src/config/options.js';
 import type { Config } from '../../src/config/schema.js';
@@ -320,6 +321,10 @@ const webhookOf = (overrides: Partial<RegisteredWebhook> = {}): RegisteredWebhoo
   matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
   sideEffects: 'NoneOnDryRun',
   failurePolicy: 'Fail',
+  matchPolicy: 'Equivalent',
+  timeoutSeconds: 5,
+  namespaceSelector: {},
+  objectSelector: {},
   admissionReviewVersions: ['v1'],
   ...overrides,
 });
@@ -361,6 +366,65 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     status: 'fail',
     message: /is missing/,
   });
+  // Edits that leave Profiles unguarded while everything else looks right.
+  t.match(judge(webhookOf({ matchPolicy: 'Exact' })), {
+    status: 'fail',
+    message: /matchPolicy is Exact, not Equivalent: writes through .* \(v1beta1\) would skip/,
+  });
+  t.match(judge(webhookOf({ timeoutSeconds: 31 })), {
+    status: 'fail',
+    message: /timeoutSeconds is 31: the admission budget is 1 to 30 seconds/,
+  });
+  t.match(judge(webhookOf({ timeoutSeconds: undefined })), { message: /timeoutSeconds is unset/ });
+  t.match(
+    judgeWebhookConfiguration(
+      config({ REQUEST_TIMEOUT_SECONDS: '10' }),
+      expected,
+      okOf(configurationOf(webhookOf({ timeoutSeconds: 10 }))),
+    ),
+    { status: 'fail', message: /timeoutSeconds 10 is not below .*--request-timeout-seconds 10/ },
+  );
+  const skips = { matchLabels: { team: 'a' } };
+  t.match(judge(webhookOf({ objectSelector: skips })), {
+    status: 'fail',
+    message: /its objectSelector \{"matchLabels":\{"team":"a"\}\} is not the chart's \{\}/,
+  });
+  t.match(judge(webhookOf({ namespaceSelector: skips })), {
+    status: 'fail',
+    message: /its namespaceSelector/,
+  });
+  t.equal(
+    judge(webhookOf({ objectSelector: undefined, namespaceSelector: { matchLabels: {} } })).status,
+    'ok',
+    "an absent or empty selector is the chart's {}",
+  );
+  const mutating = EXPECTED_WEBHOOKS.MutatingWebhookConfiguration;
+  const judgeMutating = (webhook: Partial<RegisteredWebhook>) =>
+    judgeWebhookConfiguration(
+      config(),
+      mutating,
+      okOf({
+        ...configurationOf(webhookOf()),
+        kind: 'MutatingWebhookConfiguration',
+        webhooks: [
+          webhookOf({
+            name: mutating.webhookName,
+            clientConfig: {
+              service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/mutate' },
+            },
+            matchConditions: mutating.matchConditions,
+            objectSelector: mutating.objectSelector,
+            ...webhook,
+          }),
+        ],
+      }),
+    );
+  t.equal(judgeMutating({}).status, 'ok');
+  t.match(judgeMutating({ failurePolicy: 'Ignore' }), {
+    status: 'fail',
+    message: /failurePolicy is Ignore, not Fail: a Profile would be stored without its role/,
+  });
+  t.match(judgeMutating({ objectSelector: {} }), { status: 'fail', message: /objectSelector/ });
 });
 
 t.test(
@@ -421,6 +485,50 @@ t.test('serving certificate: outside the cluster pod IPs are a warning; expiry t
     message: /is for DNS:profile-irsa-webhook\.irsa\.svc, not/,
   });
   t.match(judgeServingCertificate([], true, now), { status: 'fail', message: /not checked/ });
+});
+
+t.test('a caBundle that does not verify the certificate names the GitOps cause', async (t) => {
+  const ca = await createCa('irsa-release-profile-irsa-webhook-ca');
+  const webhook = webhookOf({
+    clientConfig: {
+      ...webhookOf().clientConfig,
+      caBundle: Buffer.from(ca.cert).toString('base64'),
+    },
+  });
+  const target = { host: '10.0.0.1', port: 9443, serverName: 'profile-irsa-webhook.irsa.svc' };
+  const peer = {
+    subject: 'CN=profile-irsa-webhook.irsa.svc',
+    issuer: 'CN=irsa-release-profile-irsa-webhook-ca',
+    subjectAltName: 'DNS:profile-irsa-webhook.irsa.svc',
+    validTo: new Date('2027-06-05T00:00:00Z'),
+  };
+  const probes = [{ target, result: okOf<TlsFact>({ peer, chainError: 'unable to verify' }) }];
+  const result = judgeServingCertificate(
+    [{ configuration: configurationOf(webhook), webhook, probes }],
+    true,
+    Date.parse('2026-06-01T00:00:00Z'),
+  );
+  t.equal(result.status, 'fail');
+  t.match(result, { message: /does not verify against its caBundle/ });
+  t.match(result, {
+    hint: /tls\.mode=generated under GitOps .*`helm template` render.*every render makes a new CA/,
+  });
+  // cert-manager injects the CA: its hint is about the injector, not about renders.
+  const injected = judgeServingCertificate(
+    [
+      {
+        configuration: {
+          ...configurationOf(webhook),
+          annotations: { 'cert-manager.io/inject-ca-from': 'irsa/serving' },
+        },
+        webhook,
+        probes,
+      },
+    ],
+    true,
+    Date.parse('2026-06-01T00:00:00Z'),
+  );
+  t.notMatch(injected, { hint: /helm template/ });
 });
 
 t.test('Lease: a live holder, or why not', async (t) => {
