@@ -147,6 +147,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   },
   {
     key: 'podNamespace',
+  {
+    key: 'roleAdminGroups',
+    flag: '--role-admin-groups <list>',
+    env: ['ROLE_ADMIN_GROUPS'],
+    description:
+      'groups whose members may move an existing Profile to an allow-listed role, comma-separated (default: none)',
+    default: '',
+  },
     flag: '--pod-namespace <namespace>',
     env: ['POD_NAMESPACE'],
     description: "the webhook's own namespace, always reserved",

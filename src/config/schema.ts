@@ -137,6 +137,7 @@ export const configSchema = z
       }
     }),
     reservedNamespaces: z
+    roleAdminGroups: list,
       .string()
       .optional()
       .transform((value) =>

@@ -11,6 +11,8 @@ export interface AdmissionRequest {
   object: unknown;
   oldObject: unknown;
   dryRun: boolean;
+  /** The requester's groups, as the API server authenticated them (`userInfo.groups`); absent: none. */
+  userGroups?: readonly string[];
 }
 
 export type Verdict = { allowed: true } | { allowed: false; code: number; message: string };

@@ -24,6 +24,7 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
       reservedNamespaces: policy.reservedNamespaces,
       allowedRoleArns: compileRoleArnPatterns(policy.allowedRoleArns),
       requirePlugin: policy.requirePlugin,
+      roleAdminGroups: policy.roleAdminGroups,
       roleArnFor,
     },
   };

@@ -41,3 +41,4 @@ export function testPolicySettings(overrides: Partial<PolicySettings> = {}): Pol
 export function derivedArn(namespace: string): string {
   return `arn:aws:iam::${ACCOUNT_ID}:role/kubeflow-profiles/${namespace}-prod-role`;
 }
+    roleAdminGroups: [],
