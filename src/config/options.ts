@@ -113,6 +113,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     description: 'permissions boundary policy ARN for created roles',
   },
   {
+    key: 'allowNoBoundary',
+    flag: '--allow-no-boundary <bool>',
+    env: ['ALLOW_NO_BOUNDARY'],
+    description:
+      'waive the permissions boundary that provision mode requires (roles are then limited by the webhook policy alone)',
+    default: 'false',
+  },
+  {
     key: 'maxSessionDuration',
     flag: '--max-session-duration <seconds>',
     env: ['MAX_SESSION_DURATION'],
@@ -140,14 +148,6 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: '',
   },
   {
-    key: 'reservedNamespaces',
-    flag: '--reserved-namespaces <list>',
-    env: ['RESERVED_NAMESPACES'],
-    description: 'names a Profile may not take, comma-separated (default: system namespaces)',
-  },
-  {
-    key: 'podNamespace',
-  {
     key: 'roleAdminGroups',
     flag: '--role-admin-groups <list>',
     env: ['ROLE_ADMIN_GROUPS'],
@@ -155,6 +155,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
       'groups whose members may move an existing Profile to an allow-listed role, comma-separated (default: none)',
     default: '',
   },
+  {
+    key: 'reservedNamespaces',
+    flag: '--reserved-namespaces <list>',
+    env: ['RESERVED_NAMESPACES'],
+    description: 'names a Profile may not take, comma-separated (default: system namespaces)',
+  },
+  {
+    key: 'podNamespace',
     flag: '--pod-namespace <namespace>',
     env: ['POD_NAMESPACE'],
     description: "the webhook's own namespace, always reserved",
