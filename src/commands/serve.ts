@@ -7,7 +7,7 @@ import { createIamClient, type IamClientOptions } from '../iam/client.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
-import { createDecisionContext } from '../webhook/context.js';
+import { createDecisionContext } from '../core/decision-context.js';
 import {
   startReconciler,
   type ReconcilerTuning,

@@ -5,11 +5,16 @@ import {
   profileName,
   type AdmissionRequest,
   type Verdict,
-} from './admission.js';
+  PLUGIN_KIND,
+  pluginRole,
+  pluginSpecProblem,
+  scanPlugins,
+  isBeingDeleted,
+  pluginsUnchanged,
+  type NoIamReason,
+} from './profile-request.js';
 import { profileNameProblem } from './namespace.js';
-import { PLUGIN_KIND, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { matchesAny } from './role-pattern.js';
-import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
 export interface ValidationContext {
   reservedNamespaces: readonly string[];

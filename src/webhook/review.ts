@@ -1,4 +1,4 @@
-import type { AdmissionRequest } from '../core/admission.js';
+import type { AdmissionRequest } from '../core/profile-request.js';
 import { field, fieldPath, isObject, type JsonObject } from '../core/json.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
