@@ -49,7 +49,7 @@ function withSettings(command: Command, skip: string[] = []): Command {
 
 function configOrExit(
   flags: Record<string, unknown>,
-  needs: { tls?: boolean; lease?: boolean },
+  needs: { tls?: boolean; lease?: boolean; boundary?: boolean },
 ): Config {
   const result = loadConfig(flags, process.env, needs);
   if (result.ok) return result.config;
@@ -77,7 +77,7 @@ withSettings(
     .command('serve')
     .description('run the mutating and validating webhook (HTTPS) and the ops endpoints (HTTP)'),
 ).action(async (flags: Record<string, unknown>) => {
-  const config = configOrExit(flags, { tls: true, lease: true });
+  const config = configOrExit(flags, { tls: true, lease: true, boundary: true });
   await serve(config, createLogger(config.logLevel)).catch(fail);
 });
 
@@ -164,7 +164,7 @@ withSettings(
     'podName',
   ],
 ).action(async (flags: Record<string, unknown>) => {
-  const config = configOrExit(flags, {});
+  const config = configOrExit(flags, { boundary: true });
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   try {

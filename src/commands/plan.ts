@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import type { AdmissionRequest } from '../core/admission.js';
+import type { AdmissionRequest } from '../core/profile-request.js';
 import { decideMutation } from '../core/mutate.js';
 import { namespaceProblem } from '../core/namespace.js';
 import { fieldPath } from '../core/json.js';
 import { namespacePrefixes } from '../core/s3-policy.js';
 import { deriveRoleName } from '../core/role-name.js';
 import type { RoleSettings, PolicySettings } from '../core/settings.js';
-import { createDecisionContext } from '../webhook/context.js';
+import { createDecisionContext } from '../core/decision-context.js';
 
 export class PlanInputError extends Error {
   override readonly name = 'PlanInputError';

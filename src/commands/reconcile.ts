@@ -6,7 +6,7 @@ import { exitCodeOf, renderTable, reportJson, type ReportRow } from '../core/rec
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { buildReconciler } from '../reconcile/build.js';
 import type { Patience } from '../reconcile/patience.js';
-import { createDecisionContext } from '../webhook/context.js';
+import { createDecisionContext } from '../core/decision-context.js';
 import { loadKubeConfig, resolveRoleSettings } from './resolve.js';
 
 export type ReconcileOutput = 'table' | 'json';

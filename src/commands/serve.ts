@@ -8,7 +8,7 @@ import { CreateBudget } from '../iam/create-budget.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
-import { createDecisionContext } from '../webhook/context.js';
+import { createDecisionContext } from '../core/decision-context.js';
 import {
   startReconciler,
   type ReconcilerTuning,

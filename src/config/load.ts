@@ -7,7 +7,7 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 export function loadConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
-  needs: { tls?: boolean; lease?: boolean } = {},
+  needs: { tls?: boolean; lease?: boolean; boundary?: boolean } = {},
 ): ConfigResult {
   const raw = mergeSources(SERVE_OPTIONS, flags, env);
   const parsed = configSchema.safeParse(raw);
@@ -27,6 +27,20 @@ export function loadConfig(
     problems.push(
       `${describeSource(SERVE_OPTIONS, 'podNamespace')}: is required while the reconciler runs ` +
         '(the namespace of its Lease); or set --reconcile false',
+    );
+  }
+  // Commands that create roles need the boundary; `iam-policy --boundary` prints it before it exists.
+  if (
+    needs.boundary &&
+    raw['mode'] === 'provision' &&
+    !raw['permissionsBoundary']?.trim() &&
+    raw['allowNoBoundary'] !== 'true'
+  ) {
+    problems.push(
+      `${describeSource(SERVE_OPTIONS, 'permissionsBoundary')}: is required in provision mode: ` +
+        'without a boundary, stolen webhook credentials can take over any untagged role under the ' +
+        'role path. Create it with `profile-irsa-webhook iam-policy --boundary`, or waive it with ' +
+        '--allow-no-boundary=true',
     );
   }
   if (!parsed.success || problems.length > 0) return { ok: false, problems };

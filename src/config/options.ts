@@ -113,6 +113,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     description: 'permissions boundary policy ARN for created roles',
   },
   {
+    key: 'allowNoBoundary',
+    flag: '--allow-no-boundary [bool]',
+    env: ['ALLOW_NO_BOUNDARY'],
+    description:
+      'waive the permissions boundary that provision mode requires (roles are then limited by the webhook policy alone)',
+    default: 'false',
+  },
+  {
     key: 'maxSessionDuration',
     flag: '--max-session-duration <seconds>',
     env: ['MAX_SESSION_DURATION'],
@@ -137,6 +145,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     flag: '--allowed-role-arns <list>',
     env: ['ALLOWED_ROLE_ARNS'],
     description: 'other role ARNs a Profile may name, comma-separated patterns (* within one part)',
+    default: '',
+  },
+  {
+    key: 'roleAdminGroups',
+    flag: '--role-admin-groups <list>',
+    env: ['ROLE_ADMIN_GROUPS'],
+    description:
+      'groups whose members may move an existing Profile to an allow-listed role, comma-separated (default: none)',
     default: '',
   },
   {

@@ -121,6 +121,7 @@ export const configSchema = z
         .regex(POLICY_ARN, 'must be an IAM policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
         .optional(),
     ),
+    allowNoBoundary: boolean,
     maxSessionDuration: optionalText.pipe(
       z.coerce.number<string | undefined>().int().min(3600).max(43200).optional(),
     ),
@@ -136,6 +137,7 @@ export const configSchema = z
         if (!result.ok) ctx.addIssue({ code: 'custom', message: result.problem });
       }
     }),
+    roleAdminGroups: list,
     reservedNamespaces: z
       .string()
       .optional()

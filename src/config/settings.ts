@@ -27,6 +27,7 @@ export function policySettings(config: Config): PolicySettings {
     allowedRoleArns: config.allowedRoleArns,
     reservedNamespaces: config.reservedNamespaces,
     requirePlugin: config.requirePlugin,
+    roleAdminGroups: config.roleAdminGroups,
   };
 }
 

@@ -1,9 +1,18 @@
 import type { Operation } from 'fast-json-patch';
-import { isProfileWrite, profileName, type AdmissionRequest } from './admission.js';
+import {
+  isProfileWrite,
+  profileName,
+  type AdmissionRequest,
+  pluginEntry,
+  pluginRole,
+  pluginSpecProblem,
+  scanPlugins,
+  isBeingDeleted,
+  pluginsUnchanged,
+  type NoIamReason,
+} from './profile-request.js';
 import { field, isObject } from './json.js';
 import { profileNameProblem } from './namespace.js';
-import { pluginEntry, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
-import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
 export interface MutationContext {
   reservedNamespaces: readonly string[];

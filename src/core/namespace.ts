@@ -1,4 +1,4 @@
-import { profileName, type AdmissionRequest } from './admission.js';
+import { profileName, type AdmissionRequest } from './profile-request.js';
 import { fieldPath } from './json.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

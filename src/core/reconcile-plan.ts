@@ -1,9 +1,8 @@
 import type { Operation } from 'fast-json-patch';
-import type { AdmissionRequest } from './admission.js';
+import { type AdmissionRequest, pluginRole, scanPlugins } from './profile-request.js';
 import { roleDrift, type Drift } from './drift.js';
 import { formatDuration } from './duration.js';
 import { decideMutation, type MutationContext } from './mutate.js';
-import { pluginRole, scanPlugins } from './plugin.js';
 import { trustAdmits } from './policy-compare.js';
 import type {
   InventoryRole,

@@ -29,8 +29,6 @@ export const PROFILE_TAG = 'kubeflow.org/profile';
  * so the name alone cannot tell two clusters of one account apart; the provider can.
  */
 export const OIDC_PROVIDER_TAG = 'profile-irsa-webhook/oidc-provider';
-/** The tags that make a role ours; configured extra tags may never use these keys. */
-export const OWNERSHIP_TAG_KEYS = [MANAGED_BY_TAG, CLUSTER_TAG, OIDC_PROVIDER_TAG, PROFILE_TAG];
 
 /** The issuer as IAM names it in provider ARNs and condition keys: no scheme, no trailing slash. */
 export function bareIssuer(issuer: string): string {

@@ -39,6 +39,8 @@ export interface PolicySettings {
   allowedRoleArns: string[];
   reservedNamespaces: string[];
   requirePlugin: boolean;
+  /** Requesters in these groups may move a Profile to an allow-listed role on UPDATE. */
+  roleAdminGroups: string[];
 }
 
 /**

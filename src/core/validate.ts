@@ -5,16 +5,23 @@ import {
   profileName,
   type AdmissionRequest,
   type Verdict,
-} from './admission.js';
+  PLUGIN_KIND,
+  pluginRole,
+  pluginSpecProblem,
+  scanPlugins,
+  isBeingDeleted,
+  pluginsUnchanged,
+  type NoIamReason,
+} from './profile-request.js';
 import { profileNameProblem } from './namespace.js';
-import { PLUGIN_KIND, pluginRole, pluginSpecProblem, scanPlugins } from './plugin.js';
 import { matchesAny } from './role-pattern.js';
-import { isBeingDeleted, pluginsUnchanged, type NoIamReason } from './routine.js';
 
 export interface ValidationContext {
   reservedNamespaces: readonly string[];
   allowedRoleArns: readonly RegExp[];
   requirePlugin: boolean;
+  /** Groups whose members may move a Profile to an allow-listed role on UPDATE. */
+  roleAdminGroups: readonly string[];
   roleArnFor(namespace: string): string;
 }
 
@@ -70,6 +77,28 @@ function checkProfile(request: AdmissionRequest, context: ValidationContext): Ve
   if (specProblem) return deny(422, specProblem);
 
   const role = pluginRole(plugin)!;
-  if (role === expected || matchesAny(role, context.allowedRoleArns)) return ALLOW;
-  return deny(403, `role ${role} does not belong to Profile ${namespace}: expected ${expected}`);
+  if (role === expected) return ALLOW;
+  if (request.operation === 'UPDATE' && oldRoles(request).includes(role)) return ALLOW;
+  if (!matchesAny(role, context.allowedRoleArns)) {
+    return deny(403, `role ${role} does not belong to Profile ${namespace}: expected ${expected}`);
+  }
+  // Allow-listed roles are for new Profiles: whoever may edit a Profile must not be able to move
+  // it onto another team's role, so on UPDATE only an administrator may.
+  if (request.operation === 'CREATE' || isRoleAdmin(request, context)) return ALLOW;
+  return deny(
+    403,
+    `role ${role} is allowed for new Profiles only; moving Profile ${namespace} to it takes a member of --role-admin-groups (expected ${expected})`,
+  );
+}
+
+/** The roles the stored object's plugins name: keeping one is no move. */
+function oldRoles(request: AdmissionRequest): string[] {
+  const scan = scanPlugins(request.oldObject);
+  if (!scan.ok) return [];
+  return scan.iam.flatMap((plugin) => pluginRole(plugin) ?? []);
+}
+
+function isRoleAdmin(request: AdmissionRequest, context: ValidationContext): boolean {
+  const groups = request.userGroups ?? [];
+  return context.roleAdminGroups.some((group) => groups.includes(group));
 }

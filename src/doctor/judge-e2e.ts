@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { isObject } from '../core/json.js';
-import { PLUGIN_KIND, scanPlugins } from '../core/plugin.js';
+import { PLUGIN_KIND, scanPlugins } from '../core/profile-request.js';
 import { s3PolicyName } from '../core/s3-policy.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 import type { Outcome } from './facts.js';

@@ -11,7 +11,7 @@ import { RoleInventory } from '../iam/role-inventory.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { DecisionContext } from '../webhook/context.js';
+import type { DecisionContext } from '../core/decision-context.js';
 import { Actor } from './actor.js';
 import { Observer } from './observer.js';
 import type { Patience } from './patience.js';

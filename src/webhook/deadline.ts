@@ -1,3 +1,5 @@
+import { parseDuration } from '../core/duration.js';
+
 /** The API server's default webhook timeout, used when a request carries no `?timeout=`. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Time kept back for writing the answer and the network, so it arrives before the API server gives up. */
@@ -9,13 +11,10 @@ const MIN_MARGIN_MS = 250;
  * or bare seconds) into milliseconds; anything unreadable falls back to the default.
  */
 export function parseTimeout(value: unknown): number {
-  if (typeof value !== 'string' || value === '') return DEFAULT_TIMEOUT_MS;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!match) return DEFAULT_TIMEOUT_MS;
-  const amount = Number(match[1]);
-  const unit = match[2] ?? 's';
-  const ms = unit === 'ms' ? amount : unit === 'm' ? amount * 60_000 : amount * 1000;
-  return ms > 0 && ms <= 30 * 60_000 ? ms : DEFAULT_TIMEOUT_MS;
+  if (typeof value !== 'string' || value.trim() === '') return DEFAULT_TIMEOUT_MS;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : parseDuration(value);
+  return ms !== undefined && ms > 0 && ms <= 30 * 60_000 ? ms : DEFAULT_TIMEOUT_MS;
 }
 
 /** How long the work of one admission may take, given the API server's timeout. */

@@ -57,7 +57,11 @@ export function denied(
   );
 }
 
-/** An internal failure: still a well-formed answer, so the API server applies its failure policy. */
+/**
+ * An internal failure, still a well-formed answer. The API server applies its failure policy only
+ * when the call itself fails (no answer, timeout, bad response); `allowed: false` is a denial
+ * whatever the code, so a webhook fault denies the request.
+ */
 export function errored(uid: string, code: number, message: string): AdmissionResponse {
   return { uid, allowed: false, status: { code, message, reason: reasonFor(code) } };
 }

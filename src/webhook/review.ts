@@ -1,5 +1,5 @@
-import type { AdmissionRequest } from '../core/admission.js';
-import { field, isObject, type JsonObject } from '../core/json.js';
+import type { AdmissionRequest } from '../core/profile-request.js';
+import { field, fieldPath, isObject, type JsonObject } from '../core/json.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
@@ -71,6 +71,7 @@ export function decodeReview(body: unknown): DecodedReview {
     return fail('request.oldObject must be an object on UPDATE');
   }
   const name = field(request, 'name');
+  const groups = fieldPath(request, 'userInfo', 'groups');
 
   return {
     ok: true,
@@ -84,6 +85,10 @@ export function decodeReview(body: unknown): DecodedReview {
       object,
       oldObject,
       dryRun: dryRun === true,
+      // Only the API server's own answer counts: anything but a list of strings is no group.
+      userGroups: Array.isArray(groups)
+        ? groups.filter((group): group is string => typeof group === 'string')
+        : [],
     },
   };
 }

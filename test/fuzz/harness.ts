@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { jsonEqual } from '../../src/core/json.js';
 import { buildAdmissionApp } from '../../src/http/admission-app.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { createDecisionContext } from '../../src/webhook/context.js';
+import { createDecisionContext } from '../../src/core/decision-context.js';
 import { RecordingRoles } from '../helpers/recording-roles.js';
 import { testPolicySettings, testRoleSettings } from '../helpers/settings.js';
 import { decodePatch } from '../helpers/reviews.js';

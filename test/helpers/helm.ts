@@ -42,10 +42,12 @@ export function expectedRoleRules(fullname: string, options: { reconcile: boolea
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
     ...(options.reconcile
       ? [
+          { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
           {
             apiGroups: ['coordination.k8s.io'],
             resources: ['leases'],
-            verbs: ['get', 'create', 'update'],
+            resourceNames: [fullname],
+            verbs: ['get', 'update'],
           },
         ]
       : []),

@@ -18,7 +18,7 @@ import {
   trustPolicy,
 } from '../../src/core/role-spec.js';
 import type { RoleMode, RoleSettings } from '../../src/core/settings.js';
-import { createDecisionContext } from '../../src/webhook/context.js';
+import { createDecisionContext } from '../../src/core/decision-context.js';
 import { EC2_TRUST } from './iam-roles.js';
 import { testPolicySettings, testRoleSettings } from './settings.js';
 

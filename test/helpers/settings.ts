@@ -5,11 +5,24 @@ export const ACCOUNT_ID = '111122223333';
 export const ISSUER =
   'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
 
-/** The required settings, as environment variables, that the fixtures are written against. */
+/**
+ * The required settings, as environment variables, that the fixtures are written against. The
+ * permissions boundary that provision mode requires is waived explicitly: tests that need one set
+ * PERMISSIONS_BOUNDARY_ARN (see BOUNDARY_ENV).
+ */
 export const REQUIRED_ENV = {
   CLUSTER_NAME: 'prod',
   CLUSTER_REGION: 'us-east-1',
   S3_BUCKET: 'kf-artifacts',
+  ALLOW_NO_BOUNDARY: 'true',
+} as const;
+
+/** The required settings with a permissions boundary instead of the waiver: the recommended install. */
+export const BOUNDARY_ENV = {
+  CLUSTER_NAME: 'prod',
+  CLUSTER_REGION: 'us-east-1',
+  S3_BUCKET: 'kf-artifacts',
+  PERMISSIONS_BOUNDARY_ARN: `arn:aws:iam::${ACCOUNT_ID}:policy/profile-irsa-webhook-boundary-prod`,
 } as const;
 
 /** The configuration every fixture is written against. */
@@ -34,6 +47,7 @@ export function testPolicySettings(overrides: Partial<PolicySettings> = {}): Pol
     allowedRoleArns: [],
     reservedNamespaces: DEFAULT_RESERVED_NAMESPACES,
     requirePlugin: true,
+    roleAdminGroups: [],
     ...overrides,
   };
 }

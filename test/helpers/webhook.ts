@@ -81,7 +81,8 @@ export async function startTestWebhook(
   const result = loadConfig(
     {},
     { ...localServeEnv(certs), SHUTDOWN_DELAY_SECONDS: '0', ...env },
-    { tls: true },
+    // As `serve` loads it: provision mode needs a boundary or the waiver REQUIRED_ENV sets.
+    { tls: true, boundary: true },
   );
   if (!result.ok) throw new Error(`test configuration: ${result.problems.join('; ')}`);
   const metrics = createMetrics({ defaultMetrics: false });

@@ -260,3 +260,33 @@ t.test('boolean flags: alone mean true, =false means false, and take no next fla
   t.not(boundary('--boundary=false'), boundary('--boundary'), 'iam-policy --boundary=false');
   t.equal(boundary('--boundary=false'), boundary(), 'is the default');
 });
+
+t.test('serve and reconcile refuse provision mode without a boundary or the waiver', async (t) => {
+  const env = {
+    PATH: BASE_ENV.PATH,
+    HOME: BASE_ENV.HOME,
+    CLUSTER_NAME: 'prod',
+    CLUSTER_REGION: 'us-east-1',
+  };
+  for (const command of ['serve', 'reconcile']) {
+    const result = spawnSync(process.execPath, [CLI, command, '--s3-bucket', 'Not_A_Bucket'], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    t.equal(result.status, 2, `${command}: exit 2`);
+    t.match(result.stderr, /--s3-bucket \(S3_BUCKET\): must be an S3 bucket name/, command);
+    t.match(
+      result.stderr,
+      /--permissions-boundary \(PERMISSIONS_BOUNDARY_ARN\): is required in provision mode: .*iam-policy --boundary.*--allow-no-boundary=true/,
+      `${command}: listed with the other problems`,
+    );
+  }
+  // The boundary document is printed before the boundary exists.
+  const boundary = spawnSync(
+    process.execPath,
+    [CLI, 'iam-policy', '--boundary', '--s3-bucket', 'kf-artifacts'],
+    { env, encoding: 'utf8', timeout: 30_000 },
+  );
+  t.equal(boundary.status, 0, boundary.stderr);
+});

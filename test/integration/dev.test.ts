@@ -1,4 +1,5 @@
 import t from 'tap';
+import { GetPolicyCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -28,6 +29,8 @@ interface ReadyLine {
   admissionUrl: string;
   kubeconfig: string | null;
   sampleProfile: string;
+  iamEndpoint: string;
+  permissionsBoundary: string | null;
   pids: { self: number; moto: number; controlPlane: number | null };
 }
 
@@ -127,6 +130,25 @@ t.test('npm run dev: the printed kubectl commands store a Profile with the plugi
     ],
     'stored with the plugin the webhook patched in',
   );
+  // The recommended install on embedded defaults: the role carries the boundary dev made.
+  t.match(
+    ready.permissionsBoundary,
+    /^arn:aws:iam::123456789012:policy\/profile-irsa-webhook-boundary-dev$/,
+  );
+  const iam = new IAMClient({
+    endpoint: ready.iamEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  t.teardown(() => iam.destroy());
+  const role = await iam.send(new GetRoleCommand({ RoleName: 'team-a-dev-role' }));
+  t.equal(
+    role.Role?.PermissionsBoundary?.PermissionsBoundaryArn,
+    ready.permissionsBoundary,
+    'the created role has the permissions boundary',
+  );
+  const boundary = await iam.send(new GetPolicyCommand({ PolicyArn: ready.permissionsBoundary! }));
+  t.equal(boundary.Policy?.Arn, ready.permissionsBoundary, 'the boundary policy exists in moto');
 
   // Everything it started: moto, the control plane, and whatever else is a child of it.
   const pids = [

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { validateProfile } from '../../src/core/validate.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { admit, type WebhookName } from '../../src/webhook/admit.js';
-import { createDecisionContext } from '../../src/webhook/context.js';
+import { createDecisionContext } from '../../src/core/decision-context.js';
 import { decodeReview } from '../../src/webhook/review.js';
 import { RecordingRoles } from '../helpers/recording-roles.js';
 import {

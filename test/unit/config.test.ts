@@ -1,7 +1,7 @@
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import { DEFAULT_RESERVED_NAMESPACES } from '../../src/core/namespace.js';
-import { REQUIRED_ENV } from '../helpers/settings.js';
+import { BOUNDARY_ENV, REQUIRED_ENV } from '../helpers/settings.js';
 
 t.test('defaults of SPEC §4.3', async (t) => {
   const result = loadConfig({}, REQUIRED_ENV);
@@ -38,7 +38,7 @@ t.test('flags win over the environment, which wins over defaults', async (t) => 
   t.equal(result.config.mode, 'lookup', 'env over default');
   const fallback = loadConfig(
     {},
-    { CLUSTER_NAME: 'prod', AWS_REGION: 'eu-west-1', S3_BUCKET: 'b-1' },
+    { CLUSTER_NAME: 'prod', AWS_REGION: 'eu-west-1', S3_BUCKET: 'b-1', ALLOW_NO_BOUNDARY: 'true' },
   );
   t.equal(
     fallback.ok && fallback.config.region,
@@ -118,4 +118,56 @@ t.test('a template that yields characters IAM refuses is rejected', async (t) =>
   t.match(!result.ok && result.problems.join(), 'characters IAM does not allow');
   const unknown = loadConfig({}, { ...REQUIRED_ENV, ROLE_NAME_TEMPLATE: '{namespace}-{account}' });
   t.match(!unknown.ok && unknown.problems.join(), 'only {namespace}, {cluster} and {region}');
+});
+
+t.test('provision mode needs a permissions boundary or an explicit waiver', async (t) => {
+  // What serve and reconcile ask for: they create roles.
+  const serving = { boundary: true };
+  const noWaiver: Record<string, string> = { ...REQUIRED_ENV };
+  delete noWaiver['ALLOW_NO_BOUNDARY'];
+  const refused = loadConfig({}, noWaiver, serving);
+  t.notOk(refused.ok, 'neither a boundary nor the waiver');
+  if (!refused.ok) {
+    t.match(refused.problems, [
+      /^--permissions-boundary \(PERMISSIONS_BOUNDARY_ARN\): is required in provision mode: .*iam-policy --boundary.*--allow-no-boundary=true/,
+    ]);
+  }
+  const explicitFalse = loadConfig({}, { ...noWaiver, ALLOW_NO_BOUNDARY: 'false' }, serving);
+  t.notOk(explicitFalse.ok, 'the waiver set to false is no waiver');
+
+  const waived = loadConfig({}, REQUIRED_ENV, serving);
+  t.ok(waived.ok && waived.config.allowNoBoundary, 'the waiver is on the settings object');
+  const flagWaived = loadConfig({ allowNoBoundary: 'true' }, noWaiver, serving);
+  t.ok(flagWaived.ok, 'the flag waives it too');
+
+  const bounded = loadConfig({}, BOUNDARY_ENV, serving);
+  t.ok(bounded.ok, 'a boundary needs no waiver');
+  if (bounded.ok) {
+    t.equal(bounded.config.allowNoBoundary, false, 'not waived by default');
+    t.equal(bounded.config.permissionsBoundary, BOUNDARY_ENV.PERMISSIONS_BOUNDARY_ARN);
+  }
+  t.ok(
+    loadConfig({}, { ...noWaiver, ROLE_MODE: 'lookup' }, serving).ok,
+    'lookup mode creates no role',
+  );
+
+  const withOthers = loadConfig({}, { ...noWaiver, S3_BUCKET: 'Not_A_Bucket' }, serving);
+  t.notOk(withOthers.ok);
+  if (!withOthers.ok) {
+    t.equal(withOthers.problems.length, 2, 'listed with the other problems');
+    t.match(withOthers.problems.join('\n'), /--s3-bucket[\s\S]*--permissions-boundary/);
+  }
+  t.ok(loadConfig({}, noWaiver).ok, 'commands that create no role (iam-policy --boundary) do not');
+});
+
+t.test('role admin groups: a list, none by default', async (t) => {
+  const none = loadConfig({}, REQUIRED_ENV);
+  t.ok(none.ok && none.config.roleAdminGroups.length === 0, 'no admin group by default');
+  const some = loadConfig(
+    {},
+    { ...REQUIRED_ENV, ROLE_ADMIN_GROUPS: ' platform-admins, oidc:iam ,' },
+  );
+  t.same(some.ok && some.config.roleAdminGroups, ['platform-admins', 'oidc:iam']);
+  const flag = loadConfig({ roleAdminGroups: 'a' }, REQUIRED_ENV);
+  t.same(flag.ok && flag.config.roleAdminGroups, ['a']);
 });

@@ -4,7 +4,7 @@ import { namespaceOwnerProblem, type ObservedNamespace } from '../../src/core/na
 import { NamespaceReadError, type NamespaceReader } from '../../src/k8s/namespaces.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { admit, type RoleProvider } from '../../src/webhook/admit.js';
-import { createDecisionContext } from '../../src/webhook/context.js';
+import { createDecisionContext } from '../../src/core/decision-context.js';
 import { RecordingRoles } from '../helpers/recording-roles.js';
 import { createReview, profileWithRole } from '../helpers/reviews.js';
 import { derivedArn, testPolicySettings, testRoleSettings } from '../helpers/settings.js';

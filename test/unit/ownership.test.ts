@@ -7,7 +7,7 @@ import {
   foreignCluster,
   roleNotOurs,
 } from '../../src/iam/errors.js';
-import { testRoleSettings } from '../helpers/settings.js';
+import { REQUIRED_ENV, testRoleSettings } from '../helpers/settings.js';
 
 // The denials a user reads when a role is not this cluster's to change: each names both sides
 // and what to do.
@@ -81,7 +81,7 @@ t.test('extra permissions and a boundary that differs', async (t) => {
 });
 
 t.test('configuration: the provider tag is reserved, and the issuer must fit in it', async (t) => {
-  const env = { CLUSTER_NAME: 'prod', CLUSTER_REGION: 'us-east-1', S3_BUCKET: 'kf-artifacts' };
+  const env = { ...REQUIRED_ENV };
   const problems = (extra: Record<string, string>) => {
     const result = loadConfig({}, { ...env, ...extra });
     return result.ok ? [] : result.problems;

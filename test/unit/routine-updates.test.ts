@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { admit, type RoleProvider, type WebhookName } from '../../src/webhook/admit.js';
-import { createDecisionContext } from '../../src/webhook/context.js';
+import { createDecisionContext } from '../../src/core/decision-context.js';
 import { profileReview } from '../../tools/dev/sample.js';
 import { testPolicySettings, testRoleSettings } from '../helpers/settings.js';
 

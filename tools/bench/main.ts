@@ -54,6 +54,8 @@ function webhookEnv(certFile: string, keyFile: string, iamEndpoint: string, stsE
     CLUSTER_NAME: 'bench',
     CLUSTER_REGION: MOTO_REGION,
     S3_BUCKET: 'kf-bench-artifacts',
+    // The boundary is one more CreateRole parameter; the measured paths do not depend on it.
+    ALLOW_NO_BOUNDARY: 'true',
     AWS_ACCOUNT_ID: MOTO_ACCOUNT_ID,
     OIDC_ISSUER: ISSUER,
     TLS_CERT_FILE: certFile,
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
     const moto = await startMoto();
     cleanup.add(() => moto.stop());
     const env = webhookEnv(certs.certFile, certs.keyFile, moto.endpoint, moto.endpoint);
-    const loaded = loadConfig({}, env, { tls: true });
+    const loaded = loadConfig({}, env, { tls: true, boundary: true });
     if (!loaded.ok) throw new Error(`benchmark configuration: ${loaded.problems.join('; ')}`);
     const settings = roleSettings(loaded.config, MOTO_ACCOUNT_ID, ISSUER);
 

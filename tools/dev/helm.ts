@@ -173,7 +173,10 @@ export async function helmTemplate(
   return parseManifests(stdout);
 }
 
-/** `--set` arguments for the chart's required values, for callers that do not care about them. */
+/**
+ * `--set` arguments for the chart's required values, for callers that do not care about them:
+ * the permissions boundary that provision mode requires is waived explicitly.
+ */
 export const REQUIRED_VALUES: readonly string[] = [
   '--set',
   'clusterName=c',
@@ -181,6 +184,8 @@ export const REQUIRED_VALUES: readonly string[] = [
   'region=us-east-1',
   '--set',
   's3Bucket=kf-bucket',
+  '--set',
+  'allowNoBoundary=true',
 ];
 
 export interface WebhookConfigurationsOptions extends HelmRunOptions {
@@ -200,7 +205,8 @@ export interface WebhookConfigurationsOptions extends HelmRunOptions {
  * bare API server. Equivalent to:
  *
  *   helm template t charts/profile-irsa-webhook \
- *     --set clusterName=c,region=us-east-1,s3Bucket=kf-bucket,webhook.url=URL,webhook.caBundle=BASE64 \
+ *     --set clusterName=c,region=us-east-1,s3Bucket=kf-bucket,allowNoBoundary=true \
+ *     --set webhook.url=URL,webhook.caBundle=BASE64 \
  *     --show-only templates/mutatingwebhookconfiguration.yaml \
  *     --show-only templates/validatingwebhookconfiguration.yaml
  */

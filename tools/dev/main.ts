@@ -13,6 +13,7 @@ import {
   type ControlPlane,
 } from './controlplane.js';
 import { isHelmInstalled } from './helm.js';
+import { createBoundaryPolicy } from './boundary.js';
 import { startMoto } from './moto.js';
 import { plainProfile, sampleReview } from './sample.js';
 
@@ -90,7 +91,7 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   const certs = await writeLocalCerts(join(workDir, 'certs'));
-  const env = {
+  const env: Record<string, string | undefined> = {
     CLUSTER_NAME: 'dev',
     CLUSTER_REGION: 'us-east-1',
     S3_BUCKET: 'kubeflow-pipelines-dev',
@@ -103,7 +104,19 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
     TLS_CERT_FILE: certs.certFile,
     TLS_KEY_FILE: certs.keyFile,
   };
-  const loaded = loadConfig({}, env, { tls: true });
+  // The recommended install: created roles carry a permissions boundary, made here in moto the
+  // way the chart README makes it in IAM (unless a boundary or the waiver is given).
+  if (!env.PERMISSIONS_BOUNDARY_ARN && env.ALLOW_NO_BOUNDARY !== 'true') {
+    env.PERMISSIONS_BOUNDARY_ARN = await createBoundaryPolicy({
+      endpoint: process.env.AWS_ENDPOINT_URL_IAM,
+      clusterName: env.CLUSTER_NAME ?? 'dev',
+      region: env.CLUSTER_REGION ?? 'us-east-1',
+      s3Buckets: [env.S3_BUCKET, ...(env.EXTRA_S3_BUCKETS ?? '').split(',')]
+        .map((bucket) => bucket?.trim() ?? '')
+        .filter((bucket) => bucket !== ''),
+    });
+  }
+  const loaded = loadConfig({}, env, { tls: true, boundary: true });
   if (!loaded.ok) throw new Error(`invalid configuration:\n  - ${loaded.problems.join('\n  - ')}`);
   const server = await startWebhook(loaded.config, logger);
   await started(() => server.close());
@@ -138,7 +151,7 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
     `  curl -s --cacert ${rel(certs.caFile)} -H 'content-type: application/json' --data @${rel(reviewFile)} ${server.admissionUrl}/mutate \\`,
     `    | node -e 'const r=JSON.parse(require("fs").readFileSync(0)).response; console.log(r.allowed, Buffer.from(r.patch ?? "", "base64").toString())'`,
     'What it would do for any namespace, as JSON:',
-    `  node dist/bin/cli.js plan --namespace team-b --cluster-name dev --region us-east-1 --s3-bucket kubeflow-pipelines-dev --account-id 123456789012 --oidc-issuer ${loaded.config.oidcIssuer}`,
+    `  node dist/bin/cli.js plan --namespace team-b --cluster-name ${loaded.config.clusterName} --region ${loaded.config.region} --s3-bucket ${loaded.config.s3Bucket} --account-id 123456789012 --oidc-issuer ${loaded.config.oidcIssuer} ${loaded.config.permissionsBoundary ? `--permissions-boundary ${loaded.config.permissionsBoundary}` : '--allow-no-boundary=true'}`,
     '',
   ];
   if (controlPlane) {
@@ -166,6 +179,8 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
       admissionUrl: server.admissionUrl,
       opsUrl: server.opsUrl,
       mutateUrl: `${server.admissionUrl}/mutate`,
+      iamEndpoint: process.env.AWS_ENDPOINT_URL_IAM,
+      permissionsBoundary: loaded.config.permissionsBoundary ?? null,
       caFile: certs.caFile,
       sampleProfile: profileFile,
       sampleReview: reviewFile,

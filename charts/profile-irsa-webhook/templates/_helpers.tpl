@@ -75,11 +75,16 @@ The container image reference (digest wins over tag; tag defaults to appVersion)
 {{/*
 The three required values, with a message that says what each one is. The schema refuses
 empty strings too; this is the backstop when the schema is skipped (--skip-schema-validation).
+And the permissions boundary that provision mode needs unless explicitly waived.
 */}}
 {{- define "profile-irsa-webhook.validateRequired" -}}
 {{- $_ := required "clusterName is required: the EKS cluster name (--set clusterName=...)" .Values.clusterName }}
 {{- $_ := required "region is required: the cluster's AWS region, e.g. us-east-1 (--set region=...)" .Values.region }}
 {{- $_ := required "s3Bucket is required: the Kubeflow Pipelines S3 bucket (--set s3Bucket=...)" .Values.s3Bucket }}
+{{- /* With the configurations alone, no pod of this release creates roles. */}}
+{{- if and (eq .Values.mode "provision") (not .Values.permissionsBoundary) (not .Values.allowNoBoundary) (not .Values.webhook.configurationsOnly) }}
+{{- fail "permissionsBoundary is required in provision mode: without a boundary, stolen webhook credentials can take over any untagged role under rolePath. Create the policy with `profile-irsa-webhook iam-policy --boundary` and --set permissionsBoundary=<its ARN> (chart README, Install), or waive it with --set allowNoBoundary=true" }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -1,9 +1,9 @@
-import type { MutationContext } from '../core/mutate.js';
-import { compileRoleArnPatterns } from '../core/role-pattern.js';
-import { roleNameFor } from '../core/role-name.js';
-import { deriveRoleSpec, roleArn, type RoleSpec } from '../core/role-spec.js';
-import type { PolicySettings, RoleSettings } from '../core/settings.js';
-import type { ValidationContext } from '../core/validate.js';
+import type { MutationContext } from './mutate.js';
+import { compileRoleArnPatterns } from './role-pattern.js';
+import { roleNameFor } from './role-name.js';
+import { deriveRoleSpec, roleArn, type RoleSpec } from './role-spec.js';
+import type { PolicySettings, RoleSettings } from './settings.js';
+import type { ValidationContext } from './validate.js';
 
 /** The pure parts both webhooks decide with, built once from the resolved configuration. */
 export interface DecisionContext {
@@ -24,6 +24,7 @@ export function createDecisionContext(role: RoleSettings, policy: PolicySettings
       reservedNamespaces: policy.reservedNamespaces,
       allowedRoleArns: compileRoleArnPatterns(policy.allowedRoleArns),
       requirePlugin: policy.requirePlugin,
+      roleAdminGroups: policy.roleAdminGroups,
       roleArnFor,
     },
   };
