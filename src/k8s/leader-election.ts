@@ -11,8 +11,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   decideLease,
@@ -23,6 +23,7 @@ import {
   renewedRecord,
   type Observation,
 } from '../core/lease-decision.js';
+import { apiMessage } from './errors.js';
 import { LeaseClient, LeaseConflictError, type LeaseSnapshot } from './lease-client.js';
 import { MicroClock } from './micro-clock.js';
 
@@ -334,7 +335,7 @@ export class LeaderElector {
       }
     } catch (err) {
       this.#logger.warn(
-        { error: describeError(err) },
+        { error: apiMessage(err) },
         'could not release the Lease; another candidate takes it once it expires',
       );
     } finally {
@@ -347,7 +348,7 @@ export class LeaderElector {
     const cancelled =
       signal.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError';
     if (cancelled) this.#logger.debug(`Lease ${what} cancelled`);
-    else this.#logger.warn({ error: describeError(err) }, `Lease ${what} failed`);
+    else this.#logger.warn({ error: apiMessage(err) }, `Lease ${what} failed`);
     return { kind: 'failed' };
   }
 
@@ -368,43 +369,5 @@ export class LeaderElector {
 
 /** Waits `ms`, or less if `signal` aborts; never rejects. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** A short reason for logs: the API server's message, or what the client saw. */
-function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    return `HTTP ${err.code}: ${statusMessage(err.body) ?? 'no message'}`;
-  }
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return 'timed out';
-    if (err.name === 'AbortError') return 'cancelled';
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return `${err.message}${cause}`;
-  }
-  return String(err);
-}
-
-function statusMessage(body: unknown): string | undefined {
-  let value = body;
-  if (typeof body === 'string') {
-    try {
-      value = JSON.parse(body);
-    } catch {
-      return body.slice(0, 200);
-    }
-  }
-  if (typeof value === 'object' && value !== null && 'message' in value) {
-    return String((value as { message: unknown }).message);
-  }
-  return undefined;
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -7,18 +7,16 @@
 // milliseconds with `000`. WireMicroTime below carries our own six digits through that path.
 
 import {
-  ApiException,
   CoordinationV1Api,
-  Observable,
   V1MicroTime,
-  type ConfigurationOptions,
   type KubeConfig,
-  type ObservableMiddleware,
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { LeaseRecord } from '../core/lease-decision.js';
 import { MICRO_TIME_PATTERN } from '../core/micro-time.js';
+import { makeApiClient, withSignal } from './api-client.js';
+import { isNotFound, statusOf } from './errors.js';
 
 /** Another writer got there first (409: the Lease exists, or its resourceVersion moved on). */
 export class LeaseConflictError extends Error {
@@ -50,7 +48,7 @@ export class LeaseClient {
   readonly name: string;
 
   constructor(kubeConfig: KubeConfig, namespace: string, name: string) {
-    this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#api = makeApiClient(kubeConfig, CoordinationV1Api);
     this.namespace = namespace;
     this.name = name;
   }
@@ -64,7 +62,7 @@ export class LeaseClient {
       );
       return snapshot(lease);
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -112,23 +110,11 @@ async function conflictsTyped(request: Promise<V1Lease>): Promise<V1Lease> {
   try {
     return await request;
   } catch (err) {
-    if (err instanceof ApiException && err.code === 409) {
+    if (statusOf(err) === 409) {
       throw new LeaseConflictError('the Lease was written by someone else first', { cause: err });
     }
     throw err;
   }
-}
-
-/** Per-request cancellation: client-node hands the request's signal to fetch. */
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 function toSpec(record: LeaseRecord): V1LeaseSpec {

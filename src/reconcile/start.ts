@@ -7,7 +7,7 @@ import type { RoleSettings } from '../core/settings.js';
 import { electionIdentity, LeaderElector } from '../k8s/leader-election.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from '../webhook/context.js';
-import { loadKubeConfig } from '../commands/resolve.js';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import { buildReconciler } from './build.js';
 import { ReconcileController } from './controller.js';
 
