@@ -11,6 +11,7 @@ import {
   nameSelector,
   type ServiceAccountClient,
 } from '../k8s/service-accounts.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -22,6 +23,9 @@ export interface ControllerOptions {
   policy: ReconcilePolicy;
   /** Between the end of one full pass and the start of the next. */
   intervalMs: number;
+  /** The longest a full pass, or one namespace's reconcile, may take before it is aborted. */
+  passTimeoutMs: number;
+  metrics: Metrics;
   logger: Logger;
   /** After a failed pass, the next one starts sooner than the interval. */
   failedPassRetryMs?: number;
@@ -132,7 +136,9 @@ export class ReconcileController {
     while (!signal.aborted) {
       let waitMs = this.o.intervalMs;
       try {
-        const plans = await this.o.reconciler.planAll(signal, this.goneAt);
+        const plans = await bounded(this.o.passTimeoutMs, signal, (passSignal) =>
+          this.o.reconciler.planAll(passSignal, this.goneAt),
+        );
         for (const plan of plans) {
           if (plan.actions.length > 0) queue.add(plan.namespace);
           if (plan.recheckAt !== undefined) {
@@ -142,7 +148,15 @@ export class ReconcileController {
       } catch (err) {
         if (signal.aborted) return;
         waitMs = Math.min(this.o.intervalMs, this.o.failedPassRetryMs ?? 60_000);
-        logger.error({ err, retryInMs: waitMs }, 'reconcile pass failed');
+        if (err instanceof PassTimeoutError) {
+          this.o.metrics.reconcile.passesAborted.inc();
+          logger.error(
+            { timeoutMs: this.o.passTimeoutMs, retryInMs: waitMs },
+            'reconcile pass outlived its bound; aborted',
+          );
+        } else {
+          logger.error({ err, retryInMs: waitMs }, 'reconcile pass failed');
+        }
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
     }
@@ -155,11 +169,13 @@ export class ReconcileController {
       const namespace = await queue.get(signal);
       if (namespace === undefined) return;
       try {
-        const rows = await this.o.reconciler.reconcileNamespace(namespace, {
-          signal,
-          dryRun: false,
-          goneAt: this.goneAt,
-        });
+        const rows = await bounded(this.o.passTimeoutMs, signal, (itemSignal) =>
+          this.o.reconciler.reconcileNamespace(namespace, {
+            signal: itemSignal,
+            dryRun: false,
+            goneAt: this.goneAt,
+          }),
+        );
         const retry = rows.some((row) =>
           row.outcomes?.some((outcome) => outcome.result !== 'done' && outcome.retryable === true),
         );
@@ -180,6 +196,40 @@ export class ReconcileController {
         queue.done(namespace);
       }
     }
+  }
+}
+
+/** A pass (or one namespace) ran past --reconcile-pass-timeout and was aborted. */
+export class PassTimeoutError extends Error {
+  override readonly name = 'PassTimeoutError';
+}
+
+/**
+ * Runs `work` with a signal that aborts after `timeoutMs` (or with `signal`), and settles by then
+ * even if the work does not heed its signal: a call that hangs cannot hold the loop.
+ */
+async function bounded<T>(
+  timeoutMs: number,
+  signal: AbortSignal,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new PassTimeoutError(`aborted after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const combined = AbortSignal.any([signal, deadline.signal]);
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      combined.addEventListener('abort', () => reject(combined.reason as Error), { once: true });
+    });
+    aborted.catch(() => undefined);
+    return await Promise.race([work(combined), aborted]);
+  } catch (err) {
+    if (deadline.signal.aborted && !signal.aborted) throw deadline.signal.reason as Error;
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -16,6 +16,7 @@ const RESTART_DELAY_MS = 5000;
 /** Timings only tests change (the configuration keeps client-go's and the documented ones). */
 export interface ReconcilerTuning {
   intervalMs?: number;
+  passTimeoutMs?: number;
   orphanGraceMs?: number;
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
@@ -74,6 +75,8 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     serviceAccounts: parts.serviceAccounts,
     policy: parts.policy,
     intervalMs: tuning.intervalMs ?? config.reconcileInterval,
+    passTimeoutMs: tuning.passTimeoutMs ?? config.reconcilePassTimeout ?? config.reconcileInterval,
+    metrics,
     failedPassRetryMs: tuning.failedPassRetryMs,
     informerBackoffMs: tuning.informerBackoffMs,
     logger,
