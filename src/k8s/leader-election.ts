@@ -43,6 +43,11 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
   /** Called on every change of isLeader(), e.g. for a leader gauge. */
   onLeadingChange?: (leading: boolean) => void;
+  /**
+   * Asked before every renewal: while the guarded work is stuck (false), the Lease is not
+   * renewed, so leadership ends at the renew deadline and another candidate takes over.
+   */
+  isProgressing?: () => boolean;
 }
 
 /** The reason a lead signal aborts when leadership is lost (rather than stopped). */
@@ -76,6 +81,7 @@ export class LeaderElector {
   readonly #attemptTimeoutMs: number;
   readonly #retryPeriodMs: number;
   readonly #onLeadingChange: ((leading: boolean) => void) | undefined;
+  readonly #isProgressing: () => boolean;
   readonly #clock = new MicroClock();
   /** The record as last seen, and since when (local monotonic ms). */
   #observation: Observation | undefined;
@@ -111,6 +117,7 @@ export class LeaderElector {
     );
     this.#retryPeriodMs = timings.retryPeriodMs;
     this.#onLeadingChange = options.onLeadingChange;
+    this.#isProgressing = options.isProgressing ?? (() => true);
     this.#logger = options.logger.child({
       lease: `${options.namespace}/${options.name}`,
       identity: options.identity,
@@ -200,6 +207,10 @@ export class LeaderElector {
     while (!settled.signal.aborted) {
       await pause(this.#retryPeriodMs, settled.signal);
       if (settled.signal.aborted || renewals.signal.aborted) continue;
+      if (!this.#isProgressing()) {
+        this.#logger.warn('the guarded work is stuck; not renewing the Lease');
+        continue;
+      }
       const requestSignal = AbortSignal.any([
         renewals.signal,
         AbortSignal.timeout(

@@ -43,6 +43,8 @@ const RECHECK_SLACK_MS = 1000;
  */
 export class ReconcileController {
   private readonly o: ControllerOptions;
+  /** Operations aborted at their bound that have not ended yet, and since when. */
+  private readonly overdue = new Set<number>();
   /** When the watch saw each Profile go; cleared when one of that name appears again. */
   private readonly goneAt = new Map<string, number>();
 
@@ -130,13 +132,43 @@ export class ReconcileController {
     }
   }
 
+  /**
+   * False while an operation has ignored its abort for longer than its own bound: the work is
+   * stuck, and the leader stops renewing its Lease so that another replica takes over.
+   */
+  progressing(now = performance.now()): boolean {
+    for (const since of this.overdue) if (now - since > this.o.passTimeoutMs) return false;
+    return true;
+  }
+
+  /** Runs `work` within the pass bound, and keeps track of it if it outlives its abort. */
+  private bounded<T>(signal: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return bounded(this.o.passTimeoutMs, signal, (boundedSignal) => {
+      const running = work(boundedSignal);
+      const onAbort = (): void => {
+        const since = performance.now();
+        this.overdue.add(since);
+        void running.then(
+          () => this.overdue.delete(since),
+          () => this.overdue.delete(since),
+        );
+      };
+      boundedSignal.addEventListener('abort', onAbort, { once: true });
+      void running.then(
+        () => boundedSignal.removeEventListener('abort', onAbort),
+        () => boundedSignal.removeEventListener('abort', onAbort),
+      );
+      return running;
+    });
+  }
+
   /** A full pass now, then one every interval; each queues what is out of place. */
   private async passes(queue: WorkQueue, signal: AbortSignal): Promise<void> {
     const { logger } = this.o;
     while (!signal.aborted) {
       let waitMs = this.o.intervalMs;
       try {
-        const plans = await bounded(this.o.passTimeoutMs, signal, (passSignal) =>
+        const plans = await this.bounded(signal, (passSignal) =>
           this.o.reconciler.planAll(passSignal, this.goneAt),
         );
         for (const plan of plans) {
@@ -169,7 +201,7 @@ export class ReconcileController {
       const namespace = await queue.get(signal);
       if (namespace === undefined) return;
       try {
-        const rows = await bounded(this.o.passTimeoutMs, signal, (itemSignal) =>
+        const rows = await this.bounded(signal, (itemSignal) =>
           this.o.reconciler.reconcileNamespace(namespace, {
             signal: itemSignal,
             dryRun: false,

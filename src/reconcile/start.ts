@@ -91,6 +91,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     ...(tuning.leaseDurationMs === undefined ? {} : { leaseDurationMs: tuning.leaseDurationMs }),
     ...(tuning.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: tuning.renewDeadlineMs }),
     ...(tuning.retryPeriodMs === undefined ? {} : { retryPeriodMs: tuning.retryPeriodMs }),
+    isProgressing: () => controller.progressing(),
     onLeadingChange: (leading) => {
       metrics.reconcile.leader.set(leading ? 1 : 0);
       logger.info(
