@@ -9,7 +9,7 @@ import { createKubernetesGatherers } from '../doctor/gather-kubernetes.js';
 import { renderJson, renderText } from '../doctor/render.js';
 import { badConfigurationReport, runChecks, type Report } from '../doctor/runner.js';
 import { settingSource } from '../doctor/sources.js';
-import { loadKubeConfig } from './resolve.js';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
 
 export const DOCTOR_EXIT = { ok: 0, failed: 1, badConfiguration: 2 } as const;
 

@@ -5,13 +5,18 @@ import { policySettings } from '../config/settings.js';
 import { exitCodeOf, renderTable, reportJson, type ReportRow } from '../core/reconcile-report.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { buildReconciler } from '../reconcile/build.js';
-import type { Patience } from '../reconcile/patience.js';
+import type { RetryBudget } from '../reconcile/retry.js';
 import { createDecisionContext } from '../core/decision-context.js';
-import { loadKubeConfig, resolveRoleSettings } from './resolve.js';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
+import { resolveRoleSettings } from './resolve.js';
 
 export type ReconcileOutput = 'table' | 'json';
 
-const CLI_PATIENCE: Patience = { maxWaitMs: 2 * 60_000, minDelayMs: 1000, maxDelayMs: 10_000 };
+const CLI_RETRY_BUDGET: RetryBudget = {
+  maxWaitMs: 2 * 60_000,
+  minDelayMs: 1000,
+  maxDelayMs: 10_000,
+};
 
 export interface ReconcileCommandOptions {
   apply: boolean;
@@ -46,7 +51,7 @@ export async function runReconcile(
     metrics: io.metrics ?? createMetrics({ defaultMetrics: false }),
     logger: io.logger,
     // Someone waits at the terminal: ride out throttling, but not an outage.
-    patience: CLI_PATIENCE,
+    retryBudget: CLI_RETRY_BUDGET,
   });
   const { signal } = options;
   const plans = await reconciler.planAll(signal);

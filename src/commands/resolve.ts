@@ -1,9 +1,9 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import { roleSettings } from '../config/settings.js';
 import { oidcProviderTagProblem } from '../core/role-spec.js';
 import type { RoleSettings } from '../core/settings.js';
 import { DiscoveryError } from '../discovery/errors.js';
+import { loadKubeConfig, NoKubeConfigError } from '../k8s/kubeconfig.js';
 
 /**
  * Fills in the account and issuer where the configuration left them to be discovered. The STS
@@ -17,7 +17,7 @@ export async function resolveRoleSettings(config: Config): Promise<RoleSettings>
     config.oidcIssuer ??
     (await (
       await import('../discovery/oidc-issuer.js')
-    ).discoverOidcIssuer(await loadKubeConfig()));
+    ).discoverOidcIssuer(await kubeConfigForDiscovery()));
   // The provider is recorded in every role's ownership tag, so it must be a valid tag value.
   const problem = oidcProviderTagProblem(oidcIssuer);
   if (problem !== undefined)
@@ -25,10 +25,14 @@ export async function resolveRoleSettings(config: Config): Promise<RoleSettings>
   return roleSettings(config, accountId, oidcIssuer);
 }
 
-/** In-cluster configuration in a pod, else KUBECONFIG or ~/.kube/config. */
-export async function loadKubeConfig(): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  return kubeConfig;
+async function kubeConfigForDiscovery() {
+  try {
+    return await loadKubeConfig();
+  } catch (err) {
+    if (!(err instanceof NoKubeConfigError)) throw err;
+    throw new DiscoveryError(
+      `cannot discover the OIDC issuer (${err.message}); set --oidc-issuer or OIDC_ISSUER`,
+      { cause: err },
+    );
+  }
 }

@@ -296,6 +296,14 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     default: '1h',
   },
   {
+    key: 'reconcilePassTimeout',
+    flag: '--reconcile-pass-timeout <duration>',
+    env: ['RECONCILE_PASS_TIMEOUT'],
+    description:
+      'the longest a full pass (or one namespace) may take before it is aborted and retried; default: the interval',
+    default: '',
+  },
+  {
     key: 'orphanPolicy',
     flag: '--orphan-policy <policy>',
     env: ['ORPHAN_POLICY'],

@@ -179,6 +179,10 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     reconcile: boolean,
     reconcileInterval: duration(60_000, 'must be at least 1m: every pass reads every role'),
+    // Unset: the interval. A pass that outlives it is stuck or starved of IAM calls.
+    reconcilePassTimeout: optionalText.pipe(
+      z.union([z.undefined(), duration(10_000, 'must be at least 10s')]),
+    ),
     orphanPolicy: z.enum(['retain', 'delete']),
     orphanGrace: duration(
       LONGEST_ADMISSION_MS + 1,

@@ -6,16 +6,15 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
-  Observable,
   VersionApi,
   type ConfigurationOptions,
   type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
   type V1MutatingWebhook,
   type V1ValidatingWebhook,
 } from '@kubernetes/client-node';
 import { discoverOidcIssuer } from '../discovery/oidc-issuer.js';
+import { withSignal } from '../k8s/api-client.js';
+import { apiFailure } from '../k8s/errors.js';
 import type {
   EndpointSliceFact,
   ErrorFact,
@@ -49,43 +48,15 @@ export interface KubernetesGatherers {
 
 /** The API server's Status message for a refused request, else the transport's error. */
 export function kubernetesError(error: unknown): ErrorFact {
-  if (error instanceof ApiException) {
-    const body: unknown = error.body;
-    let status: { message?: unknown; reason?: unknown } | undefined;
-    try {
-      status =
-        typeof body === 'string' ? (JSON.parse(body) as typeof status) : (body as typeof status);
-    } catch {
-      status = undefined;
-    }
-    return {
-      name: typeof status?.reason === 'string' ? status.reason : `HTTP ${error.code}`,
-      message: typeof status?.message === 'string' ? status.message : `HTTP ${error.code}`,
-      status: error.code,
-    };
-  }
-  const e = (error ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
-  return {
-    name: typeof e.name === 'string' ? e.name : 'Error',
-    message: typeof e.message === 'string' ? e.message : String(error),
-    code: typeof e.code === 'string' ? e.code : undefined,
-  };
+  const { reason, message, status, code } = apiFailure(error);
+  return error instanceof ApiException
+    ? { name: reason, message, status }
+    : { name: reason, message, code };
 }
 
 /** Every request gets a deadline: an API server that accepts and never answers must not hang doctor. */
-function withTimeout(): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (context: RequestContext) => {
-          context.setSignal(AbortSignal.timeout(CALL_TIMEOUT_MS));
-          return new Observable(Promise.resolve(context));
-        },
-        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+function withTimeout(): ConfigurationOptions | undefined {
+  return withSignal(AbortSignal.timeout(CALL_TIMEOUT_MS));
 }
 
 async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome<T>> {

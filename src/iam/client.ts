@@ -12,6 +12,8 @@ export interface IamClientOptions {
   metrics: Metrics;
   /** For tests and the local emulator; production uses the SDK's credential chain. */
   credentials?: IAMClientConfig['credentials'];
+  /** The longest one HTTP attempt may go without an answer (connect, then socket idle). */
+  requestTimeoutMs?: number | undefined;
 }
 
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -43,6 +45,12 @@ export function createIamClient(options: IamClientOptions): IAMClient {
     retryStrategy: new HardErrorAwareRetryStrategy(options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS),
   };
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+  if (options.requestTimeoutMs !== undefined) {
+    config.requestHandler = {
+      connectionTimeout: options.requestTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+    };
+  }
   if (options.credentials !== undefined) config.credentials = options.credentials;
   const client = new IAMClient(config);
   const { iamCalls } = options.metrics;

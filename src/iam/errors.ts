@@ -135,13 +135,15 @@ export function isOperatorFault(error: RoleProvisioningError): boolean {
 
 /**
  * A connection that failed or broke, anywhere in the cause chain: Node's system codes
- * (ECONNREFUSED, ECONNRESET, ENOTFOUND...) and undici's UND_ERR_* codes. The one list of network
+ * (ECONNREFUSED, ECONNRESET, ENOTFOUND...), undici's UND_ERR_* codes and timed-out requests. The one list of network
  * failures for IAM and Kubernetes calls alike.
  */
 export function isNetworkError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
-    const code = (e as SdkErrorShape).code;
+    const { code, name } = e as SdkErrorShape & { name?: unknown };
     if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return true;
+    // A request ended by its own deadline (AbortSignal.timeout).
+    if (name === 'TimeoutError') return true;
     e = (e as SdkErrorShape).cause;
   }
   return false;

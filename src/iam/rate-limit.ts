@@ -10,6 +10,7 @@ export interface RateLimitedIamOptions {
   /** Calls per second, every attempt (retries included) counted. */
   callsPerSecond: number;
   maxAttempts?: number | undefined;
+  requestTimeoutMs?: number | undefined;
   /** For tests and the local emulator; production uses the SDK's credential chain. */
   credentials?: IamClientOptions['credentials'];
 }
@@ -19,6 +20,13 @@ export interface RateLimitedIamOptions {
  * has no deadline, and a pass should slow down under throttling rather than fail.
  */
 const RECONCILER_MAX_ATTEMPTS = 6;
+
+/**
+ * An IAM attempt that has not answered in this long is abandoned (and retried): IAM answers in
+ * well under a second, and a connection that went silent would otherwise hold the reconciler's
+ * one-at-a-time queue.
+ */
+const RECONCILER_REQUEST_TIMEOUT_MS = 20_000;
 
 /**
  * The reconciler's own IAM client. Each HTTP attempt waits for its turn in a queue that starts one
@@ -31,6 +39,7 @@ export function createRateLimitedIamClient(options: RateLimitedIamOptions): IAMC
     endpoint: options.endpoint,
     metrics: options.metrics,
     maxAttempts: options.maxAttempts ?? RECONCILER_MAX_ATTEMPTS,
+    requestTimeoutMs: options.requestTimeoutMs ?? RECONCILER_REQUEST_TIMEOUT_MS,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   });
   const queue = new PQueue({

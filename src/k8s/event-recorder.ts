@@ -11,7 +11,8 @@ import { EventCorrelator, type EventIntent, type EventRecord } from '../core/eve
 import type { Metrics } from '../metrics/registry.js';
 import { apiMessage, statusOf } from './errors.js';
 import { MicroClock } from './micro-clock.js';
-import { wireMicroTime, withSignal } from './wire.js';
+import { makeApiClient, withSignal } from './api-client.js';
+import { wireMicroTime } from './micro-time.js';
 
 /**
  * The namespace of Events about cluster-scoped objects such as Profiles. The API server accepts
@@ -60,7 +61,7 @@ export class EventRecorder implements EventSink {
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
-    this.#api = options.kubeConfig.makeApiClient(EventsV1Api);
+    this.#api = makeApiClient(options.kubeConfig, EventsV1Api);
     this.#namespace = options.namespace ?? CLUSTER_SCOPED_EVENTS_NAMESPACE;
     this.#correlator = options.correlator ?? new EventCorrelator();
     this.#clock = options.clock ?? new MicroClock();

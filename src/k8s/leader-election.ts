@@ -11,8 +11,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   decideLease,
@@ -23,6 +23,7 @@ import {
   renewedRecord,
   type Observation,
 } from '../core/lease-decision.js';
+import { apiMessage } from './errors.js';
 import { LeaseClient, LeaseConflictError, type LeaseSnapshot } from './lease-client.js';
 import { MicroClock } from './micro-clock.js';
 
@@ -42,6 +43,11 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
   /** Called on every change of isLeader(), e.g. for a leader gauge. */
   onLeadingChange?: (leading: boolean) => void;
+  /**
+   * Asked before every renewal: while the guarded work is stuck (false), the Lease is not
+   * renewed, so leadership ends at the renew deadline and another candidate takes over.
+   */
+  isProgressing?: () => boolean;
 }
 
 /** The reason a lead signal aborts when leadership is lost (rather than stopped). */
@@ -75,6 +81,7 @@ export class LeaderElector {
   readonly #attemptTimeoutMs: number;
   readonly #retryPeriodMs: number;
   readonly #onLeadingChange: ((leading: boolean) => void) | undefined;
+  readonly #isProgressing: () => boolean;
   readonly #clock = new MicroClock();
   /** The record as last seen, and since when (local monotonic ms). */
   #observation: Observation | undefined;
@@ -110,6 +117,7 @@ export class LeaderElector {
     );
     this.#retryPeriodMs = timings.retryPeriodMs;
     this.#onLeadingChange = options.onLeadingChange;
+    this.#isProgressing = options.isProgressing ?? (() => true);
     this.#logger = options.logger.child({
       lease: `${options.namespace}/${options.name}`,
       identity: options.identity,
@@ -199,6 +207,10 @@ export class LeaderElector {
     while (!settled.signal.aborted) {
       await pause(this.#retryPeriodMs, settled.signal);
       if (settled.signal.aborted || renewals.signal.aborted) continue;
+      if (!this.#isProgressing()) {
+        this.#logger.warn('the guarded work is stuck; not renewing the Lease');
+        continue;
+      }
       const requestSignal = AbortSignal.any([
         renewals.signal,
         AbortSignal.timeout(
@@ -334,7 +346,7 @@ export class LeaderElector {
       }
     } catch (err) {
       this.#logger.warn(
-        { error: describeError(err) },
+        { error: apiMessage(err) },
         'could not release the Lease; another candidate takes it once it expires',
       );
     } finally {
@@ -347,7 +359,7 @@ export class LeaderElector {
     const cancelled =
       signal.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError';
     if (cancelled) this.#logger.debug(`Lease ${what} cancelled`);
-    else this.#logger.warn({ error: describeError(err) }, `Lease ${what} failed`);
+    else this.#logger.warn({ error: apiMessage(err) }, `Lease ${what} failed`);
     return { kind: 'failed' };
   }
 
@@ -368,43 +380,5 @@ export class LeaderElector {
 
 /** Waits `ms`, or less if `signal` aborts; never rejects. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** A short reason for logs: the API server's message, or what the client saw. */
-function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    return `HTTP ${err.code}: ${statusMessage(err.body) ?? 'no message'}`;
-  }
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return 'timed out';
-    if (err.name === 'AbortError') return 'cancelled';
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return `${err.message}${cause}`;
-  }
-  return String(err);
-}
-
-function statusMessage(body: unknown): string | undefined {
-  let value = body;
-  if (typeof body === 'string') {
-    try {
-      value = JSON.parse(body);
-    } catch {
-      return body.slice(0, 200);
-    }
-  }
-  if (typeof value === 'object' && value !== null && 'message' in value) {
-    return String((value as { message: unknown }).message);
-  }
-  return undefined;
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }

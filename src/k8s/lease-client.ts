@@ -1,15 +1,16 @@
 // The one Lease the leader election uses, read and written through @kubernetes/client-node
-// (MicroTime timestamps through wire.ts).
+// (MicroTime timestamps through micro-time.ts).
 
 import {
-  ApiException,
   CoordinationV1Api,
   type KubeConfig,
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { LeaseRecord } from '../core/lease-decision.js';
-import { wireMicroTime, withSignal } from './wire.js';
+import { makeApiClient, withSignal } from './api-client.js';
+import { isNotFound, statusOf } from './errors.js';
+import { wireMicroTime } from './micro-time.js';
 
 /** Another writer got there first (409: the Lease exists, or its resourceVersion moved on). */
 export class LeaseConflictError extends Error {
@@ -29,7 +30,7 @@ export class LeaseClient {
   readonly name: string;
 
   constructor(kubeConfig: KubeConfig, namespace: string, name: string) {
-    this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#api = makeApiClient(kubeConfig, CoordinationV1Api);
     this.namespace = namespace;
     this.name = name;
   }
@@ -43,7 +44,7 @@ export class LeaseClient {
       );
       return snapshot(lease);
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -91,7 +92,7 @@ async function conflictsTyped(request: Promise<V1Lease>): Promise<V1Lease> {
   try {
     return await request;
   } catch (err) {
-    if (err instanceof ApiException && err.code === 409) {
+    if (statusOf(err) === 409) {
       throw new LeaseConflictError('the Lease was written by someone else first', { cause: err });
     }
     throw err;

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObservedNamespace } from '../core/namespace.js';
+import { statusOf } from './errors.js';
+import { loadKubeConfigIfAny } from './kubeconfig.js';
 
 /** What admission needs to know about one Namespace; one GET, no cache, no watch. */
 export interface NamespaceReader {
@@ -28,39 +29,25 @@ export class NamespaceReadError extends Error {
   }
 }
 
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
 /**
- * The Kubernetes access a serving webhook uses: the pod's service account in a cluster, else the
- * file(s) named by KUBECONFIG. Nothing else: a developer's ~/.kube/config is not picked up by a
- * process that was not pointed at it. Undefined when neither is there.
+ * Admission answers within its own budget whatever this read does; the timeout ends the request
+ * itself, so reads of an API server that stopped answering do not pile up.
  */
-export async function kubeConfigFromEnvironment(
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<KubeConfig | undefined> {
-  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN);
-  if (!inCluster && !env.KUBECONFIG) return undefined;
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kubeConfig = new KubeConfig();
-  if (inCluster) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
+const NAMESPACE_READ_TIMEOUT_MS = 10_000;
 
 export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<NamespaceReader> {
   const { CoreV1Api } = await import('@kubernetes/client-node');
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const { makeApiClient } = await import('./api-client.js');
+  const api = makeApiClient(kubeConfig, CoreV1Api, { timeoutMs: NAMESPACE_READ_TIMEOUT_MS });
   return {
     async read(name) {
       try {
         const namespace = await api.readNamespace({ name });
         return { exists: true, owner: namespace.metadata?.annotations?.['owner'] };
       } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (code === 404) return { exists: false };
-        throw new NamespaceReadError(name, typeof code === 'number' ? code : undefined, {
-          cause: error,
-        });
+        const status = statusOf(error);
+        if (status === 404) return { exists: false };
+        throw new NamespaceReadError(name, status, { cause: error });
       }
     },
   };
@@ -72,10 +59,10 @@ export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<Nam
  * existing namespaces, and everything else works as before.
  */
 export async function namespaceReaderFor(logger: Logger): Promise<NamespaceReader | undefined> {
-  const kubeConfig = await kubeConfigFromEnvironment();
+  const kubeConfig = await loadKubeConfigIfAny();
   if (kubeConfig === undefined) {
     logger.warn(
-      'no Kubernetes configuration (no in-cluster service account, KUBECONFIG unset): ' +
+      'no Kubernetes configuration (KUBECONFIG unset, no in-cluster service account, no ~/.kube/config): ' +
         "new Profiles are not checked against existing namespaces' owners",
     );
     return undefined;

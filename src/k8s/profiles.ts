@@ -8,29 +8,48 @@ import {
 } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
 import type { ObservedProfile } from '../core/reconcile-observed.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  makeApiClient,
+  withSignal,
+  type ApiClientOptions,
+} from './api-client.js';
 import { ConflictError, isNotFound, statusOf } from './errors.js';
 
 export const PROFILES = { group: 'kubeflow.org', version: 'v1', plural: 'profiles' } as const;
 /** The watch path of the cluster-scoped Profiles. */
 export const PROFILES_PATH = `/apis/${PROFILES.group}/${PROFILES.version}/${PROFILES.plural}`;
 export const FIELD_MANAGER = 'profile-irsa-webhook';
-const PAGE = 500;
 
 export type Profile = KubernetesObject & { spec?: unknown };
+
+/**
+ * A custom-object list as the API server sends it. client-node returns it as plain JSON, so its
+ * page token is `metadata.continue` (the typed lists' `_continue` is client-node's renaming).
+ */
+interface ProfileList {
+  items: Profile[];
+  metadata?: { continue?: string; resourceVersion?: string };
+}
 
 /** Profiles read from and written to the API server itself (never from a cache). */
 export class ProfileClient {
   private readonly api: CustomObjectsApi;
+  private readonly pageSize: number;
 
-  constructor(kubeConfig: KubeConfig) {
-    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  constructor(kubeConfig: KubeConfig, options: ApiClientOptions = {}) {
+    this.api = makeApiClient(kubeConfig, CustomObjectsApi, options);
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   }
 
   /** A fresh GET: undefined when the Profile does not exist. */
-  async get(name: string): Promise<ObservedProfile | undefined> {
+  async get(name: string, signal?: AbortSignal): Promise<ObservedProfile | undefined> {
     try {
       return observedProfile(
-        (await this.api.getClusterCustomObject({ ...PROFILES, name })) as Profile,
+        (await this.api.getClusterCustomObject(
+          { ...PROFILES, name },
+          withSignal(signal),
+        )) as Profile,
       );
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -38,26 +57,36 @@ export class ProfileClient {
     }
   }
 
-  async list(): Promise<ObservedProfile[]> {
+  /** Every Profile, page by page to the last one. */
+  async list(signal?: AbortSignal): Promise<ObservedProfile[]> {
     const profiles: ObservedProfile[] = [];
     let next: string | undefined;
     do {
-      const page = await this.listPage(next);
+      const page = await this.listPage(next, this.pageSize, signal);
       profiles.push(...page.items.map(observedProfile));
-      next = page.metadata?._continue || undefined;
+      next = page.metadata?.continue || undefined;
     } while (next !== undefined);
     return profiles;
   }
 
-  /** One list call, as the informer's ListWatch wants it. */
-  listForWatch = (): Promise<KubernetesListObject<Profile>> => this.listPage(undefined, 0);
+  /**
+   * One unpaged list call, as the informer's ListWatch wants it (it watches from the list's
+   * resourceVersion, which only a complete list gives).
+   */
+  listForWatch = async (): Promise<KubernetesListObject<Profile>> =>
+    (await this.listPage(undefined, 0)) as KubernetesListObject<Profile>;
 
   /**
    * A JSON patch through the API server, so the webhooks see the change like any other. It
    * starts with a `test` of the resourceVersion it was planned from: a Profile that changed in
    * between is not patched (ConflictError) and is planned again.
    */
-  async patch(name: string, resourceVersion: string | undefined, ops: Operation[]): Promise<void> {
+  async patch(
+    name: string,
+    resourceVersion: string | undefined,
+    ops: Operation[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const guarded: Operation[] =
       resourceVersion === undefined
         ? ops
@@ -65,7 +94,7 @@ export class ProfileClient {
     try {
       await this.api.patchClusterCustomObject(
         { ...PROFILES, name, body: guarded, fieldManager: FIELD_MANAGER },
-        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, withSignal(signal)),
       );
     } catch (err) {
       const status = statusOf(err);
@@ -78,13 +107,17 @@ export class ProfileClient {
 
   private async listPage(
     next: string | undefined,
-    limit = PAGE,
-  ): Promise<KubernetesListObject<Profile>> {
-    return (await this.api.listClusterCustomObject({
-      ...PROFILES,
-      ...(limit > 0 ? { limit } : {}),
-      ...(next !== undefined ? { _continue: next } : {}),
-    })) as KubernetesListObject<Profile>;
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<ProfileList> {
+    return (await this.api.listClusterCustomObject(
+      {
+        ...PROFILES,
+        ...(limit > 0 ? { limit } : {}),
+        ...(next !== undefined ? { _continue: next } : {}),
+      },
+      withSignal(signal),
+    )) as ProfileList;
   }
 }
 

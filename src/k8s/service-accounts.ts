@@ -8,25 +8,36 @@ import {
 } from '@kubernetes/client-node';
 import { ROLE_ARN_ANNOTATION, type ObservedServiceAccount } from '../core/reconcile-observed.js';
 import { ConflictError, isNotFound, statusOf } from './errors.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  makeApiClient,
+  withSignal,
+  type ApiClientOptions,
+} from './api-client.js';
 import { FIELD_MANAGER } from './profiles.js';
 
 export const SERVICE_ACCOUNTS_PATH = '/api/v1/serviceaccounts';
-const PAGE = 500;
 /** JSON pointer to the annotation (`/` escaped as `~1`). */
 const ANNOTATION_POINTER = `/metadata/annotations/${ROLE_ARN_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
 
 /** The extra service accounts' IRSA annotation, read and written through the API server. */
 export class ServiceAccountClient {
   private readonly api: CoreV1Api;
+  private readonly pageSize: number;
 
-  constructor(kubeConfig: KubeConfig) {
-    this.api = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(kubeConfig: KubeConfig, options: ApiClientOptions = {}) {
+    this.api = makeApiClient(kubeConfig, CoreV1Api, options);
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   }
 
-  async get(namespace: string, name: string): Promise<ObservedServiceAccount | undefined> {
+  async get(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<ObservedServiceAccount | undefined> {
     try {
       return observedServiceAccount(
-        await this.api.readNamespacedServiceAccount({ namespace, name }),
+        await this.api.readNamespacedServiceAccount({ namespace, name }, withSignal(signal)),
       );
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -35,15 +46,18 @@ export class ServiceAccountClient {
   }
 
   /** Every service account of that name, in every namespace. */
-  async listNamed(name: string): Promise<ObservedServiceAccount[]> {
+  async listNamed(name: string, signal?: AbortSignal): Promise<ObservedServiceAccount[]> {
     const accounts: ObservedServiceAccount[] = [];
     let next: string | undefined;
     do {
-      const page: V1ServiceAccountList = await this.api.listServiceAccountForAllNamespaces({
-        fieldSelector: nameSelector(name),
-        limit: PAGE,
-        ...(next !== undefined ? { _continue: next } : {}),
-      });
+      const page: V1ServiceAccountList = await this.api.listServiceAccountForAllNamespaces(
+        {
+          fieldSelector: nameSelector(name),
+          limit: this.pageSize,
+          ...(next !== undefined ? { _continue: next } : {}),
+        },
+        withSignal(signal),
+      );
       accounts.push(...page.items.map(observedServiceAccount));
       next = page.metadata?._continue || undefined;
     } while (next !== undefined);
@@ -55,7 +69,12 @@ export class ServiceAccountClient {
     return () => this.api.listServiceAccountForAllNamespaces({ fieldSelector: nameSelector(name) });
   }
 
-  async annotate(namespace: string, name: string, roleArn: string): Promise<void> {
+  async annotate(
+    namespace: string,
+    name: string,
+    roleArn: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.api.patchNamespacedServiceAccount(
       {
         namespace,
@@ -63,7 +82,7 @@ export class ServiceAccountClient {
         body: { metadata: { annotations: { [ROLE_ARN_ANNOTATION]: roleArn } } },
         fieldManager: FIELD_MANAGER,
       },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch, withSignal(signal)),
     );
   }
 
@@ -71,7 +90,12 @@ export class ServiceAccountClient {
    * Removes the annotation only while it still names `roleArn` (a JSON patch `test`): one that
    * someone has since pointed elsewhere is not ours to remove (ConflictError).
    */
-  async unannotate(namespace: string, name: string, roleArn: string): Promise<void> {
+  async unannotate(
+    namespace: string,
+    name: string,
+    roleArn: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     try {
       await this.api.patchNamespacedServiceAccount(
         {
@@ -83,7 +107,7 @@ export class ServiceAccountClient {
           ],
           fieldManager: FIELD_MANAGER,
         },
-        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, withSignal(signal)),
       );
     } catch (err) {
       const status = statusOf(err);

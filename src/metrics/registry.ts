@@ -38,6 +38,7 @@ export interface Metrics {
 /** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
 export interface ReconcileMetrics {
   passes: Counter<'result'>;
+  passesAborted: Counter;
   passDuration: Histogram;
   lastSuccess: Gauge;
   roles: Gauge<'state'>;
@@ -179,6 +180,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
         name: 'profile_irsa_reconcile_passes_total',
         help: 'Full reconcile passes over every Profile and role, by result (success, failure).',
         labelNames: ['result'],
+        registers,
+      }),
+      passesAborted: new Counter({
+        name: 'profile_irsa_reconcile_passes_aborted_total',
+        help: 'Full reconcile passes aborted for outliving --reconcile-pass-timeout, then retried.',
         registers,
       }),
       passDuration: new Histogram({

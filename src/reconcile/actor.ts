@@ -8,7 +8,7 @@ import { apiMessage, ConflictError } from '../k8s/errors.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
-import { isRetryable } from './patience.js';
+import { isRetryable } from './retry.js';
 
 export interface ActorOptions {
   /** The reconciler's own ensurer (its own rate-limited IAM client, no cache). */

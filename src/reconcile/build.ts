@@ -14,8 +14,8 @@ import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from '../core/decision-context.js';
 import { Actor } from './actor.js';
 import { Observer } from './observer.js';
-import type { Patience } from './patience.js';
 import type { ReconcileEventSink } from './profile-event-sink.js';
+import type { RetryBudget } from './retry.js';
 import { Reconciler } from './reconciler.js';
 
 export interface ReconcilerParts {
@@ -34,7 +34,11 @@ export interface BuildOptions {
   logger: Logger;
   /** Overrides `config.orphanGrace` (tests only: the configuration refuses less than 30 s). */
   orphanGraceMs?: number | undefined;
-  patience?: Patience | undefined;
+  retryBudget?: RetryBudget | undefined;
+  /** Objects per Kubernetes list page (tests cross a page boundary with few objects). */
+  pageSize?: number | undefined;
+  /** Called whenever a reconciler call succeeds (the leader renews its Lease only while it does). */
+  onProgress?: (() => void) | undefined;
   onRoleDeleted?: ((namespace: string) => void) | undefined;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
@@ -64,8 +68,8 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     credentials: options.iamCredentials,
   });
   const inventory = new RoleInventory({ iam, rolePath: role.rolePath, logger });
-  const profiles = new ProfileClient(kubeConfig);
-  const serviceAccounts = new ServiceAccountClient(kubeConfig);
+  const profiles = new ProfileClient(kubeConfig, { pageSize: options.pageSize });
+  const serviceAccounts = new ServiceAccountClient(kubeConfig, { pageSize: options.pageSize });
   const observer = new Observer({
     inventory,
     profiles,
@@ -73,7 +77,8 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     policy,
     readBoundary: role.permissionsBoundary !== undefined,
     logger,
-    patience: options.patience,
+    retryBudget: options.retryBudget,
+    onProgress: options.onProgress,
   });
   const actor = new Actor({
     // No cache: every reconcile looks at IAM as it is.

@@ -11,6 +11,7 @@ import {
   nameSelector,
   type ServiceAccountClient,
 } from '../k8s/service-accounts.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -22,6 +23,9 @@ export interface ControllerOptions {
   policy: ReconcilePolicy;
   /** Between the end of one full pass and the start of the next. */
   intervalMs: number;
+  /** The longest a full pass, or one namespace's reconcile, may take before it is aborted. */
+  passTimeoutMs: number;
+  metrics: Metrics;
   logger: Logger;
   /** After a failed pass, the next one starts sooner than the interval. */
   failedPassRetryMs?: number;
@@ -39,6 +43,8 @@ const RECHECK_SLACK_MS = 1000;
  */
 export class ReconcileController {
   private readonly o: ControllerOptions;
+  /** Operations aborted at their bound that have not ended yet, and since when. */
+  private readonly overdue = new Set<number>();
   /** When the watch saw each Profile go; cleared when one of that name appears again. */
   private readonly goneAt = new Map<string, number>();
 
@@ -126,13 +132,45 @@ export class ReconcileController {
     }
   }
 
+  /**
+   * False while an operation has ignored its abort for longer than its own bound: the work is
+   * stuck, and the leader stops renewing its Lease so that another replica takes over.
+   */
+  progressing(now = performance.now()): boolean {
+    for (const since of this.overdue) if (now - since > this.o.passTimeoutMs) return false;
+    return true;
+  }
+
+  /** Runs `work` within the pass bound, and keeps track of it if it outlives its abort. */
+  private bounded<T>(signal: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return bounded(this.o.passTimeoutMs, signal, (boundedSignal) => {
+      const running = work(boundedSignal);
+      const onAbort = (): void => {
+        const since = performance.now();
+        this.overdue.add(since);
+        void running.then(
+          () => this.overdue.delete(since),
+          () => this.overdue.delete(since),
+        );
+      };
+      boundedSignal.addEventListener('abort', onAbort, { once: true });
+      void running.then(
+        () => boundedSignal.removeEventListener('abort', onAbort),
+        () => boundedSignal.removeEventListener('abort', onAbort),
+      );
+      return running;
+    });
+  }
+
   /** A full pass now, then one every interval; each queues what is out of place. */
   private async passes(queue: WorkQueue, signal: AbortSignal): Promise<void> {
     const { logger } = this.o;
     while (!signal.aborted) {
       let waitMs = this.o.intervalMs;
       try {
-        const plans = await this.o.reconciler.planAll(signal, this.goneAt);
+        const plans = await this.bounded(signal, (passSignal) =>
+          this.o.reconciler.planAll(passSignal, this.goneAt),
+        );
         for (const plan of plans) {
           if (plan.actions.length > 0) queue.add(plan.namespace);
           if (plan.recheckAt !== undefined) {
@@ -142,7 +180,15 @@ export class ReconcileController {
       } catch (err) {
         if (signal.aborted) return;
         waitMs = Math.min(this.o.intervalMs, this.o.failedPassRetryMs ?? 60_000);
-        logger.error({ err, retryInMs: waitMs }, 'reconcile pass failed');
+        if (err instanceof PassTimeoutError) {
+          this.o.metrics.reconcile.passesAborted.inc();
+          logger.error(
+            { timeoutMs: this.o.passTimeoutMs, retryInMs: waitMs },
+            'reconcile pass outlived its bound; aborted',
+          );
+        } else {
+          logger.error({ err, retryInMs: waitMs }, 'reconcile pass failed');
+        }
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
     }
@@ -155,11 +201,13 @@ export class ReconcileController {
       const namespace = await queue.get(signal);
       if (namespace === undefined) return;
       try {
-        const rows = await this.o.reconciler.reconcileNamespace(namespace, {
-          signal,
-          dryRun: false,
-          goneAt: this.goneAt,
-        });
+        const rows = await this.bounded(signal, (itemSignal) =>
+          this.o.reconciler.reconcileNamespace(namespace, {
+            signal: itemSignal,
+            dryRun: false,
+            goneAt: this.goneAt,
+          }),
+        );
         const retry = rows.some((row) =>
           row.outcomes?.some((outcome) => outcome.result !== 'done' && outcome.retryable === true),
         );
@@ -180,6 +228,40 @@ export class ReconcileController {
         queue.done(namespace);
       }
     }
+  }
+}
+
+/** A pass (or one namespace) ran past --reconcile-pass-timeout and was aborted. */
+export class PassTimeoutError extends Error {
+  override readonly name = 'PassTimeoutError';
+}
+
+/**
+ * Runs `work` with a signal that aborts after `timeoutMs` (or with `signal`), and settles by then
+ * even if the work does not heed its signal: a call that hangs cannot hold the loop.
+ */
+async function bounded<T>(
+  timeoutMs: number,
+  signal: AbortSignal,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new PassTimeoutError(`aborted after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const combined = AbortSignal.any([signal, deadline.signal]);
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      combined.addEventListener('abort', () => reject(combined.reason as Error), { once: true });
+    });
+    aborted.catch(() => undefined);
+    return await Promise.race([work(combined), aborted]);
+  } catch (err) {
+    if (deadline.signal.aborted && !signal.aborted) throw deadline.signal.reason as Error;
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -8,7 +8,7 @@ import { ownerNamespace, roleReadNeeds, type ReconcilePolicy } from '../core/rec
 import type { RoleInventory } from '../iam/role-inventory.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
-import { patiently, type Patience } from './patience.js';
+import { retryTransient, type RetryBudget } from './retry.js';
 
 export interface ObserverOptions {
   inventory: RoleInventory;
@@ -18,7 +18,9 @@ export interface ObserverOptions {
   /** A boundary is configured, so each managed role's boundary must be read (GetRole). */
   readBoundary: boolean;
   logger: Logger;
-  patience?: Patience | undefined;
+  retryBudget?: RetryBudget | undefined;
+  /** Called after every call that succeeded: the pass is making progress. */
+  onProgress?: (() => void) | undefined;
   now?: () => number;
 }
 
@@ -37,16 +39,18 @@ export class Observer {
   }
 
   async observeAll(signal: AbortSignal, goneAt: ReadonlyMap<string, number>): Promise<Observation> {
-    const profiles = await this.patiently('list Profiles', signal, () => this.o.profiles.list());
+    const profiles = await this.retrying('list Profiles', signal, () =>
+      this.o.profiles.list(signal),
+    );
     const names = new Set(profiles.map((profile) => profile.name));
     const roles: InventoryRole[] = [];
     let marker: string | undefined;
     do {
-      const page = await this.patiently('ListRoles', signal, () =>
+      const page = await this.retrying('ListRoles', signal, () =>
         this.o.inventory.listRoles(marker, signal),
       );
       for (const role of page.roles) {
-        role.tags = await this.patiently(`ListRoleTags ${role.roleName}`, signal, () =>
+        role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
           this.o.inventory.tags(role.roleName, signal),
         );
         await this.complete(role, (namespace) => names.has(namespace), signal);
@@ -57,8 +61,8 @@ export class Observer {
     const serviceAccounts: ObservedServiceAccount[] = [];
     for (const name of this.o.policy.annotateServiceAccounts) {
       serviceAccounts.push(
-        ...(await this.patiently(`list service accounts ${name}`, signal, () =>
-          this.o.serviceAccounts.listNamed(name),
+        ...(await this.retrying(`list service accounts ${name}`, signal, () =>
+          this.o.serviceAccounts.listNamed(name, signal),
         )),
       );
     }
@@ -71,11 +75,11 @@ export class Observer {
     signal: AbortSignal,
     goneAt: ReadonlyMap<string, number>,
   ): Promise<Observation> {
-    const profile = await this.patiently(`get Profile ${namespace}`, signal, () =>
-      this.o.profiles.get(namespace),
+    const profile = await this.retrying(`get Profile ${namespace}`, signal, () =>
+      this.o.profiles.get(namespace, signal),
     );
     const { roleName } = this.o.policy.specFor(namespace);
-    const role = await this.patiently(`GetRole ${roleName}`, signal, () =>
+    const role = await this.retrying(`GetRole ${roleName}`, signal, () =>
       this.o.inventory.getRole(roleName, signal),
     );
     if (role !== undefined) {
@@ -89,8 +93,8 @@ export class Observer {
     }
     const serviceAccounts: ObservedServiceAccount[] = [];
     for (const name of this.o.policy.annotateServiceAccounts) {
-      const account = await this.patiently(`get service account ${namespace}/${name}`, signal, () =>
-        this.o.serviceAccounts.get(namespace, name),
+      const account = await this.retrying(`get service account ${namespace}/${name}`, signal, () =>
+        this.o.serviceAccounts.get(namespace, name, signal),
       );
       if (account !== undefined) serviceAccounts.push(account);
     }
@@ -115,22 +119,28 @@ export class Observer {
     if (needs === 'inline-policy') {
       const namespace = ownerNamespace(role, this.o.policy.owner)!;
       const policyName = this.o.policy.specFor(namespace).s3Policy.name;
-      role.inlinePolicy = await this.patiently(`GetRolePolicy ${role.roleName}`, signal, () =>
+      role.inlinePolicy = await this.retrying(`GetRolePolicy ${role.roleName}`, signal, () =>
         inventory.inlinePolicy(role.roleName, policyName, signal),
       );
       if (readBoundary) {
-        role.permissionsBoundaryArn = await this.patiently(`GetRole ${role.roleName}`, signal, () =>
+        role.permissionsBoundaryArn = await this.retrying(`GetRole ${role.roleName}`, signal, () =>
           inventory.permissionsBoundary(role.roleName, signal),
         );
       }
     } else if (needs === 'attachments') {
-      role.attachments = await this.patiently(`attachments of ${role.roleName}`, signal, () =>
+      role.attachments = await this.retrying(`attachments of ${role.roleName}`, signal, () =>
         inventory.attachments(role.roleName, signal),
       );
     }
   }
 
-  private patiently<T>(what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
-    return patiently(what, call, { signal, logger: this.o.logger, patience: this.o.patience });
+  private async retrying<T>(what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    const result = await retryTransient(what, call, {
+      signal,
+      logger: this.o.logger,
+      budget: this.o.retryBudget,
+    });
+    this.o.onProgress?.();
+    return result;
   }
 }

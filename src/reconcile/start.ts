@@ -8,7 +8,7 @@ import { EventRecorder } from '../k8s/event-recorder.js';
 import { electionIdentity, LeaderElector } from '../k8s/leader-election.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { DecisionContext } from '../core/decision-context.js';
-import { loadKubeConfig } from '../commands/resolve.js';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import { buildReconciler } from './build.js';
 import { ReconcileController } from './controller.js';
 import { ProfileEventSink } from './profile-event-sink.js';
@@ -20,6 +20,7 @@ export const REPORTING_CONTROLLER = 'profile-irsa-webhook';
 /** Timings only tests change (the configuration keeps client-go's and the documented ones). */
 export interface ReconcilerTuning {
   intervalMs?: number;
+  passTimeoutMs?: number;
   orphanGraceMs?: number;
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
@@ -87,6 +88,8 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     serviceAccounts: parts.serviceAccounts,
     policy: parts.policy,
     intervalMs: tuning.intervalMs ?? config.reconcileInterval,
+    passTimeoutMs: tuning.passTimeoutMs ?? config.reconcilePassTimeout ?? config.reconcileInterval,
+    metrics,
     failedPassRetryMs: tuning.failedPassRetryMs,
     informerBackoffMs: tuning.informerBackoffMs,
     logger,
@@ -101,6 +104,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     ...(tuning.leaseDurationMs === undefined ? {} : { leaseDurationMs: tuning.leaseDurationMs }),
     ...(tuning.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: tuning.renewDeadlineMs }),
     ...(tuning.retryPeriodMs === undefined ? {} : { retryPeriodMs: tuning.retryPeriodMs }),
+    isProgressing: () => controller.progressing(),
     onLeadingChange: (leading) => {
       metrics.reconcile.leader.set(leading ? 1 : 0);
       logger.info(

@@ -11,7 +11,7 @@ import { MICRO_TIME_PATTERN } from '../../src/core/micro-time.js';
 import { EventRecorder } from '../../src/k8s/event-recorder.js';
 import { statusOf } from '../../src/k8s/errors.js';
 import { MicroClock } from '../../src/k8s/micro-clock.js';
-import { wireMicroTime } from '../../src/k8s/wire.js';
+import { wireMicroTime } from '../../src/k8s/micro-time.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { plainProfile, profiles } from '../helpers/cluster.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';

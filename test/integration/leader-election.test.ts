@@ -343,6 +343,41 @@ t.test('lead() ending on its own: the Lease is released and campaigned for again
   t.same(candidate.leadingChanges, [true, false, true]);
 });
 
+t.test('a leader whose work is stuck stops renewing and another takes over', async (t) => {
+  const name = 'stuck-work';
+  let progressing = true;
+  const stuck = startCandidate({
+    kubeConfig: kc,
+    name,
+    identity: 'stuck',
+    logger: captureLogger('silent').logger,
+    isProgressing: () => progressing,
+    ...FAST,
+  });
+  t.teardown(() => stuck.stop());
+  const term = (await waitFor('leading', () => activeLeader([stuck]), 20_000)).terms[0]!;
+  const standby = startCandidate({
+    kubeConfig: kc,
+    name,
+    identity: 'standby',
+    logger: captureLogger('silent').logger,
+    ...FAST,
+  });
+  t.teardown(() => standby.stop());
+  await sleep(2 * FAST.leaseDurationMs);
+  t.equal(term.abortedAt, undefined, 'renewed while the work progresses');
+
+  progressing = false;
+  const stuckAt = Date.now();
+  await waitFor('the stuck leader to give up', () => term.abortedAt, 20_000);
+  t.ok(
+    term.abortedAt! - stuckAt <= FAST.renewDeadlineMs + FAST.retryPeriodMs + 2000,
+    'lost at the renew deadline',
+  );
+  await waitFor('the standby to lead', () => activeLeader([standby]), 20_000);
+  t.equal((await readLease(kc, name)).spec?.holderIdentity, 'standby', 'the standby holds it');
+});
+
 t.test('an outage shorter than the renew deadline does not cost leadership', async (t) => {
   const name = 'brief-outage';
   // A stuck attempt is cut short at 1250 ms, so the next one still fits in the 3 s deadline.

@@ -1,18 +1,10 @@
-// What client-node 2 does not do for us on the wire: MicroTime values and per-request
-// cancellation.
-//
-// MicroTime: client-node types such timestamps as V1MicroTime (a Date) but has no (de)serializer
+// MicroTime values on the wire, for Leases and Events: client-node types such timestamps as V1MicroTime (a Date) but has no (de)serializer
 // for them. Reading, the JSON string comes through untouched; writing, the value goes to
 // JSON.stringify, i.e. Date#toJSON → toISOString(). A plain Date gives three fractional digits,
 // which the API server refuses (it parses exactly six); client-node's own V1MicroTime pads
 // milliseconds with `000`. WireMicroTime carries our own six digits through that path.
 
-import {
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node';
 import { MICRO_TIME_PATTERN } from '../core/micro-time.js';
 
 /** A V1MicroTime whose JSON form is the exact MicroTime text it was made from. */
@@ -30,16 +22,4 @@ class WireMicroTime extends V1MicroTime {
 export function wireMicroTime(text: string): V1MicroTime {
   if (!MICRO_TIME_PATTERN.test(text)) throw new RangeError(`not a MicroTime: ${text}`);
   return new WireMicroTime(text);
-}
-
-/** Per-request cancellation: client-node hands the request's signal to fetch. */
-export function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
