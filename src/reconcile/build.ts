@@ -8,6 +8,7 @@ import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
+import { createNamespaceReader, type NamespaceReader } from '../k8s/namespaces.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -35,6 +36,8 @@ export interface BuildOptions {
   orphanGraceMs?: number | undefined;
   patience?: Patience | undefined;
   onRoleDeleted?: ((namespace: string) => void) | undefined;
+  /** Tests: MaxItems of the reconciler's IAM list calls (IAM's default page is 100). */
+  iamPageSize?: number | undefined;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
 }
@@ -60,7 +63,16 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     callsPerSecond: config.iamRate,
     credentials: options.iamCredentials,
   });
-  const inventory = new RoleInventory({ iam, rolePath: role.rolePath, logger });
+  const inventory = new RoleInventory({
+    iam,
+    rolePath: role.rolePath,
+    logger,
+    pageSize: options.iamPageSize,
+  });
+  const reader = createNamespaceReader(kubeConfig);
+  // Handled where it is awaited (each read), not here.
+  reader.catch(() => undefined);
+  const namespaces: NamespaceReader = { read: async (name) => (await reader).read(name) };
   const profiles = new ProfileClient(kubeConfig);
   const serviceAccounts = new ServiceAccountClient(kubeConfig);
   const observer = new Observer({
@@ -69,6 +81,7 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     serviceAccounts,
     policy,
     readBoundary: role.permissionsBoundary !== undefined,
+    namespaces,
     logger,
     patience: options.patience,
   });
