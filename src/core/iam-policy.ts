@@ -1,4 +1,5 @@
 import type { PolicyDocument, PolicyStatement } from './policy-document.js';
+import { BOOKKEEPING_TAG_KEYS, ORPHANED_SINCE_TAG, PROFILE_UID_TAG } from './role-binding.js';
 import {
   bareIssuer,
   CLUSTER_TAG,
@@ -148,15 +149,17 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
           },
           {
             // The configured extra tags on roles this cluster owns, and the tags of a CreateRole
-            // that lost a race to another replica, should IAM authorize them on the existing role.
+            // that lost a race to another replica, should IAM authorize them on the existing role;
+            // and the reconciler's bookkeeping tags (the Profile a role serves, since when it is an
+            // orphan), of which only the orphan mark may be removed (the deny below).
             Sid: 'TagRolesThisClusterOwnsWithItsOwnTagsOnly',
             Effect: 'Allow',
-            Action: 'iam:TagRole',
+            Action: ['iam:TagRole', 'iam:UntagRole'],
             Resource: arns.rolesUnderPath,
             Condition: {
               StringEquals: owned,
               StringEqualsIfExists: requestTags,
-              'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys },
+              'ForAllValues:StringEquals': { 'aws:TagKeys': [...tagKeys, ...BOOKKEEPING_TAG_KEYS] },
             },
           },
           {
@@ -183,11 +186,19 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
         'iam:AttachRolePolicy',
         'iam:PutRolePermissionsBoundary',
         'iam:DeleteRolePermissionsBoundary',
-        'iam:UntagRole',
         'iam:CreatePolicyVersion',
         'iam:SetDefaultPolicyVersion',
       ],
       Resource: '*',
+    },
+    {
+      // Removing any other tag (an ownership tag above all) would let a role be stripped and
+      // re-tagged as ours; an explicit deny, so no other policy on the webhook's role allows it.
+      Sid: 'UntagOnlyOrphanMark',
+      Effect: 'Deny',
+      Action: 'iam:UntagRole',
+      Resource: '*',
+      Condition: { 'ForAnyValue:StringNotLike': { 'aws:TagKeys': ORPHANED_SINCE_TAG } },
     },
   ];
   if (boundary !== undefined && settings.mode !== 'lookup') {
@@ -300,6 +311,32 @@ export function webhookIamCalls(
     call('ListInstanceProfilesForRole', role, existing, 'reconciler: before deleting an orphan'),
     call('DeleteRolePolicy', role, bounded, "reconciler: delete an orphan's inline policy"),
     call('DeleteRole', role, bounded, 'reconciler: delete an orphaned role'),
+    call(
+      'TagRole',
+      role,
+      {
+        ...existing,
+        [`aws:RequestTag/${PROFILE_UID_TAG}`]: '6f1c9a52-0000-4000-8000-000000000000',
+        'aws:TagKeys': [PROFILE_UID_TAG],
+      },
+      'reconciler: bind a role to the stored Profile it serves',
+    ),
+    call(
+      'TagRole',
+      role,
+      {
+        ...existing,
+        [`aws:RequestTag/${ORPHANED_SINCE_TAG}`]: '2026-01-01T00:00:00.000Z',
+        'aws:TagKeys': [ORPHANED_SINCE_TAG],
+      },
+      'reconciler: mark when a role was first judged an orphan',
+    ),
+    call(
+      'UntagRole',
+      role,
+      { ...existing, 'aws:TagKeys': [ORPHANED_SINCE_TAG] },
+      "reconciler: clear the orphan mark when the role's Profile is back",
+    ),
   );
   const extra = Object.entries(settings.extraTags);
   if (extra.length > 0) {

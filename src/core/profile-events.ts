@@ -22,6 +22,9 @@ const ACTIONS: Record<ReconcileAction['kind'], string> = {
   'add-plugin': 'AddPlugin',
   'annotate-service-account': 'AnnotateServiceAccount',
   'unannotate-service-account': 'RemoveAnnotation',
+  'bind-role': 'BindRole',
+  'mark-orphan': 'MarkOrphan',
+  'unmark-orphan': 'UnmarkOrphan',
   'delete-role': 'DeleteRole',
 };
 const CHECK = 'CheckRole';
@@ -42,6 +45,9 @@ const FAILED: Record<ReconcileAction['kind'], string> = {
   'add-plugin': 'PluginBackfillFailed',
   'annotate-service-account': 'AnnotateFailed',
   'unannotate-service-account': 'RemoveAnnotationFailed',
+  'bind-role': 'RoleBindFailed',
+  'mark-orphan': 'OrphanMarkFailed',
+  'unmark-orphan': 'OrphanUnmarkFailed',
   'delete-role': 'RoleDeleteFailed',
 };
 
@@ -78,6 +84,14 @@ function stateEvent(plan: NamespacePlan, role: string): ProfileEvent | undefined
         : warning('ForeignRole', CHECK, `IAM role ${role} is not used: ${state.reason}`);
     case 'blocked':
       return warning('RoleBlocked', CHECK, state.reason);
+    case 'refused':
+      return warning('NamespaceOwnedElsewhere', CHECK, state.reason);
+    case 'stray':
+      return normal(
+        'StrayRole',
+        CHECK,
+        `IAM role ${role} has a name the role-name template no longer gives (now ${state.expected})`,
+      );
     case 'external':
       return normal('ExternalRole', CHECK, `the Profile names IAM role ${state.roleArn}`);
     case 'orphan':
@@ -145,6 +159,13 @@ function outcomeEvent(outcome: ActionOutcome, role: string): ProfileEvent | unde
         verb,
         `removed ${action.roleArn} from service account ${action.namespace}/${action.name}`,
       );
+    case 'bind-role':
+      // The first time the reconciler sees a stored Profile: the same event as a look alone.
+      return normal('RoleInPlace', CHECK, `IAM role ${role} is in place`);
+    case 'mark-orphan':
+    case 'unmark-orphan':
+      // The orphan state itself is said by the plan's state event.
+      return undefined;
     case 'delete-role':
       return normal(
         'RoleDeleted',

@@ -1,3 +1,5 @@
+import type { ObservedNamespace } from './namespace.js';
+
 /**
  * What the reconciler observed, as plain data: the input of its plan (SPEC §3.5). The adapters
  * fill it from the API server and IAM; the plan never does I/O.
@@ -23,6 +25,8 @@ export interface RoleAttachments {
 export interface InventoryRole {
   roleName: string;
   arn: string;
+  /** IAM's unique id: a role deleted and made again under the same name gets another. */
+  roleId: string | undefined;
   /** CreateDate, ms since the epoch. */
   createdAt: number | undefined;
   tags: Record<string, string>;
@@ -51,6 +55,11 @@ export interface Observation {
   roles: InventoryRole[];
   /** The extra service accounts (`--annotate-service-accounts`) that exist. */
   serviceAccounts: ObservedServiceAccount[];
+  /**
+   * The Namespaces of the observed Profiles, for the namespace-owner rule; a Profile whose
+   * Namespace was not read is judged without it.
+   */
+  namespaces: ReadonlyMap<string, ObservedNamespace>;
   /** When the watch saw a Profile go (ms), for namespaces it saw go; a later Profile clears it. */
   goneAt: ReadonlyMap<string, number>;
   now: number;

@@ -2,7 +2,9 @@ import type { Operation } from 'fast-json-patch';
 import { type AdmissionRequest, pluginRole, scanPlugins } from './profile-request.js';
 import { roleDrift, type Drift } from './drift.js';
 import { formatDuration } from './duration.js';
+import { fieldPath } from './json.js';
 import { decideMutation, type MutationContext } from './mutate.js';
+import { namespaceOwnerProblem } from './namespace.js';
 import { trustAdmits } from './policy-compare.js';
 import type {
   InventoryRole,
@@ -18,6 +20,7 @@ import {
   type RoleOwnership,
   type RoleSpec,
 } from './role-spec.js';
+import { ORPHANED_SINCE_TAG, orphanedSince, PROFILE_UID_TAG } from './role-binding.js';
 import type { RoleMode } from './settings.js';
 import { validateProfile, type ValidationContext } from './validate.js';
 
@@ -43,7 +46,12 @@ export type RoleState =
   | { kind: 'missing' }
   /** The role is not ours: used as is when its trust fits, never changed. */
   | { kind: 'foreign'; usable: boolean; reason: string }
-  | { kind: 'orphan'; sinceMs: number; ageMs: number }
+  /** No Profile; `served`: the role was bound to a stored Profile once (its UID tag). */
+  | { kind: 'orphan'; sinceMs: number; ageMs: number; served: boolean }
+  /** Ours for an existing Profile, under a name the current template no longer derives. */
+  | { kind: 'stray'; sinceMs: number; ageMs: number; expected: string }
+  /** The Profile's namespace belongs to another owner: nothing is made or changed for it. */
+  | { kind: 'refused'; reason: string }
   /** Something stops the reconciler from acting; `reason` says what a person must do. */
   | { kind: 'blocked'; reason: string }
   /** The Profile is being deleted: its role is left as it is until the Profile is gone. */
@@ -59,7 +67,39 @@ export type ReconcileAction =
   | { kind: 'add-plugin'; profile: string; resourceVersion: string | undefined; patch: Operation[] }
   | { kind: 'annotate-service-account'; namespace: string; name: string; roleArn: string }
   | { kind: 'unannotate-service-account'; namespace: string; name: string; roleArn: string }
-  | { kind: 'delete-role'; namespace: string; roleName: string; inlinePolicies: string[] };
+  /** Records the stored Profile the role serves (its UID), replacing an earlier Profile's. */
+  | {
+      kind: 'bind-role';
+      namespace: string;
+      roleName: string;
+      roleId: string | undefined;
+      profileUid: string;
+      previousUid: string | undefined;
+    }
+  /** Records when the role was first judged an orphan, for every replica to count from. */
+  | {
+      kind: 'mark-orphan';
+      namespace: string;
+      roleName: string;
+      roleId: string | undefined;
+      sinceMs: number;
+    }
+  /** Its Profile is back: the role is no orphan any more. */
+  | { kind: 'unmark-orphan'; namespace: string; roleName: string; roleId: string | undefined }
+  | {
+      kind: 'delete-role';
+      namespace: string;
+      roleName: string;
+      roleArn: string;
+      /** Only the role with this id is deleted: one made again under the name is another. */
+      roleId: string | undefined;
+      inlinePolicies: string[];
+      /**
+       * Checked against a fresh read of the Profile before each deletion step: `profile-absent`
+       * for an orphan, `not-named-by-profile` for a stray whose Profile exists.
+       */
+      guard: 'profile-absent' | 'not-named-by-profile';
+    };
 
 export type ActionKind = ReconcileAction['kind'];
 
@@ -102,7 +142,8 @@ export function roleReadNeeds(
   const namespace = ownerNamespace(role, policy.owner);
   if (namespace === undefined) return 'nothing';
   if (!profileExists(namespace)) return 'attachments';
-  return policy.specFor(namespace).roleName === role.roleName ? 'inline-policy' : 'nothing';
+  // A role of an earlier name template may be deleted like an orphan: its attachments decide.
+  return policy.specFor(namespace).roleName === role.roleName ? 'inline-policy' : 'attachments';
 }
 
 /**
@@ -125,7 +166,7 @@ export function planReconcile(observation: Observation, policy: ReconcilePolicy)
   const claimed = new Set<string>();
   for (const profile of observation.profiles) {
     if (!inScope(observation, profile.name)) continue;
-    const plan = planProfile(profile, roles, accountsIn(profile.name), policy);
+    const plan = planProfile(profile, roles, accountsIn(profile.name), observation, policy);
     if (plan.roleName !== undefined) claimed.add(plan.roleName);
     plans.push(plan);
   }
@@ -135,7 +176,7 @@ export function planReconcile(observation: Observation, policy: ReconcilePolicy)
     if (namespace === undefined || !inScope(observation, namespace)) continue;
     plans.push(
       profiles.has(namespace)
-        ? strayPlan(role, namespace, policy)
+        ? strayPlan(role, profiles.get(namespace)!, observation, policy)
         : orphanPlan(role, namespace, accountsIn(namespace), observation, policy),
     );
   }
@@ -165,15 +206,21 @@ function planProfile(
   profile: ObservedProfile,
   roles: ReadonlyMap<string, InventoryRole>,
   accounts: ObservedServiceAccount[],
+  observation: Observation,
   policy: ReconcilePolicy,
 ): NamespacePlan {
   const namespace = profile.name;
   const base = { namespace, notes: [] as string[] };
   if (profile.terminating) {
     // Nothing done for a Profile being deleted ever makes or changes a role; the annotations
-    // this webhook added go now, the role once the Profile is gone.
+    // this webhook added go now, the role once the Profile is gone. The role did serve this
+    // stored Profile, so it is bound to it (a role that never served one is not kept).
     const roleArn = policy.mutation.roleArnFor(namespace);
-    const actions = unannotate(accounts, roleArn);
+    const spec = policy.specFor(namespace);
+    const actions = [
+      ...bookkeeping(roles.get(spec.roleName), profile, spec, policy),
+      ...unannotate(accounts, roleArn),
+    ];
     return {
       ...base,
       roleName: policy.specFor(namespace).roleName,
@@ -214,8 +261,30 @@ function planProfile(
   }
 
   const spec = policy.specFor(namespace);
-  const judged = judgeRole(spec, roles.get(spec.roleName), policy);
+  const observedNamespace = observation.namespaces.get(namespace);
+  const ownerProblem =
+    observedNamespace === undefined
+      ? undefined
+      : namespaceOwnerProblem(namespace, observedNamespace, profile.object);
+  if (ownerProblem !== undefined) {
+    // Admission's rule: the role would serve whoever owns the namespace, so none is made,
+    // repaired, bound or announced; one that exists is left as it is.
+    return {
+      ...base,
+      roleName: spec.roleName,
+      roleArn: spec.roleArn,
+      state: { kind: 'refused', reason: ownerProblem },
+      actions: [],
+      inPlace: false,
+      fixable: false,
+    };
+  }
+  const role = roles.get(spec.roleName);
+  const judged = judgeRole(spec, role, policy);
   const actions: ReconcileAction[] = judged.action === undefined ? [] : [judged.action];
+  if (judged.action?.kind !== 'create-role') {
+    actions.push(...bookkeeping(role, profile, spec, policy));
+  }
   if (judged.usable) {
     // The role is in place, or will be once the action above has run: only then the plugin.
     if (decision.patch.length > 0) {
@@ -320,21 +389,65 @@ function judgeRole(
   };
 }
 
+/**
+ * Binds a role of ours that serves a stored Profile to that Profile (its UID), and clears the
+ * orphan mark of a role whose Profile is back. Only for roles this cluster owns for the namespace
+ * under its derived name, and never in lookup mode (which writes nothing).
+ */
+function bookkeeping(
+  role: InventoryRole | undefined,
+  profile: ObservedProfile,
+  spec: RoleSpec,
+  policy: ReconcilePolicy,
+): ReconcileAction[] {
+  if (role === undefined || policy.mode !== 'provision') return [];
+  if (role.arn !== spec.roleArn || !isOwnedBy(role, policy.owner, spec.namespace)) return [];
+  const actions: ReconcileAction[] = [];
+  const ids = { namespace: spec.namespace, roleName: role.roleName, roleId: role.roleId };
+  const uid = profileUid(profile);
+  const bound = role.tags[PROFILE_UID_TAG];
+  if (uid !== undefined && bound !== uid) {
+    actions.push({ kind: 'bind-role', ...ids, profileUid: uid, previousUid: bound });
+  }
+  if (role.tags[ORPHANED_SINCE_TAG] !== undefined) actions.push({ kind: 'unmark-orphan', ...ids });
+  return actions;
+}
+
 /** A role tagged for an existing Profile that is not that Profile's derived role. */
-function strayPlan(role: InventoryRole, namespace: string, policy: ReconcilePolicy): NamespacePlan {
+function strayPlan(
+  role: InventoryRole,
+  profile: ObservedProfile,
+  observation: Observation,
+  policy: ReconcilePolicy,
+): NamespacePlan {
+  const namespace = profile.name;
   const expected = policy.specFor(namespace).roleName;
-  return {
+  const { now } = observation;
+  const sinceMs = orphanedSince(role.tags) ?? now;
+  const state: RoleState = { kind: 'stray', sinceMs, ageMs: Math.max(0, now - sinceMs), expected };
+  const base = {
     namespace,
     roleName: role.roleName,
     roleArn: role.arn,
-    state: {
-      kind: 'blocked',
-      reason: `tagged for Profile ${namespace}, whose role is ${expected} (did the role name template or path change?); left alone`,
-    },
-    actions: [],
-    notes: [],
+    state,
     inPlace: false,
-    fixable: false,
+  };
+  const scan = scanPlugins(profile.object);
+  const named = scan.ok && scan.iam.some((plugin) => pluginRole(plugin) === role.arn);
+  if (named) {
+    // The Profile's pods use it (the plugin still names it): never deleted from under them.
+    return {
+      ...base,
+      actions: [],
+      notes: [`kept: Profile ${namespace}'s plugin names it; its derived role is ${expected}`],
+      fixable: false,
+    };
+  }
+  const notes = [`the role of Profile ${namespace} is now ${expected}`];
+  return {
+    ...base,
+    ...retireRole(role, namespace, true, sinceMs, [], notes, observation, policy),
+    notes,
   };
 }
 
@@ -346,53 +459,103 @@ function orphanPlan(
   policy: ReconcilePolicy,
 ): NamespacePlan {
   const { now } = observation;
-  // An orphan counts from the later of the role's creation and the moment its Profile was seen
-  // to go: a role made by an admission still in flight is never old enough to be taken.
-  const sinceMs = Math.max(
-    role.createdAt ?? now,
-    observation.goneAt.get(namespace) ?? Number.NEGATIVE_INFINITY,
+  const served = role.tags[PROFILE_UID_TAG] !== undefined;
+  const goneAt = observation.goneAt.get(namespace);
+  // A role that served a Profile is an orphan from the moment it was first judged one (kept on
+  // the role, so a new leader and `reconcile --apply` count from the same moment), or from
+  // when the watch saw its Profile go. A role that never served one counts from its creation
+  // (IAM keeps that for every replica too), never earlier than a Profile seen to go.
+  const sinceMs = served
+    ? (orphanedSince(role.tags) ?? goneAt ?? now)
+    : Math.max(role.createdAt ?? now, goneAt ?? Number.NEGATIVE_INFINITY);
+  const notes: string[] = served ? [] : ['never served a stored Profile'];
+  const retired = retireRole(
+    role,
+    namespace,
+    served,
+    sinceMs,
+    unannotate(accounts, role.arn),
+    notes,
+    observation,
+    policy,
   );
+  return {
+    namespace,
+    roleName: role.roleName,
+    roleArn: role.arn,
+    state: { kind: 'orphan', sinceMs, ageMs: Math.max(0, now - sinceMs), served },
+    ...retired,
+    notes,
+    inPlace: false,
+  };
+}
+
+/**
+ * What becomes of a role of ours that serves no Profile: kept under `retain` when it served one,
+ * else deleted once past the grace, unless something IAM would refuse to delete is attached.
+ * `notes` is added to.
+ */
+function retireRole(
+  role: InventoryRole,
+  namespace: string,
+  served: boolean,
+  sinceMs: number,
+  leading: ReconcileAction[],
+  notes: string[],
+  observation: Observation,
+  policy: ReconcilePolicy,
+): Pick<NamespacePlan, 'actions' | 'fixable' | 'recheckAt'> {
+  const { now } = observation;
+  const actions = [...leading];
+  const ids = { namespace, roleName: role.roleName, roleId: role.roleId };
+  const mark =
+    served && policy.mode === 'provision' && orphanedSince(role.tags) === undefined
+      ? [{ kind: 'mark-orphan' as const, ...ids, sinceMs }]
+      : [];
   const ageMs = Math.max(0, now - sinceMs);
-  const actions = unannotate(accounts, role.arn);
-  const notes: string[] = [];
-  let recheckAt: number | undefined;
-  let deletable = false;
   const attachments = role.attachments;
-  if (policy.orphanPolicy === 'retain') {
-    notes.push('kept (--orphan-policy retain)');
-  } else if (policy.mode === 'lookup') {
+  if (policy.mode === 'lookup') {
     notes.push('kept: lookup mode never deletes a role');
+  } else if (served && policy.orphanPolicy === 'retain') {
+    notes.push('kept (--orphan-policy retain)');
+    actions.push(...mark);
   } else if (ageMs < policy.orphanGraceMs) {
-    recheckAt = sinceMs + policy.orphanGraceMs;
-    notes.push(`deleted in ${formatDuration(recheckAt - now)}, once past the orphan grace`);
+    const recheckAt = sinceMs + policy.orphanGraceMs;
+    notes.push(
+      `deleted in ${formatDuration(recheckAt - now)}, once past the orphan grace` +
+        (served ? '' : ', whatever --orphan-policy says'),
+    );
+    actions.push(...mark);
+    return { actions, fixable: false, recheckAt };
   } else if (attachments === undefined) {
     notes.push('kept: its attachments could not be read');
+    actions.push(...mark);
   } else if (attachments.managedPolicies.length > 0 || attachments.instanceProfiles.length > 0) {
     const what = [
       ...attachments.managedPolicies.map((arn) => `managed policy ${arn}`),
       ...attachments.instanceProfiles.map((name) => `instance profile ${name}`),
     ].join(', ');
     notes.push(`kept: it has ${what} attached; detach them or delete the role by hand`);
+    actions.push(...mark);
   } else {
-    deletable = true;
     actions.push({
       kind: 'delete-role',
-      namespace,
-      roleName: role.roleName,
+      ...ids,
+      roleArn: role.arn,
       inlinePolicies: attachments.inlinePolicies,
+      guard: observation.profiles.some((p) => p.name === namespace)
+        ? 'not-named-by-profile'
+        : 'profile-absent',
     });
+    return { actions, fixable: true };
   }
-  return {
-    namespace,
-    roleName: role.roleName,
-    roleArn: role.arn,
-    state: { kind: 'orphan', sinceMs, ageMs },
-    actions,
-    notes,
-    inPlace: false,
-    fixable: deletable,
-    recheckAt,
-  };
+  return { actions, fixable: false };
+}
+
+/** The stored Profile's UID (metadata.uid), which a new Profile of the same name does not share. */
+export function profileUid(profile: ObservedProfile): string | undefined {
+  const uid = fieldPath(profile.object, 'metadata', 'uid');
+  return typeof uid === 'string' && uid !== '' ? uid : undefined;
 }
 
 /** Removes only annotations that name the role this webhook gave the namespace. */

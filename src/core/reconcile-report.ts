@@ -54,7 +54,11 @@ export function describeState(state: RoleState): string {
     case 'foreign':
       return state.usable ? 'foreign (usable)' : 'foreign';
     case 'orphan':
-      return `orphan ${formatDuration(state.ageMs)}`;
+      return `${state.served ? 'orphan' : 'orphan (never served)'} ${formatDuration(state.ageMs)}`;
+    case 'stray':
+      return `stray ${formatDuration(state.ageMs)}`;
+    case 'refused':
+      return 'refused';
     case 'blocked':
       return 'blocked';
     case 'terminating':
@@ -68,7 +72,9 @@ export function describeState(state: RoleState): string {
 
 /** The reason behind a state, where there is one worth a sentence. */
 export function stateReason(state: RoleState): string | undefined {
-  if (state.kind === 'blocked' || state.kind === 'foreign') return state.reason;
+  if (state.kind === 'blocked' || state.kind === 'foreign' || state.kind === 'refused') {
+    return state.reason;
+  }
   if (state.kind === 'external') return `the Profile names ${state.roleArn}`;
   return undefined;
 }
@@ -90,6 +96,18 @@ export function describeAction(action: ReconcileAction, result?: ActionResult): 
       return done ? `removed ${action.name}'s annotation` : `remove ${action.name}'s annotation`;
     case 'delete-role':
       return done ? 'deleted the role' : 'delete the role';
+    case 'bind-role':
+      return action.previousUid === undefined
+        ? done
+          ? 'bound the role to the Profile'
+          : 'bind the role to the Profile'
+        : done
+          ? 'rebound the role to the new Profile'
+          : 'rebind the role to the new Profile';
+    case 'mark-orphan':
+      return done ? 'marked the role orphaned' : 'mark the role orphaned';
+    case 'unmark-orphan':
+      return done ? 'cleared the orphan mark' : 'clear the orphan mark';
   }
 }
 
@@ -205,9 +223,19 @@ function stateJson(state: RoleState) {
     case 'orphan':
       return {
         ...base,
+        served: state.served,
         ageSeconds: Math.floor(state.ageMs / 1000),
         since: new Date(state.sinceMs).toISOString(),
       };
+    case 'stray':
+      return {
+        ...base,
+        expectedRole: state.expected,
+        ageSeconds: Math.floor(state.ageMs / 1000),
+        since: new Date(state.sinceMs).toISOString(),
+      };
+    case 'refused':
+      return { ...base, reason: state.reason };
     case 'foreign':
       return { ...base, usable: state.usable, reason: state.reason };
     case 'blocked':

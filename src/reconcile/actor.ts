@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import { scanPlugins, pluginRole } from '../core/profile-request.js';
+import { ORPHANED_SINCE_TAG, orphanedSinceValue, PROFILE_UID_TAG } from '../core/role-binding.js';
 import type { ActionKind, NamespacePlan, ReconcileAction } from '../core/reconcile-plan.js';
 import type { ActionOutcome } from '../core/reconcile-report.js';
 import { RoleProvisioningError } from '../iam/errors.js';
 import type { RoleEnsurer } from '../iam/role-ensurer.js';
-import type { RoleInventory } from '../iam/role-inventory.js';
+import { RoleReplacedError, type RoleInventory } from '../iam/role-inventory.js';
 import { apiMessage, ConflictError } from '../k8s/errors.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
@@ -52,11 +54,16 @@ export class Actor {
         logger.info({ detail }, `reconcile: ${action.kind} done`);
       } catch (err) {
         if (signal.aborted) break;
-        const conflict = err instanceof ConflictError;
+        // The world moved since the plan (a Profile is back, the role was made again): the
+        // namespace is planned afresh.
+        const conflict = err instanceof ConflictError || err instanceof RoleReplacedError;
         outcome = {
           action,
           result: conflict ? 'skipped' : 'failed',
-          detail: err instanceof RoleProvisioningError ? err.message : apiMessage(err),
+          detail:
+            err instanceof RoleProvisioningError || err instanceof RoleReplacedError
+              ? err.message
+              : apiMessage(err),
           retryable: conflict || isRetryable(err),
           cause: err instanceof RoleProvisioningError ? err.reason : undefined,
         };
@@ -105,17 +112,54 @@ export class Actor {
       case 'unannotate-service-account':
         await this.o.serviceAccounts.unannotate(action.namespace, action.name, action.roleArn);
         return undefined;
+      case 'bind-role':
+        await this.o.inventory.tagRole(
+          action.roleName,
+          { [PROFILE_UID_TAG]: action.profileUid },
+          signal,
+        );
+        return action.previousUid === undefined
+          ? `Profile UID ${action.profileUid}`
+          : `Profile UID ${action.profileUid}, was ${action.previousUid}`;
+      case 'mark-orphan':
+        await this.o.inventory.tagRole(
+          action.roleName,
+          { [ORPHANED_SINCE_TAG]: orphanedSinceValue(action.sinceMs) },
+          signal,
+        );
+        return `orphaned since ${orphanedSinceValue(action.sinceMs)}`;
+      case 'unmark-orphan':
+        await this.o.inventory.untagRole(action.roleName, [ORPHANED_SINCE_TAG], signal);
+        return undefined;
       case 'delete-role': {
-        // Never from a cache: the Profile must be gone in the API server itself, right now.
-        if ((await this.o.profiles.get(action.namespace)) !== undefined) {
-          throw new ConflictError(`Profile ${action.namespace} exists again; the role is kept`);
-        }
-        const { inlinePolicies } = await this.o.inventory.deleteRole(action.roleName, signal);
+        const { inlinePolicies } = await this.o.inventory.deleteRole(
+          action.roleName,
+          // Never from a cache, and before every step: the Profile as the API server has it now.
+          {
+            roleId: action.roleId,
+            inlinePolicies: action.inlinePolicies,
+            beforeStep: () => this.guard(action),
+          },
+          signal,
+        );
         this.o.onRoleDeleted?.(action.namespace);
         return inlinePolicies.length > 0
           ? `inline policies ${inlinePolicies.join(', ')} deleted first`
           : undefined;
       }
+    }
+  }
+
+  /** Throws (the role is kept) when a fresh GET of the Profile says the role may be in use. */
+  private async guard(action: Extract<ReconcileAction, { kind: 'delete-role' }>): Promise<void> {
+    const profile = await this.o.profiles.get(action.namespace);
+    if (profile === undefined) return;
+    if (action.guard === 'profile-absent') {
+      throw new ConflictError(`Profile ${action.namespace} exists again; the role is kept`);
+    }
+    const scan = scanPlugins(profile.object);
+    if (scan.ok && scan.iam.some((plugin) => pluginRole(plugin) === action.roleArn)) {
+      throw new ConflictError(`Profile ${action.namespace} names the role now; it is kept`);
     }
   }
 }

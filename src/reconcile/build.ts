@@ -8,6 +8,7 @@ import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
+import { createNamespaceReader, type NamespaceReader } from '../k8s/namespaces.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -40,6 +41,8 @@ export interface BuildOptions {
   /** Called whenever a reconciler call succeeds (the leader renews its Lease only while it does). */
   onProgress?: (() => void) | undefined;
   onRoleDeleted?: ((namespace: string) => void) | undefined;
+  /** Tests: MaxItems of the reconciler's IAM list calls (IAM's default page is 100). */
+  iamPageSize?: number | undefined;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
   /** Events on Profiles (`serve`); the CLI writes none. */
@@ -67,7 +70,16 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     callsPerSecond: config.iamRate,
     credentials: options.iamCredentials,
   });
-  const inventory = new RoleInventory({ iam, rolePath: role.rolePath, logger });
+  const inventory = new RoleInventory({
+    iam,
+    rolePath: role.rolePath,
+    logger,
+    pageSize: options.iamPageSize,
+  });
+  const reader = createNamespaceReader(kubeConfig);
+  // Handled where it is awaited (each read), not here.
+  reader.catch(() => undefined);
+  const namespaces: NamespaceReader = { read: async (name) => (await reader).read(name) };
   const profiles = new ProfileClient(kubeConfig, { pageSize: options.pageSize });
   const serviceAccounts = new ServiceAccountClient(kubeConfig, { pageSize: options.pageSize });
   const observer = new Observer({
@@ -76,6 +88,7 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     serviceAccounts,
     policy,
     readBoundary: role.permissionsBoundary !== undefined,
+    namespaces,
     logger,
     retryBudget: options.retryBudget,
     onProgress: options.onProgress,

@@ -27,6 +27,11 @@ export interface ControllerOptions {
   passTimeoutMs: number;
   metrics: Metrics;
   logger: Logger;
+  /**
+   * Between sweeps of the role path for roles that serve no stored Profile; at most a minute
+   * or the orphan grace, whichever is shorter, whatever the interval.
+   */
+  sweepIntervalMs?: number;
   /** After a failed pass, the next one starts sooner than the interval. */
   failedPassRetryMs?: number;
   informerBackoffMs?: { min: number; max: number };
@@ -122,7 +127,11 @@ export class ReconcileController {
         { profiles: profileInformer.list().length, serviceAccounts: accountInformers.length },
         'reconciler watching',
       );
-      await Promise.all([this.passes(queue, signal), this.work(queue, signal)]);
+      await Promise.all([
+        this.passes(queue, signal),
+        this.sweeps(queue, signal),
+        this.work(queue, signal),
+      ]);
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
@@ -191,6 +200,28 @@ export class ReconcileController {
         }
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A role made by an admission whose Profile was never stored is deleted within the grace plus
+   * a minute, however long the interval: a short sweep of the role path finds such roles (also
+   * those of a replica that died) and queues each namespace for when its grace ends.
+   */
+  private async sweeps(queue: WorkQueue, signal: AbortSignal): Promise<void> {
+    const { logger, policy } = this.o;
+    const periodMs = Math.min(this.o.sweepIntervalMs ?? 60_000, 60_000, policy.orphanGraceMs);
+    for (;;) {
+      await sleep(periodMs, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) return;
+      try {
+        for (const { namespace, dueAt } of await this.o.reconciler.sweep(signal)) {
+          queue.addAfter(namespace, Math.max(0, dueAt - Date.now()) + RECHECK_SLACK_MS);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        logger.warn({ err }, 'sweep of the role path failed; trying again at the next one');
+      }
     }
   }
 

@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
+import type { ObservedNamespace } from '../core/namespace.js';
 import type {
   InventoryRole,
   Observation,
   ObservedServiceAccount,
 } from '../core/reconcile-observed.js';
 import { ownerNamespace, roleReadNeeds, type ReconcilePolicy } from '../core/reconcile-plan.js';
+import { PROFILE_UID_TAG } from '../core/role-binding.js';
 import type { RoleInventory } from '../iam/role-inventory.js';
+import type { NamespaceReader } from '../k8s/namespaces.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
 import { retryTransient, type RetryBudget } from './retry.js';
@@ -17,6 +20,8 @@ export interface ObserverOptions {
   policy: ReconcilePolicy;
   /** A boundary is configured, so each managed role's boundary must be read (GetRole). */
   readBoundary: boolean;
+  /** The Namespaces of Profiles, for the namespace-owner rule (admission's). */
+  namespaces?: NamespaceReader | undefined;
   logger: Logger;
   retryBudget?: RetryBudget | undefined;
   /** Called after every call that succeeded: the pass is making progress. */
@@ -32,6 +37,14 @@ export interface ObserverOptions {
 export class Observer {
   private readonly o: ObserverOptions;
   private readonly now: () => number;
+  /**
+   * Roles of ours under a name the template no longer derives for their namespace, by
+   * namespace, as the last listing of the role path found them: a one-namespace look reads only
+   * the derived name otherwise, and would never see them.
+   */
+  private strays = new Map<string, Set<string>>();
+  /** What the sweep learnt of each role (by RoleId), so it reads each role's tags once. */
+  private swept = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
 
   constructor(options: ObserverOptions) {
     this.o = options;
@@ -43,6 +56,13 @@ export class Observer {
       this.o.profiles.list(signal),
     );
     const names = new Set(profiles.map((profile) => profile.name));
+    const namespaces = new Map<string, ObservedNamespace>();
+    for (const profile of profiles) {
+      if (profile.terminating) continue;
+      const observed = await this.readNamespace(profile.name, signal);
+      if (observed !== undefined) namespaces.set(profile.name, observed);
+    }
+    const strays = new Map<string, Set<string>>();
     const roles: InventoryRole[] = [];
     let marker: string | undefined;
     do {
@@ -54,10 +74,12 @@ export class Observer {
           this.o.inventory.tags(role.roleName, signal),
         );
         await this.complete(role, (namespace) => names.has(namespace), signal);
+        this.noteStray(strays, role);
         roles.push(role);
       }
       marker = page.marker;
     } while (marker !== undefined);
+    this.strays = strays;
     const serviceAccounts: ObservedServiceAccount[] = [];
     for (const name of this.o.policy.annotateServiceAccounts) {
       serviceAccounts.push(
@@ -66,7 +88,15 @@ export class Observer {
         )),
       );
     }
-    return { scope: { all: true }, profiles, roles, serviceAccounts, goneAt, now: this.now() };
+    return {
+      scope: { all: true },
+      profiles,
+      roles,
+      serviceAccounts,
+      namespaces,
+      goneAt,
+      now: this.now(),
+    };
   }
 
   /** One namespace, afresh: its Profile by GET, its derived role, its extra service accounts. */
@@ -79,10 +109,14 @@ export class Observer {
       this.o.profiles.get(namespace, signal),
     );
     const { roleName } = this.o.policy.specFor(namespace);
-    const role = await this.retrying(`GetRole ${roleName}`, signal, () =>
-      this.o.inventory.getRole(roleName, signal),
-    );
-    if (role !== undefined) {
+    const roles: InventoryRole[] = [];
+    for (const name of [roleName, ...(this.strays.get(namespace) ?? [])]) {
+      const role = await this.retrying(`GetRole ${name}`, signal, () =>
+        this.o.inventory.getRole(name, signal),
+      );
+      if (role === undefined) continue;
+      // A stray must still be tagged for this namespace and lie under the role path.
+      if (name !== roleName && !this.isStrayOf(role, namespace)) continue;
       // Only this namespace's Profile was read; a role tagged for another is never ours to judge.
       await this.complete(
         role,
@@ -90,6 +124,12 @@ export class Observer {
         signal,
         false,
       );
+      roles.push(role);
+    }
+    const namespaces = new Map<string, ObservedNamespace>();
+    if (profile !== undefined && !profile.terminating) {
+      const observed = await this.readNamespace(namespace, signal);
+      if (observed !== undefined) namespaces.set(namespace, observed);
     }
     const serviceAccounts: ObservedServiceAccount[] = [];
     for (const name of this.o.policy.annotateServiceAccounts) {
@@ -101,11 +141,85 @@ export class Observer {
     return {
       scope: { all: false, namespace },
       profiles: profile === undefined ? [] : [profile],
-      roles: role === undefined ? [] : [role],
+      roles,
       serviceAccounts,
+      namespaces,
       goneAt,
       now: this.now(),
     };
+  }
+
+  /**
+   * The periodic sweep of the role path: the roles of this cluster that serve no stored Profile
+   * yet (no Profile UID tag), with when each is due to be judged (the end of its orphan grace,
+   * counted from its creation). It finds the roles of a replica that died right after making
+   * them, whose Profile was never stored, without waiting for the next full pass. Each role's
+   * tags are read once; a role handed out is handed out again only after a fresh look.
+   */
+  async sweep(signal: AbortSignal): Promise<{ namespace: string; dueAt: number }[]> {
+    const { inventory, policy } = this.o;
+    const due: { namespace: string; dueAt: number }[] = [];
+    const seen = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
+    let marker: string | undefined;
+    do {
+      const page = await this.retrying('ListRoles', signal, () =>
+        inventory.listRoles(marker, signal),
+      );
+      for (const role of page.roles) {
+        const id = role.roleId ?? role.roleName;
+        const known = this.swept.get(id);
+        if (known === 'bound' || known === 'not-ours') {
+          seen.set(id, known);
+          continue;
+        }
+        // A role handed out before is looked at afresh (the namespace's look may have bound it).
+        role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
+          inventory.tags(role.roleName, signal),
+        );
+        const namespace = ownerNamespace(role, policy.owner);
+        if (namespace === undefined) {
+          seen.set(id, 'not-ours');
+          continue;
+        }
+        this.noteStray(this.strays, role);
+        if (role.tags[PROFILE_UID_TAG] !== undefined) {
+          seen.set(id, 'bound');
+          continue;
+        }
+        if (known === 'scheduled') continue;
+        seen.set(id, 'scheduled');
+        due.push({ namespace, dueAt: (role.createdAt ?? this.now()) + policy.orphanGraceMs });
+      }
+      marker = page.marker;
+    } while (marker !== undefined);
+    this.swept = seen;
+    return due;
+  }
+
+  private noteStray(strays: Map<string, Set<string>>, role: InventoryRole): void {
+    const namespace = ownerNamespace(role, this.o.policy.owner);
+    if (namespace === undefined || !this.isStrayOf(role, namespace)) return;
+    const names = strays.get(namespace) ?? new Set<string>();
+    names.add(role.roleName);
+    strays.set(namespace, names);
+  }
+
+  private isStrayOf(role: InventoryRole, namespace: string): boolean {
+    const spec = this.o.policy.specFor(namespace);
+    return (
+      ownerNamespace(role, this.o.policy.owner) === namespace &&
+      role.roleName !== spec.roleName &&
+      role.arn === `${spec.roleArn.slice(0, -spec.roleName.length)}${role.roleName}`
+    );
+  }
+
+  private async readNamespace(
+    name: string,
+    signal: AbortSignal,
+  ): Promise<ObservedNamespace | undefined> {
+    const reader = this.o.namespaces;
+    if (reader === undefined) return undefined;
+    return this.retrying(`get Namespace ${name}`, signal, () => reader.read(name));
   }
 
   private async complete(

@@ -28,6 +28,8 @@ const STATES: RoleState['kind'][] = [
   'missing',
   'foreign',
   'orphan',
+  'stray',
+  'refused',
   'blocked',
   'terminating',
   'external',
@@ -92,6 +94,11 @@ export class Reconciler {
       if (!signal.aborted) metrics.reconcile.passes.inc({ result: 'failure' });
       throw err;
     }
+  }
+
+  /** The roles of this cluster that serve no stored Profile yet (see Observer.sweep). */
+  sweep(signal: AbortSignal): Promise<{ namespace: string; dueAt: number }[]> {
+    return this.o.observer.sweep(signal);
   }
 
   /** One namespace, observed afresh (a GET of its Profile), planned, and acted on unless dryRun. */

@@ -112,7 +112,8 @@ async function namespaceWithAccounts(
   ns: string,
   accounts = ['default-editor', 'default-viewer', 'default'],
 ) {
-  await core.createNamespace({ body: { metadata: { name: ns } } });
+  // The profile controller annotates its namespace with the Profile's owner (none here).
+  await core.createNamespace({ body: { metadata: { name: ns, annotations: { owner: '' } } } });
   for (const name of accounts) {
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
   }

@@ -18,6 +18,12 @@ import {
   trustPolicy,
 } from '../../src/core/role-spec.js';
 import type { RoleMode, RoleSettings } from '../../src/core/settings.js';
+import type { ObservedNamespace } from '../../src/core/namespace.js';
+import {
+  ORPHANED_SINCE_TAG,
+  orphanedSinceValue,
+  PROFILE_UID_TAG,
+} from '../../src/core/role-binding.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
 import { EC2_TRUST } from './iam-roles.js';
 import { testPolicySettings, testRoleSettings } from './settings.js';
@@ -37,6 +43,10 @@ export interface PlanCase {
     name: string;
     plugin?: string;
     terminating?: boolean;
+    /** metadata.uid; `uid-NAME` by default. */
+    uid?: string;
+    /** The owner annotation of its Namespace (`spec.owner.name` is `NAME@example.com`). */
+    namespaceOwner?: string;
   }[];
   roles?: {
     for: string;
@@ -50,6 +60,10 @@ export interface PlanCase {
     inline?: 'derived' | 'missing' | 'wide';
     age?: string;
     attachments?: { managed?: string[]; instanceProfiles?: string[] };
+    /** The Profile UID tag: `uid-FOR` by default (bound), `none`, or a value. */
+    uid?: string;
+    /** The orphaned-since tag, that long ago. */
+    orphanedAgo?: string;
   }[];
   serviceAccounts?: { namespace: string; name: string; roleArn: string }[];
   goneAgo?: Record<string, string>;
@@ -117,6 +131,7 @@ export function caseObservation(c: PlanCase): Observation {
       plugin === 'none'
         ? { owner: { kind: 'User', name: `${p.name}@example.com` } }
         : {
+            owner: { kind: 'User', name: `${p.name}@example.com` },
             plugins: [
               {
                 kind: 'AwsIamForServiceAccount',
@@ -140,6 +155,7 @@ export function caseObservation(c: PlanCase): Observation {
         kind: 'Profile',
         metadata: {
           name: p.name,
+          uid: p.uid ?? `uid-${p.name}`,
           resourceVersion: '42',
           ...(p.terminating ? { deletionTimestamp: '2026-12-01T11:59:00Z' } : {}),
         },
@@ -156,6 +172,10 @@ export function caseObservation(c: PlanCase): Observation {
           ? { ...spec.tags, [CLUSTER_TAG]: 'staging' }
           : { ...spec.tags };
     if (r.dropTag !== undefined) delete tags[r.dropTag];
+    if (r.tags !== 'none' && r.uid !== 'none') tags[PROFILE_UID_TAG] = r.uid ?? `uid-${r.for}`;
+    if (r.orphanedAgo !== undefined) {
+      tags[ORPHANED_SINCE_TAG] = orphanedSinceValue(NOW - duration(r.orphanedAgo));
+    }
     const trust =
       r.trust === 'ec2'
         ? EC2_TRUST
@@ -180,6 +200,7 @@ export function caseObservation(c: PlanCase): Observation {
     return {
       roleName,
       arn: `arn:aws:iam::111122223333:role${path}${roleName}`,
+      roleId: `AROA${roleName.toUpperCase().replaceAll('-', '')}`,
       createdAt: NOW - duration(r.age ?? '1h'),
       tags,
       // As IAM returns them: URL-encoded.
@@ -207,6 +228,14 @@ export function caseObservation(c: PlanCase): Observation {
     profiles,
     roles,
     serviceAccounts,
+    namespaces: new Map<string, ObservedNamespace>(
+      (c.profiles ?? [])
+        .filter((p) => p.namespaceOwner !== undefined)
+        .map((p) => [
+          p.name,
+          { exists: true, owner: p.namespaceOwner === 'none' ? undefined : p.namespaceOwner },
+        ]),
+    ),
     goneAt: new Map(
       Object.entries(c.goneAgo ?? {}).map(([namespace, ago]) => [namespace, NOW - duration(ago)]),
     ),

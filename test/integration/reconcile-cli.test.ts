@@ -20,6 +20,7 @@ import {
   type RoleSpec,
 } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
+import { ORPHANED_SINCE_TAG, PROFILE_UID_TAG } from '../../src/core/role-binding.js';
 import { plainProfile, profiles } from '../helpers/cluster.js';
 import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
@@ -52,13 +53,19 @@ const withPlugin = (ns: string) =>
   });
 
 /** A role exactly as the webhook makes it (tags in CreateRole, then the inline policy). */
-async function createManagedRole(spec: RoleSpec, trust: unknown = spec.trustPolicy) {
+async function createManagedRole(
+  spec: RoleSpec,
+  trust: unknown = spec.trustPolicy,
+  profileUid?: string,
+) {
+  const tags =
+    profileUid === undefined ? spec.tags : { ...spec.tags, [PROFILE_UID_TAG]: profileUid };
   await iam.send(
     new CreateRoleCommand({
       RoleName: spec.roleName,
       Path: spec.rolePath,
       AssumeRolePolicyDocument: JSON.stringify(trust),
-      Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
     }),
   );
   await iam.send(
@@ -72,8 +79,13 @@ async function createManagedRole(spec: RoleSpec, trust: unknown = spec.trustPoli
 
 // The mix: in place, drift, missing, a Profile from before the webhook, a foreign role, an orphan,
 // and another cluster's role (never shown, never touched).
-await createManagedRole(specFor('team-ok'));
-await api.create(withPlugin('team-ok'));
+// Roles bound to their stored Profile (its UID), as the reconciler leaves them.
+const uidOf = (profile: { metadata?: { uid?: string } }) => profile.metadata?.uid ?? '';
+await createManagedRole(
+  specFor('team-ok'),
+  undefined,
+  uidOf(await api.create(withPlugin('team-ok'))),
+);
 // Drifted, still naming this cluster's provider (a role trusting anything else is not ours).
 await createManagedRole(
   specFor('team-drift'),
@@ -81,14 +93,14 @@ await createManagedRole(
     testRoleSettings({ accountId: MOTO_ACCOUNT_ID, serviceAccounts: ['intruder'] }),
     'team-drift',
   ),
+  uidOf(await api.create(withPlugin('team-drift'))),
 );
-await api.create(withPlugin('team-drift'));
 await api.create(withPlugin('team-missing'));
 await api.create(plainProfile('team-backfill'));
 await createHandMadeRole(iam, specFor('team-hand'), { trust: EC2_TRUST });
 await api.create(withPlugin('team-hand'));
-await createManagedRole(specFor('team-gone'));
-const orphanCreated = Date.now();
+// It served a Profile that is gone now.
+await createManagedRole(specFor('team-gone'), undefined, 'uid-of-a-deleted-profile');
 await createHandMadeRole(iam, specFor('team-z'), {
   tags: { ...specFor('team-z').tags, [CLUSTER_TAG]: 'staging' },
 });
@@ -147,7 +159,10 @@ t.test('dry run: the table shows every state, exit 1, and no IAM write', async (
   t.match(rowOf(table, 'team-missing'), /missing\s+would create the role$/);
   t.match(rowOf(table, 'team-backfill'), /missing\s+would create the role, add the plugin$/);
   t.match(rowOf(table, 'team-hand'), /foreign\s+not managed by profile-irsa-webhook/);
-  t.match(rowOf(table, 'team-gone'), /orphan [\dhms]+\s+kept \(--orphan-policy retain\)/);
+  t.match(
+    rowOf(table, 'team-gone'),
+    /orphan [\dhms]+\s+would mark the role orphaned; kept \(--orphan-policy retain\)/,
+  );
   t.notMatch(table, 'team-z', "another cluster's role is not this cluster's business");
   t.match(table, '6 namespaces: 1 in place, 5 out of place (dry run: nothing was changed');
   t.equal(proxy.writes(), writesBefore, 'no IAM write at all');
@@ -217,6 +232,8 @@ t.test('IAM throttling slows a pass without failing it', async (t) => {
   t.ok(run.ms >= throttleMs, `slower for it: ${run.ms} ms (${unthrottledMs} ms unthrottled)`);
 });
 
+let markedAt = 0;
+
 t.test('--apply fixes what it may; the orphan is retained; exit 1', async (t) => {
   const writesBefore = proxy.writes();
   const run = await reconcile(['--apply']);
@@ -225,7 +242,11 @@ t.test('--apply fixes what it may; the orphan is retained; exit 1', async (t) =>
   t.match(rowOf(table, 'team-drift'), /drift: trust policy\s+repaired trust policy/);
   t.match(rowOf(table, 'team-missing'), /missing\s+created the role$/);
   t.match(rowOf(table, 'team-backfill'), /missing\s+created the role, added the plugin$/);
-  t.match(rowOf(table, 'team-gone'), /orphan .*kept \(--orphan-policy retain\)/);
+  t.match(
+    rowOf(table, 'team-gone'),
+    /orphan .*marked the role orphaned; kept \(--orphan-policy retain\)/,
+  );
+  markedAt = Date.now();
   t.match(table, '6 namespaces: 1 in place, 3 fixed, 2 out of place');
   t.ok(proxy.writes() > writesBefore, 'it wrote to IAM');
 
@@ -240,14 +261,22 @@ t.test('--apply fixes what it may; the orphan is retained; exit 1', async (t) =>
     },
   ]);
   t.ok(await roleExists(iam, specFor('team-gone').roleName), 'retained');
+  const gone = await iam.send(new GetRoleCommand({ RoleName: specFor('team-gone').roleName }));
+  t.ok(
+    gone.Role?.Tags?.some((tag) => tag.Key === ORPHANED_SINCE_TAG),
+    'marked orphaned, for the next run and every replica to count from',
+  );
   t.same(await roleSnapshot(iam, 'team-hand-prod-role'), foreignBefore, 'foreign role untouched');
 });
 
 t.test('--apply with --orphan-policy delete removes the orphan; all fixed: exit 0', async (t) => {
   await api.delete('team-hand');
-  // The orphan must be older than the grace, counted from its creation (nothing saw it go).
+  // The grace counts from the mark the earlier run left on the role, not from this run.
+  const early = await reconcile(['--apply', '--orphan-policy', 'delete', '--orphan-grace', '31s']);
+  t.match(rowOf(early.stdout, 'team-gone'), /deleted in \d+s, once past the orphan grace/);
+  t.ok(await roleExists(iam, specFor('team-gone').roleName), 'not before the grace ends');
   const grace = 31_000;
-  await sleep(Math.max(0, orphanCreated + grace + 1000 - Date.now()));
+  await sleep(Math.max(0, markedAt + grace + 1000 - Date.now()));
   const run = await reconcile(['--apply', '--orphan-policy', 'delete', '--orphan-grace', '31s']);
   t.equal(run.code, 0, run.stdout + run.stderr);
   t.match(rowOf(run.stdout, 'team-gone'), /orphan [\dhms]+\s+deleted the role$/);

@@ -10,9 +10,9 @@ import {
   NOW,
 } from '../helpers/reconcile-cases.js';
 
-const rowKey = (plan: NamespacePlan, all: NamespacePlan[]) =>
+const rowKey = (plan: NamespacePlan, all: NamespacePlan[]): string =>
   all.filter((p) => p.namespace === plan.namespace).length > 1
-    ? `${plan.namespace}/${plan.roleName}`
+    ? `${plan.namespace}/${plan.roleName ?? '(none)'}`
     : plan.namespace;
 
 for (const c of loadPlanCases()) {
@@ -46,7 +46,11 @@ for (const c of loadPlanCases()) {
         t.equal(plan.fixable, expected.fixable, `${key}: fixable`);
       if (expected.reason !== undefined) {
         const reason =
-          plan.state.kind === 'blocked' || plan.state.kind === 'foreign' ? plan.state.reason : '';
+          plan.state.kind === 'blocked' ||
+          plan.state.kind === 'foreign' ||
+          plan.state.kind === 'refused'
+            ? plan.state.reason
+            : '';
         t.match(reason, expected.reason, `${key}: reason`);
       }
       if (expected.note !== undefined)

@@ -17,8 +17,8 @@ const mix: PlanCase = {
   roles: [
     { for: 'team-a' },
     { for: 'team-b', trust: 'wrong-subject' },
-    { for: 'team-gone', age: '3h' },
-    { for: 'team-new', age: '2m' },
+    { for: 'team-gone', age: '3h', orphanedAgo: '3h' },
+    { for: 'team-new', age: '2m', orphanedAgo: '2m' },
   ],
   serviceAccounts: [{ namespace: 'team-a', name: 'default', roleArn: 'derived' }],
   expect: {},
@@ -116,6 +116,7 @@ t.test('JSON: one document with every row, its state and its actions', async (t)
   t.same(gone.state, {
     kind: 'orphan',
     text: 'orphan 3h',
+    served: true,
     ageSeconds: 3 * 3600,
     since: '2026-12-01T09:00:00.000Z',
   });

@@ -1,0 +1,167 @@
+// The reconciler's IAM adapter against moto: every list is read to its end across page
+// boundaries (a page size of 1), and a deletion takes only the role it was judged on.
+
+import t from 'tap';
+import { pino } from 'pino';
+import {
+  AttachRolePolicyCommand,
+  CreatePolicyCommand,
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  GetRoleCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
+import { deriveRoleSpec } from '../../src/core/role-spec.js';
+import { RoleInventory, RoleReplacedError } from '../../src/iam/role-inventory.js';
+import {
+  FAKE_CREDENTIALS,
+  iamClientFor,
+  MOTO_ACCOUNT_ID,
+  MOTO_REGION,
+  startMoto,
+} from '../helpers/moto.js';
+import { testRoleSettings } from '../helpers/settings.js';
+
+const moto = await startMoto();
+t.teardown(() => moto.stop());
+const admin = iamClientFor(moto.endpoint);
+const settings = testRoleSettings({ accountId: MOTO_ACCOUNT_ID });
+const inventory = (pageSize: number) =>
+  new RoleInventory({
+    iam: new IAMClient({
+      region: MOTO_REGION,
+      endpoint: moto.endpoint,
+      credentials: FAKE_CREDENTIALS,
+    }),
+    rolePath: settings.rolePath,
+    logger: pino({ level: 'silent' }),
+    pageSize,
+    deleteConflictDelaysMs: [],
+  });
+
+async function makeRole(namespace: string) {
+  const spec = deriveRoleSpec(settings, namespace);
+  await admin.send(
+    new CreateRoleCommand({
+      RoleName: spec.roleName,
+      Path: spec.rolePath,
+      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
+      Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
+    }),
+  );
+  await admin.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: spec.s3Policy.name,
+      PolicyDocument: JSON.stringify(spec.s3Policy.document),
+    }),
+  );
+  return spec;
+}
+
+const specs = [await makeRole('team-a'), await makeRole('team-b'), await makeRole('team-c')];
+const signal = new AbortController().signal;
+
+t.test('ListRoles, ListRoleTags and ListAttachedRolePolicies are read past page 1', async (t) => {
+  const small = inventory(1);
+  const names: string[] = [];
+  let marker: string | undefined;
+  let pages = 0;
+  do {
+    const page = await small.listRoles(marker, signal);
+    names.push(...page.roles.map((role) => role.roleName));
+    marker = page.marker;
+    pages++;
+  } while (marker !== undefined);
+  t.same(names.sort(), specs.map((s) => s.roleName).sort(), 'every role');
+  t.ok(pages >= 3, `${pages} pages of one`);
+
+  const tags = await small.tags(specs[0]!.roleName, signal);
+  t.same(tags, specs[0]!.tags, `all ${Object.keys(tags).length} tags, one a page`);
+
+  for (const name of ['one', 'two', 'three']) {
+    const { Policy } = await admin.send(
+      new CreatePolicyCommand({
+        PolicyName: name,
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: '*' }],
+        }),
+      }),
+    );
+    await admin.send(
+      new AttachRolePolicyCommand({ RoleName: specs[1]!.roleName, PolicyArn: Policy!.Arn! }),
+    );
+  }
+  const attachments = await small.attachments(specs[1]!.roleName, signal);
+  t.equal(attachments.managedPolicies.length, 3, 'every attached policy');
+  t.same(attachments.inlinePolicies, [specs[1]!.s3Policy.name]);
+});
+
+t.test('a role made again under the name is not deleted', async (t) => {
+  const spec = specs[2]!;
+  const before = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  const judgedId = before.Role!.RoleId!;
+  await admin.send(
+    new DeleteRolePolicyCommand({ RoleName: spec.roleName, PolicyName: spec.s3Policy.name }),
+  );
+  await admin.send(new DeleteRoleCommand({ RoleName: spec.roleName }));
+  await makeRole('team-c');
+  await t.rejects(
+    inventory(1).deleteRole(
+      spec.roleName,
+      { roleId: judgedId, beforeStep: async () => undefined },
+      signal,
+    ),
+    RoleReplacedError,
+  );
+  const after = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.not(after.Role!.RoleId, judgedId, 'the new role is still there');
+});
+
+t.test('a Profile back before the delete (the guard throws) keeps the role whole', async (t) => {
+  const spec = specs[0]!;
+  const { Role } = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  let steps = 0;
+  await t.rejects(
+    inventory(1).deleteRole(
+      spec.roleName,
+      {
+        roleId: Role!.RoleId!,
+        inlinePolicies: [spec.s3Policy.name],
+        beforeStep: async () => {
+          steps++;
+          throw new Error('Profile team-a exists again');
+        },
+      },
+      signal,
+    ),
+    /exists again/,
+  );
+  t.equal(steps, 1);
+  const after = await inventory(1).attachments(spec.roleName, signal);
+  t.same(after.inlinePolicies, [spec.s3Policy.name], 'its inline policy too');
+});
+
+t.test('the judged role is deleted, inline policy first', async (t) => {
+  const spec = specs[0]!;
+  const { Role } = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  let steps = 0;
+  const result = await inventory(1).deleteRole(
+    spec.roleName,
+    {
+      roleId: Role!.RoleId!,
+      inlinePolicies: [spec.s3Policy.name],
+      beforeStep: async () => void steps++,
+    },
+    signal,
+  );
+  t.same(result.inlinePolicies, [spec.s3Policy.name]);
+  t.equal(steps, 3, 'checked before each step: start, the policy, the role');
+  await t.rejects(
+    admin.send(new GetRoleCommand({ RoleName: spec.roleName })),
+    /NoSuchEntity|not found/,
+  );
+});
