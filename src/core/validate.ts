@@ -78,13 +78,14 @@ function checkProfile(request: AdmissionRequest, context: ValidationContext): Ve
 
   const role = pluginRole(plugin)!;
   if (role === expected) return ALLOW;
-  if (request.operation === 'UPDATE' && oldRoles(request).includes(role)) return ALLOW;
   if (!matchesAny(role, context.allowedRoleArns)) {
     return deny(403, `role ${role} does not belong to Profile ${namespace}: expected ${expected}`);
   }
   // Allow-listed roles are for new Profiles: whoever may edit a Profile must not be able to move
-  // it onto another team's role, so on UPDATE only an administrator may.
+  // it onto another team's role, so on UPDATE only an administrator may. Keeping the role the
+  // stored object already names is no move.
   if (request.operation === 'CREATE' || isRoleAdmin(request, context)) return ALLOW;
+  if (oldRoles(request).includes(role)) return ALLOW;
   return deny(
     403,
     `role ${role} is allowed for new Profiles only; moving Profile ${namespace} to it takes a member of --role-admin-groups (expected ${expected})`,
