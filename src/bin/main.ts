@@ -93,7 +93,7 @@ withSettings(
 ).action(async (flags: Record<string, unknown>) => {
   const config = configOrExit(flags, {});
   try {
-    const profile = await planInput(flags as { namespace?: string; profile?: string });
+    const profile = await planInput(flags);
     const role = await resolveRoleSettings(config);
     process.stdout.write(
       `${JSON.stringify(plan(profile, role, policySettings(config)), null, 2)}\n`,

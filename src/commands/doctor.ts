@@ -11,7 +11,7 @@ import { badConfigurationReport, runChecks, type Report } from '../doctor/runner
 import { settingSource } from '../doctor/sources.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 
-export const DOCTOR_EXIT = { ok: 0, failed: 1, badConfiguration: 2 } as const;
+const DOCTOR_EXIT = { ok: 0, failed: 1, badConfiguration: 2 } as const;
 
 export interface DoctorOptions {
   output: 'text' | 'json';

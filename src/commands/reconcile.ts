@@ -10,7 +10,7 @@ import { createDecisionContext } from '../core/decision-context.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import { resolveRoleSettings } from './resolve.js';
 
-export type ReconcileOutput = 'table' | 'json';
+type ReconcileOutput = 'table' | 'json';
 
 const CLI_RETRY_BUDGET: RetryBudget = {
   maxWaitMs: 2 * 60_000,

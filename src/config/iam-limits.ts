@@ -9,7 +9,7 @@ const TAG_VALUE_MAX = 256;
 const TAGS_PER_ROLE = 50;
 
 /** The tag keys the webhook itself sets on every role, whatever the configuration. */
-export function ownershipTagKeys(): string[] {
+function ownershipTagKeys(): string[] {
   const placeholder: RoleSettings = {
     clusterName: 'c',
     region: 'us-east-1',

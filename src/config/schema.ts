@@ -49,7 +49,7 @@ const DNS_LABEL = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const POLICY_ARN = /^arn:([a-z]+(?:-[a-z]+)*):iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
 
 /** The API server waits at most 30 s for a webhook: no admission outlives that. */
-export const LONGEST_ADMISSION_MS = 30_000;
+const LONGEST_ADMISSION_MS = 30_000;
 
 const duration = (min: number, minText: string) =>
   z.string().transform((text, ctx) => {

@@ -9,7 +9,7 @@ import type { ValidationContext } from './validate.js';
 export interface DecisionContext {
   mutation: MutationContext;
   validation: ValidationContext;
-  specFor(namespace: string): RoleSpec;
+  specFor: (namespace: string) => RoleSpec;
 }
 
 export function createDecisionContext(role: RoleSettings, policy: PolicySettings): DecisionContext {

@@ -16,7 +16,7 @@ export interface LeaseRecord {
   leaseTransitions: number;
 }
 
-export type LeaseState =
+type LeaseState =
   { kind: 'absent' } | { kind: 'present'; record: LeaseRecord; resourceVersion: string };
 
 /** A record as last read, and the local monotonic time (ms) at which it was first read so. */
@@ -38,7 +38,7 @@ export interface CampaignInput {
   now: string;
 }
 
-export type LeaseDecision =
+type LeaseDecision =
   /** No Lease yet: create it, held by us (a 409 means another candidate created it first). */
   | { kind: 'create'; record: LeaseRecord }
   /**

@@ -94,7 +94,7 @@ function finish(frame: Frame): string {
   }
   if (value === null || value === undefined) return 'null';
   // IAM evaluates condition values as strings: `true` and "true" mean the same.
-  return JSON.stringify(String(value));
+  return JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 export type TrustVerdict = { ok: true } | { ok: false; reason: string };

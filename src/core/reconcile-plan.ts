@@ -553,7 +553,7 @@ function retireRole(
 }
 
 /** The stored Profile's UID (metadata.uid), which a new Profile of the same name does not share. */
-export function profileUid(profile: ObservedProfile): string | undefined {
+function profileUid(profile: ObservedProfile): string | undefined {
   const uid = fieldPath(profile.object, 'metadata', 'uid');
   return typeof uid === 'string' && uid !== '' ? uid : undefined;
 }

@@ -2,7 +2,7 @@ import { describeDrift } from './drift.js';
 import { formatDuration } from './duration.js';
 import type { NamespacePlan, ReconcileAction, RoleState } from './reconcile-plan.js';
 
-export type ActionResult = 'done' | 'failed' | 'skipped';
+type ActionResult = 'done' | 'failed' | 'skipped';
 
 export interface ActionOutcome {
   action: ReconcileAction;
@@ -71,7 +71,7 @@ export function describeState(state: RoleState): string {
 }
 
 /** The reason behind a state, where there is one worth a sentence. */
-export function stateReason(state: RoleState): string | undefined {
+function stateReason(state: RoleState): string | undefined {
   if (state.kind === 'blocked' || state.kind === 'foreign' || state.kind === 'refused') {
     return state.reason;
   }
@@ -79,7 +79,7 @@ export function stateReason(state: RoleState): string | undefined {
   return undefined;
 }
 
-export function describeAction(action: ReconcileAction, result?: ActionResult): string {
+function describeAction(action: ReconcileAction, result?: ActionResult): string {
   const done = result === 'done';
   switch (action.kind) {
     case 'create-role':
@@ -146,7 +146,7 @@ export interface Summary {
   outOfPlace: number;
 }
 
-export function summarise(rows: readonly ReportRow[]): Summary {
+function summarise(rows: readonly ReportRow[]): Summary {
   const summary: Summary = { namespaces: rows.length, inPlace: 0, fixed: 0, outOfPlace: 0 };
   for (const row of rows) {
     const status = rowStatus(row);

@@ -9,7 +9,7 @@ const HASH_LENGTH = 10;
  * to case, so an unshortened name is tested for this ending the same way.
  */
 const HASHED_TAIL = /-[0-9a-f]{10}$/i;
-export const PLACEHOLDERS = ['namespace', 'cluster', 'region'] as const;
+const PLACEHOLDERS = ['namespace', 'cluster', 'region'] as const;
 
 export interface RoleNameInputs {
   namespace: string;
@@ -26,7 +26,7 @@ export interface DerivedRoleName {
 }
 
 /** Substitutes `{namespace}`, `{cluster}` and `{region}` in one pass (values are never re-read). */
-export function renderRoleNameTemplate(template: string, inputs: RoleNameInputs): string {
+function renderRoleNameTemplate(template: string, inputs: RoleNameInputs): string {
   return template.replace(
     /\{(namespace|cluster|region)\}/g,
     (_, key: keyof RoleNameInputs) => inputs[key],

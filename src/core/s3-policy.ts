@@ -1,7 +1,7 @@
 import type { PolicyDocument, PolicyStatement } from './policy-document.js';
 import { partitionForRegion, type RoleSettings, type S3Access, type S3Scope } from './settings.js';
 
-export const NAMESPACE_PLACEHOLDER = '{namespace}';
+const NAMESPACE_PLACEHOLDER = '{namespace}';
 /** The longest namespace (a DNS label) and S3's longest key, in bytes. */
 const LONGEST_NAMESPACE = 'n'.repeat(63);
 const MAX_KEY_BYTES = 1024;

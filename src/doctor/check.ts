@@ -6,7 +6,7 @@ export type CheckStatus = CheckResult['status'];
 
 /** The sections, in the order they are printed. */
 export const SECTIONS = ['configuration', 'aws', 'kubernetes', 'end to end'] as const;
-export type Section = (typeof SECTIONS)[number];
+type Section = (typeof SECTIONS)[number];
 
 /**
  * One check: a stable id (scripts match on it), its section, and how to run it against the

@@ -11,7 +11,7 @@ export interface FactSources {
   env: NodeJS.ProcessEnv;
   aws: AwsGatherers;
   kubernetes: KubernetesGatherers;
-  webhookIamCalls(settings: RoleSettings, webhookRoleArn: string): IamCall[];
+  webhookIamCalls: (settings: RoleSettings, webhookRoleArn: string) => IamCall[];
 }
 
 /** Remembers each answer for the round, so checks that share a fact cause one call. */

@@ -128,7 +128,7 @@ export interface TlsTarget {
   serverName: string;
 }
 
-export interface PeerCertificateFact {
+interface PeerCertificateFact {
   subject: string;
   issuer: string;
   subjectAltName: string;
@@ -163,7 +163,7 @@ export interface DoctorFacts {
   simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
   roleExists(roleName: string): Promise<Outcome<boolean>>;
   /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
-  webhookIamCalls(settings: RoleSettings, webhookRoleArn: string): IamCall[];
+  webhookIamCalls: (settings: RoleSettings, webhookRoleArn: string) => IamCall[];
 
   serverVersion(): Promise<Outcome<string>>;
   profileApi(): Promise<Outcome<ProfileApiFact>>;

@@ -27,7 +27,7 @@ export interface AwsGatherers {
   close(): void;
 }
 
-export function awsError(error: unknown): ErrorFact {
+function awsError(error: unknown): ErrorFact {
   const e = (error ?? {}) as {
     name?: unknown;
     message?: unknown;

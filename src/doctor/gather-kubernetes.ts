@@ -47,7 +47,7 @@ export interface KubernetesGatherers {
 }
 
 /** The API server's Status message for a refused request, else the transport's error. */
-export function kubernetesError(error: unknown): ErrorFact {
+function kubernetesError(error: unknown): ErrorFact {
   const { reason, message, status, code } = apiFailure(error);
   return error instanceof ApiException
     ? { name: reason, message, status }

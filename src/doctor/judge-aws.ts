@@ -8,7 +8,7 @@ import type {
   SimulationDecision,
 } from './facts.js';
 
-export const STS_AUDIENCE = 'sts.amazonaws.com';
+const STS_AUDIENCE = 'sts.amazonaws.com';
 
 const ACCESS_DENIED = /^(AccessDenied|AccessDeniedException|UnauthorizedOperation)$/;
 const REJECTED =

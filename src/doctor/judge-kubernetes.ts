@@ -404,7 +404,7 @@ export function judgeServiceEndpoints(
 }
 
 /** How much older than its duration a renewal may look before the holder counts as gone (clock skew). */
-export const LEASE_SKEW_MS = 5000;
+const LEASE_SKEW_MS = 5000;
 
 export function judgeLease(
   config: Config,

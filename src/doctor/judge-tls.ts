@@ -11,7 +11,7 @@ import type {
 import { serviceHostname } from './registration.js';
 
 /** Renewal is due: cert-manager renews at a third of the lifetime left, this is well after. */
-export const EXPIRY_WARNING_DAYS = 14;
+const EXPIRY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
 const UNREACHABLE_FROM_OUTSIDE =
   /^(ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|TimeoutError)$/;
@@ -44,7 +44,7 @@ export function tlsTargets(
 }
 
 /** The caBundle's certificates (base64 of PEM, as stored), or why it cannot be read. */
-export function caBundleCertificates(
+function caBundleCertificates(
   caBundle: string | undefined,
 ): X509Certificate[] | { problem: string } {
   if (!caBundle) return [];

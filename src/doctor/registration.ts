@@ -49,13 +49,13 @@ const NOT_BEING_DELETED = {
 };
 
 /** The chart's default webhook.mutating.skipLabel. */
-export const SKIP_MUTATION_LABEL = 'profile-irsa-webhook.kubeflow.org/skip-mutation';
+const SKIP_MUTATION_LABEL = 'profile-irsa-webhook.kubeflow.org/skip-mutation';
 
 /** The API server waits at most this long for a webhook (and refuses more). */
 export const LONGEST_TIMEOUT_SECONDS = 30;
 
 /** The chart renders matchConditions for API servers from this minor version on. */
-export const MATCH_CONDITIONS_SINCE = { major: 1, minor: 28 };
+const MATCH_CONDITIONS_SINCE = { major: 1, minor: 28 };
 
 export const EXPECTED_WEBHOOKS: Record<WebhookKind, ExpectedWebhook> = {
   MutatingWebhookConfiguration: {

@@ -46,7 +46,7 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
   const budget = new BodyBudget(limits.bodyMemoryBytes);
   // An HTTPS instance differs from an HTTP one only in its server type, which nothing here uses.
   const app: FastifyInstance = tls
-    ? (Fastify({
+    ? Fastify({
         ...fastifyOptions,
         serverFactory: (handler) =>
           createAdmissionServer({
@@ -59,7 +59,7 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
             onConnections: options.onConnections ?? (() => undefined),
             handler,
           }),
-      }) as unknown as FastifyInstance)
+      })
     : Fastify(fastifyOptions);
 
   // Reviews are JSON; a text body is not one, whatever it contains.

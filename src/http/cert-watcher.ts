@@ -51,7 +51,7 @@ export class CertWatcher {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.check(), this.options.intervalMs ?? 10_000);
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 10_000);
     this.timer.unref();
     for (const dir of new Set([dirname(this.options.certFile), dirname(this.options.keyFile)])) {
       try {

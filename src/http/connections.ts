@@ -151,6 +151,6 @@ export class ConnectionTracker {
 }
 
 /** An IPv4 client reaching a dual-stack socket shows as `::ffff:a.b.c.d`; it is one client. */
-export function clientAddress(address: string): string {
+function clientAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -41,16 +41,16 @@ export const DEFAULT_LIMITS: ServerLimits = {
 };
 
 /** The API server writes its headers at once; a client that trickles them is not the API server. */
-export const MAX_HEADERS_TIMEOUT_MS = 10_000;
+const MAX_HEADERS_TIMEOUT_MS = 10_000;
 /** As long as the API server's own TLS handshake timeout. */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /**
  * Bodies up to this are not counted: a Profile's review is a few KiB, and their memory is bounded
  * by `maxConnections` (a connection carries one request body at a time).
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
-export const headersTimeoutMs = (limits: ServerLimits) =>
+const headersTimeoutMs = (limits: ServerLimits) =>
   Math.min(MAX_HEADERS_TIMEOUT_MS, limits.requestTimeoutMs);
 
 /** Node checks the two timeouts on this interval; the default (30 s) would double them. */
@@ -123,7 +123,7 @@ export function createAdmissionServer(options: {
   limits: ServerLimits;
   bodyLimit: number;
   budget: BodyBudget;
-  onRefused(reason: RefusalReason): void;
+  onRefused: (reason: RefusalReason) => void;
   /** Told of every connection the server closes or refuses itself. */
   onConnectionClosed(reason: ConnectionClose): void;
   /** Given the server's connection accounting, once. */

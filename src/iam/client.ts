@@ -28,7 +28,7 @@ type RefreshArgs = Parameters<StandardRetryStrategy['refreshRetryTokenForRetry']
  * AccessDenied and MalformedPolicyDocument are 4xx client errors the SDK already gives up on;
  * they are listed here too so that stays true whatever the SDK's classification becomes.
  */
-export class HardErrorAwareRetryStrategy extends StandardRetryStrategy {
+class HardErrorAwareRetryStrategy extends StandardRetryStrategy {
   override async refreshRetryTokenForRetry(
     token: RefreshArgs[0],
     errorInfo: RefreshArgs[1],

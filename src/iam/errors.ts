@@ -78,7 +78,7 @@ export function errorName(err: unknown): string {
   return typeof name === 'string' && name !== '' ? name : 'Error';
 }
 
-export function isAbortError(err: unknown): boolean {
+function isAbortError(err: unknown): boolean {
   const name = errorName(err);
   return name === 'AbortError' || name === 'TimeoutError';
 }

@@ -10,7 +10,7 @@ export interface RoleCacheOptions {
   metrics?: Pick<Metrics, 'roleCacheHits' | 'roleCacheMisses'>;
 }
 
-export const DEFAULT_MAX_ENTRIES = 50_000;
+const DEFAULT_MAX_ENTRIES = 50_000;
 
 /**
  * Roles verified in IAM, per namespace, for a while, so that the UPDATEs that set a Profile's

@@ -35,7 +35,7 @@ import { RoleCache } from './role-cache.js';
 import { mayBeSettling, untilIamSettles } from './settling.js';
 import { SingleFlight } from './single-flight.js';
 
-export type EnsureOutcome =
+type EnsureOutcome =
   'cached' | 'created' | 'verified' | 'repaired' | 'looked-up' | 'would-create' | 'would-repair';
 
 export interface EnsureResult {

@@ -9,7 +9,7 @@ import { isEntityAlreadyExists, isNoSuchEntity } from './errors.js';
  * policies were deleted, DeleteConflict). Backoff from a quarter second, doubling up to two,
  * jittered, for at most 15 s; an admission's deadline usually ends it sooner.
  */
-export const IAM_SETTLE_RETRY = {
+const IAM_SETTLE_RETRY = {
   retries: 10,
   factor: 2,
   minTimeout: 250,

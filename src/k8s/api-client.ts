@@ -15,7 +15,7 @@ import {
  * 500 Profiles or a Lease write takes well under a second; an API server that accepted the
  * connection and never answers would otherwise hold its caller forever.
  */
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /** Objects per list page, as kubectl and client-go's pager read them. */
 export const DEFAULT_PAGE_SIZE = 500;

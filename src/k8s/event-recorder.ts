@@ -20,7 +20,7 @@ import { wireMicroTime } from './micro-time.js';
  * and `kubectl events --for` looks in the context's namespace (`default` unless set), while
  * `kubectl describe` searches all namespaces: `default` is the one both find (client-go's choice).
  */
-export const CLUSTER_SCOPED_EVENTS_NAMESPACE = 'default';
+const CLUSTER_SCOPED_EVENTS_NAMESPACE = 'default';
 
 export interface EventRecorderOptions {
   kubeConfig: KubeConfig;

@@ -9,10 +9,10 @@ import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiMessage } from './errors.js';
 
-export interface InformerHandlers<T> {
-  add?(object: T): void;
-  update?(object: T): void;
-  delete?(object: T): void;
+interface InformerHandlers<T> {
+  add?: (object: T) => void;
+  update?: (object: T) => void;
+  delete?: (object: T) => void;
 }
 
 export interface SupervisedInformerOptions<T extends KubernetesObject> {

@@ -6,9 +6,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /** Where the Kubernetes configuration comes from, in the order it is looked for. */
-export type KubeConfigSource = 'KUBECONFIG' | 'in-cluster' | '~/.kube/config';
+type KubeConfigSource = 'KUBECONFIG' | 'in-cluster' | '~/.kube/config';
 
-export interface KubeConfigLocation {
+interface KubeConfigLocation {
   source: KubeConfigSource;
   /** The kubeconfig files (none for in-cluster). */
   files: string[];
@@ -30,7 +30,7 @@ export class NoKubeConfigError extends Error {
  * service account, else ~/.kube/config. In a pod the in-cluster configuration wins over a stray
  * ~/.kube/config in the image. Undefined when none is there.
  */
-export function locateKubeConfig(
+function locateKubeConfig(
   env: NodeJS.ProcessEnv = process.env,
   home: string = homedir(),
 ): KubeConfigLocation | undefined {

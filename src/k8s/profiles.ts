@@ -74,7 +74,7 @@ export class ProfileClient {
    * resourceVersion, which only a complete list gives).
    */
   listForWatch = async (): Promise<KubernetesListObject<Profile>> =>
-    (await this.listPage(undefined, 0)) as KubernetesListObject<Profile>;
+    await this.listPage(undefined, 0);
 
   /**
    * A JSON patch through the API server, so the webhooks see the change like any other. It
@@ -121,7 +121,7 @@ export class ProfileClient {
   }
 }
 
-export function observedProfile(profile: Profile): ObservedProfile {
+function observedProfile(profile: Profile): ObservedProfile {
   return {
     name: profile.metadata?.name ?? '',
     object: profile,

@@ -125,7 +125,7 @@ export function nameSelector(name: string): string {
   return `metadata.name=${name}`;
 }
 
-export function observedServiceAccount(account: V1ServiceAccount): ObservedServiceAccount {
+function observedServiceAccount(account: V1ServiceAccount): ObservedServiceAccount {
   return {
     namespace: account.metadata?.namespace ?? '',
     name: account.metadata?.name ?? '',

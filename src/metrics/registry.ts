@@ -36,7 +36,7 @@ export interface Metrics {
 }
 
 /** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
-export interface ReconcileMetrics {
+interface ReconcileMetrics {
   passes: Counter<'result'>;
   passesAborted: Counter;
   passDuration: Histogram;
@@ -52,7 +52,7 @@ const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
  * The reasons an admission can fail in IAM (RoleProvisioningError's reasons, plus the admission
  * deadline), exported at 0 from the start: an alert on their increase then sees the first one.
  */
-export const ADMISSION_IAM_FAILURE_REASONS = [
+const ADMISSION_IAM_FAILURE_REASONS = [
   'foreign-role-untrusted',
   'foreign-cluster',
   'extra-permissions',

@@ -263,7 +263,7 @@ export class ReconcileController {
 }
 
 /** A pass (or one namespace) ran past --reconcile-pass-timeout and was aborted. */
-export class PassTimeoutError extends Error {
+class PassTimeoutError extends Error {
   override readonly name = 'PassTimeoutError';
 }
 

@@ -11,7 +11,7 @@ export interface RetryBudget {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY_BUDGET: RetryBudget = {
+const DEFAULT_RETRY_BUDGET: RetryBudget = {
   maxWaitMs: 15 * 60_000,
   minDelayMs: 1000,
   maxDelayMs: 30_000,

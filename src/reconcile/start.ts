@@ -15,7 +15,7 @@ import { ProfileEventSink } from './profile-event-sink.js';
 
 const RESTART_DELAY_MS = 5000;
 /** The Events' `reportingController` (kubectl's FROM column, with the pod name). */
-export const REPORTING_CONTROLLER = 'profile-irsa-webhook';
+const REPORTING_CONTROLLER = 'profile-irsa-webhook';
 
 /** Timings only tests change (the configuration keeps client-go's and the documented ones). */
 export interface ReconcilerTuning {

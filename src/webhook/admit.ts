@@ -41,7 +41,7 @@ export interface AdmitDeps {
 }
 
 /** The work of one admission outlived its budget; the answer still goes out in time. */
-export class DeadlineExceededError extends Error {
+class DeadlineExceededError extends Error {
   constructor(readonly budgetMs: number) {
     super(`the webhook could not finish within ${Math.round(budgetMs)} ms; retrying may help`);
     this.name = 'DeadlineExceededError';

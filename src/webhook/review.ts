@@ -1,7 +1,7 @@
 import type { AdmissionRequest } from '../core/profile-request.js';
 import { field, fieldPath, isObject, type JsonObject } from '../core/json.js';
 
-export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
 
 /** The operations an AdmissionRequest can carry (admission.k8s.io/v1 `Operation`). */

@@ -13,7 +13,6 @@ import {
   FAKE_CA_B64,
   render,
   renderDefaults,
-  type Any,
   spec,
   podSpec,
   webhooks,
@@ -118,8 +117,8 @@ t.test('TLS from an existing Secret', async (t) => {
   const objects = await render('-f', ciFile('existing-secret-values.yaml'));
   const volume = podSpec(objects).volumes.find((v: { name: string }) => v.name === 'tls');
   t.equal(volume.secret.secretName, 'profile-irsa-webhook-serving');
-  const expected = (parseYaml(readFileSync(ciFile('existing-secret-values.yaml'), 'utf8')) as Any)
-    .webhook.caBundle as string;
+  const expected = parseYaml(readFileSync(ciFile('existing-secret-values.yaml'), 'utf8')).webhook
+    .caBundle as string;
   for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
     t.equal(webhooks(objects, kind)[0].clientConfig.caBundle, expected);
   }

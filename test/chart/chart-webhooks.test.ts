@@ -136,7 +136,7 @@ t.test('webhook configurations: matchConditions keep routine updates away', asyn
     /chart requires kubeVersion: >=1\.25\.0-0/,
     'Kubernetes older than the minimum',
   );
-  const chart = parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as Any;
+  const chart = parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8'));
   t.equal(chart.kubeVersion, '>=1.25.0-0', 'Chart.yaml states the minimum');
 
   // What `npm run dev` and the tests register comes from the same templates.

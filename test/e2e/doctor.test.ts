@@ -21,7 +21,6 @@ import {
   KubernetesObjectApi,
   V1MicroTime,
   type KubernetesObject,
-  type V1Lease,
 } from '@kubernetes/client-node';
 import { expectedFor } from '../../src/doctor/registration.js';
 import type { WebhookKind } from '../../src/doctor/facts.js';
@@ -43,7 +42,6 @@ import {
   repoRoot,
   renderWebhookConfigurations,
   REQUIRED_VALUES,
-  type K8sObject,
 } from '../helpers/helm.js';
 import { loadConfig } from '../../src/config/load.js';
 import {
@@ -135,7 +133,7 @@ await coordination.createNamespacedLease({
       renewTime: new V1MicroTime(),
       leaseTransitions: 0,
     },
-  } as V1Lease,
+  },
 });
 let renewing = true;
 async function renewLease(): Promise<void> {
@@ -770,14 +768,14 @@ t.test('Service with no ready endpoints: the webhook stopped', async (t) => {
   const api = KubernetesObjectApi.makeApiClient(kc);
   for (const object of objects) {
     if (object.kind === 'Service') {
-      await api.create(object as KubernetesObject);
+      await api.create(object);
     } else {
       const current = await api.read({
         ...object,
         metadata: { name: object.metadata.name },
-      } as never);
+      });
       await api.replace({
-        ...(object as K8sObject),
+        ...object,
         metadata: { ...object.metadata, resourceVersion: current.metadata!.resourceVersion },
       } as never);
     }
@@ -803,7 +801,7 @@ t.test('Service with no ready endpoints: the webhook stopped', async (t) => {
   };
   // Why the API server cannot be routed to this webhook through the Service here:
   const refused = await endpointSlices
-    .createNamespacedEndpointSlice({ namespace: NAMESPACE, body: slice as never })
+    .createNamespacedEndpointSlice({ namespace: NAMESPACE, body: slice })
     .then(
       () => 'created',
       (error: unknown) => apiErrorMessage(error),
@@ -819,7 +817,7 @@ t.test('Service with no ready endpoints: the webhook stopped', async (t) => {
   ];
   await endpointSlices.createNamespacedEndpointSlice({
     namespace: NAMESPACE,
-    body: slice as never,
+    body: slice,
   });
 
   const report = await expectFailure(

@@ -10,7 +10,7 @@ import { ACCOUNT_ID } from '../helpers/settings.js';
  * would on the wire; deep values are written as text (JSON.stringify would recurse).
  */
 
-export type Json =
+type Json =
   | null
   | boolean
   | number
@@ -19,11 +19,11 @@ export type Json =
   | { entries: [string, Json][] }
   | { text: string };
 
-export const obj = (...entries: [string, Json][]): Json => ({ entries });
+const obj = (...entries: [string, Json][]): Json => ({ entries });
 const arr = (...items: Json[]): Json => ({ array: items });
 
 /** The JSON text of a generated value. */
-export function toText(value: Json): string {
+function toText(value: Json): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if ('text' in value) return value.text;
   if ('array' in value) return `[${value.array.map(toText).join(',')}]`;
@@ -69,7 +69,7 @@ const scalar: fc.Arbitrary<Json> = fc.oneof(
 );
 
 /** Arbitrary JSON, with suspicious keys among the random ones. */
-export const anyJson: fc.Arbitrary<Json> = fc.letrec<{ value: Json }>((tie) => ({
+const anyJson: fc.Arbitrary<Json> = fc.letrec<{ value: Json }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     scalar,
@@ -90,7 +90,7 @@ const heavy: fc.Arbitrary<Json> = fc.oneof(
   fc.integer({ min: 1, max: 600_000 }).map((n) => 'x'.repeat(n)),
 );
 
-export const namespaceArb = fc.oneof(
+const namespaceArb = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('team-a', 'team-b', 'x', 'n'.repeat(63)) },
   { weight: 3, arbitrary: fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/) },
   { weight: 1, arbitrary: fc.constantFrom(...DEFAULT_RESERVED_NAMESPACES) },
@@ -384,7 +384,10 @@ const bodyArb: fc.Arbitrary<GeneratedReview> = (() => {
             ['kind', 'AdmissionReview'],
             ['request', { entries: request }],
           );
-          return { text: toText(review), operation: String(fields.operation) };
+          return {
+            text: toText(review),
+            operation: typeof fields.operation === 'string' ? fields.operation : '',
+          };
         }),
     },
     { weight: 1, arbitrary: anyJson.map((value) => ({ text: toText(value), operation: '' })) },

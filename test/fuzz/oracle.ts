@@ -58,7 +58,7 @@ export function isProfileWrite(request: Obj): boolean {
 }
 
 /** Go's case-insensitive key match: each rune through simple lower then upper case mapping. */
-export function goFold(key: string): string {
+function goFold(key: string): string {
   const single = (s: string, fallback: string) => ([...s].length === 1 ? s : fallback);
   return [...key]
     .map((c) => {
@@ -72,7 +72,7 @@ export function goFold(key: string): string {
 const ALLOWED = new RegExp(`^arn:aws:iam::${ACCOUNT_ID}:role/legacy/([\\w+=,.@-]+)$`);
 
 /** A role a Profile may name: its own derived role, or one under the allow pattern's path. */
-export function acceptableRole(role: unknown, namespace: string): boolean {
+function acceptableRole(role: unknown, namespace: string): boolean {
   if (typeof role !== 'string') return false;
   if (role === derivedArnOf(namespace)) return true;
   const name = ALLOWED.exec(role)?.[1];
@@ -123,7 +123,8 @@ export function pluginsProblem(object: unknown): { problem?: string; count: numb
     const roles = folded.filter(([k]) => k === 'AWSIAMROLE').map(([, v]) => v);
     const annotate = folded.filter(([k]) => k === 'ANNOTATEONLY').map(([, v]) => v);
     const bad = roles.find((role) => !acceptableRole(role, String(namespace)));
-    if (bad !== undefined) return { problem: `admits role ${String(bad).slice(0, 120)}`, count };
+    if (bad !== undefined)
+      return { problem: `admits role ${JSON.stringify(bad).slice(0, 120)}`, count };
     if (annotate.length === 0 || annotate.some((v) => v !== true)) {
       return { problem: 'admits a plugin whose annotateOnly is not true', count };
     }

@@ -10,5 +10,4 @@ export {
   registerWebhook,
   waitUntilMutating,
   type Profile,
-  type RegisterWebhookOptions,
 } from '../../tools/dev/cluster.js';

@@ -2,13 +2,4 @@
 // and the benchmark). Tests call startControlPlane() and never skip: when the binary is missing
 // it throws and says how to build it.
 
-export {
-  BUILD_HINT,
-  controlPlaneBinary,
-  installProfileCrd,
-  isControlPlaneBuilt,
-  profileCrdFile,
-  startControlPlane,
-  type ControlPlane,
-  type StartOptions,
-} from '../../tools/dev/controlplane.js';
+export { BUILD_HINT, installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';

@@ -18,7 +18,7 @@ export interface Stage {
 }
 
 /** Splits a Dockerfile into instructions (joining `\` continuations, dropping comments). */
-export function parseDockerfile(text: string): Instruction[] {
+function parseDockerfile(text: string): Instruction[] {
   const out: Instruction[] = [];
   let current = '';
   let start = 0;
@@ -41,7 +41,7 @@ export function parseDockerfile(text: string): Instruction[] {
   return out;
 }
 
-export function stagesOf(instructions: Instruction[]): Stage[] {
+function stagesOf(instructions: Instruction[]): Stage[] {
   const stages: Stage[] = [];
   for (const ins of instructions) {
     if (ins.keyword === 'FROM') {
@@ -69,7 +69,7 @@ export const execForm = (ins: Instruction): string[] => {
   if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
     throw new Error(`line ${ins.line}: ${ins.keyword} is not in exec (JSON array) form`);
   }
-  return parsed as string[];
+  return parsed;
 };
 
 export const last = (stage: Stage, keyword: string): Instruction | undefined =>

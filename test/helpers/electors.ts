@@ -216,7 +216,7 @@ export function spawnElector(
   });
   if (child.pid === undefined) throw new Error('could not spawn the elector process');
   const events: ChildEvent[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     events.push(JSON.parse(line) as ChildEvent);
   });
   return {

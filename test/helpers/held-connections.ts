@@ -76,7 +76,7 @@ export async function holdMany(
 }
 
 /** The cheapest request: a 404, after which the connection is kept alive. */
-export const IDLE_REQUEST = 'GET /idle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+const IDLE_REQUEST = 'GET /idle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
 
 /** A request whose body never finishes: the connection stays active until the request timeout. */
 export const TRICKLE_REQUEST =

@@ -5,20 +5,13 @@ import type { K8sObject } from '../../tools/dev/helm.js';
 
 export {
   chartDir,
-  ensureHelm,
   helm,
   HelmError,
   helmTemplate,
-  isHelmInstalled,
-  parseManifests,
-  pinnedHelmVersion,
   renderWebhookConfigurations,
   repoRoot,
   REQUIRED_VALUES,
-  type HelmResult,
-  type HelmRunOptions,
   type K8sObject,
-  type WebhookConfigurationsOptions,
 } from '../../tools/dev/helm.js';
 
 /** Finds exactly one rendered object by kind (and name, when given); throws otherwise. */

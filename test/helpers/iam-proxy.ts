@@ -35,7 +35,7 @@ function iamError(code: string, message: string): string {
 }
 
 /** How long IAM's eventual consistency shows after a change, as real IAM does and moto does not. */
-export interface IamLag {
+interface IamLag {
   /** After a CreateRole, every other call on that role answers NoSuchEntity for this long. */
   afterCreateMs: number;
   /** After a DeleteRole, a CreateRole of that name answers EntityAlreadyExists for this long. */

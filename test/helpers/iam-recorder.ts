@@ -21,14 +21,14 @@ import { describeRequest, simulate, type SimulatedRequest } from './simulator.js
  */
 
 /** What a role looked like just before a request acted on it: what IAM authorizes against. */
-export interface RoleBefore {
+interface RoleBefore {
   arn: string;
   path: string;
   tags: Record<string, string>;
   boundary: string | undefined;
 }
 
-export interface RecordedIamRequest {
+interface RecordedIamRequest {
   operation: string;
   params: Record<string, string>;
   accessKeyId: string | undefined;
@@ -194,7 +194,7 @@ async function judge(call: RecordedIamRequest): Promise<RecordedIamRequest> {
  * The authorizations IAM makes for one request: the action on its resource with the request's
  * condition keys, and for CreateRole with tags also iam:TagRole on the new role.
  */
-export function authorizationsFor(
+function authorizationsFor(
   call: Pick<RecordedIamRequest, 'operation' | 'params' | 'roleBefore'>,
   settings: Pick<IamPolicySettings, 'accountId' | 'region' | 'rolePath'>,
 ): SimulatedRequest[] {

@@ -1,6 +1,5 @@
 import t from 'tap';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { STSClient } from '@aws-sdk/client-sts';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { roleSettings } from '../../src/config/settings.js';
@@ -20,7 +19,7 @@ export { FAKE_CREDENTIALS, MOTO_ACCOUNT_ID, MOTO_REGION, type Moto } from '../..
 export { judgedCredentials } from './iam-recorder.js';
 
 /** The test's own key: what it arranges and reads back in IAM is not the webhook's doing. */
-export const ADMIN_CREDENTIALS = { accessKeyId: ADMIN_ACCESS_KEY, secretAccessKey: 'testing' };
+const ADMIN_CREDENTIALS = { accessKeyId: ADMIN_ACCESS_KEY, secretAccessKey: 'testing' };
 
 export interface TestMoto extends Moto {
   /** moto without the recorder in front, for a test that must not be recorded. */
@@ -100,8 +99,4 @@ export function judgedSettingsFor(config: Config, accountId = MOTO_ACCOUNT_ID): 
 /** An SDK client that talks to moto directly, to read back and arrange what IAM holds. */
 export function iamClientFor(endpoint: string): IAMClient {
   return new IAMClient({ region: MOTO_REGION, endpoint, credentials: ADMIN_CREDENTIALS });
-}
-
-export function stsClientFor(endpoint: string): STSClient {
-  return new STSClient({ region: MOTO_REGION, endpoint, credentials: ADMIN_CREDENTIALS });
 }

@@ -19,7 +19,7 @@ import { freePort } from '../../tools/dev/loopback.js';
 import { ensurePodIdentityWebhook } from './go-tools.js';
 import { httpsRequest } from './https.js';
 
-export const POD_IDENTITY_CONFIGURATION = 'pod-identity-webhook';
+const POD_IDENTITY_CONFIGURATION = 'pod-identity-webhook';
 const READY_TIMEOUT_MS = 60_000;
 
 export interface PodIdentityWebhook {

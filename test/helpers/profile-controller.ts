@@ -103,7 +103,7 @@ export class ProfileControllerStandIn {
   // 1. The namespace, with the owner annotation; someone else's is never taken over.
   private async ensureNamespace(profile: Profile): Promise<void> {
     const name = profile.metadata!.name!;
-    const owner = (profile.spec as Spec | undefined)?.owner?.name ?? '';
+    const owner = profile.spec?.owner?.name ?? '';
     const labels = {
       'istio-injection': 'enabled',
       'app.kubernetes.io/part-of': 'kubeflow-profile',
@@ -135,7 +135,7 @@ export class ProfileControllerStandIn {
         this.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: sa } } }),
       );
     }
-    const owner = (profile.spec as Spec | undefined)?.owner;
+    const owner = profile.spec?.owner;
     const bindings: [string, string, { kind: string; name: string; namespace?: string }][] = [
       [
         'namespaceAdmin',
@@ -169,7 +169,8 @@ export class ProfileControllerStandIn {
         }),
       );
     }
-    const hard = (profile.spec as Spec | undefined)?.resourceQuotaSpec?.hard;
+    const spec: Spec | undefined = profile.spec;
+    const hard = spec?.resourceQuotaSpec?.hard;
     if (hard && Object.keys(hard).length > 0) {
       await ignoreConflict(
         this.core.createNamespacedResourceQuota({

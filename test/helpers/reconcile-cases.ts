@@ -8,15 +8,7 @@ import type {
   ObservedServiceAccount,
 } from '../../src/core/reconcile-observed.js';
 import type { OrphanPolicy, ReconcilePolicy } from '../../src/core/reconcile-plan.js';
-import {
-  CLUSTER_TAG,
-  deriveRoleSpec,
-  MANAGED_BY_TAG,
-  MANAGED_BY_VALUE,
-  PROFILE_TAG,
-  roleOwner,
-  trustPolicy,
-} from '../../src/core/role-spec.js';
+import { CLUSTER_TAG, deriveRoleSpec, roleOwner, trustPolicy } from '../../src/core/role-spec.js';
 import type { RoleMode, RoleSettings } from '../../src/core/settings.js';
 import type { ObservedNamespace } from '../../src/core/namespace.js';
 import {
@@ -95,7 +87,7 @@ export function duration(text: string): number {
   return ms;
 }
 
-export function caseRoleSettings(c: PlanCase): RoleSettings {
+function caseRoleSettings(c: PlanCase): RoleSettings {
   return testRoleSettings({
     serviceAccounts: ['default-editor', ...(c.settings?.annotate ?? [])],
     extraTags: c.settings?.extraTags ?? {},
@@ -242,6 +234,3 @@ export function caseObservation(c: PlanCase): Observation {
     now: NOW,
   };
 }
-
-// Tags a fixture may refer to by their constants' values.
-export const TAGS = { MANAGED_BY_TAG, MANAGED_BY_VALUE, PROFILE_TAG, CLUSTER_TAG };

@@ -21,7 +21,7 @@ import {
 /** What the role ensurer's tests share: moto behind the IAM recorder, settings, a harness. */
 
 export const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
-export const PROVIDER_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}`;
+const PROVIDER_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}`;
 export const BOUNDARY = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/kubeflow-boundary`;
 const WRITE_OPERATIONS = new Set([
   'CreateRole',
@@ -61,7 +61,7 @@ export interface Harness {
   logger: Logger;
 }
 
-export interface HarnessOptions {
+interface HarnessOptions {
   mode?: 'provision' | 'lookup';
   now?: () => number;
   endpoint?: string;
@@ -75,8 +75,8 @@ export interface Rig {
   /** Arranges and reads back IAM state behind the ensurer's back; its calls are not counted. */
   raw: IAMClient;
   /** A spec for a namespace no other test of the file uses, so tests need no reset. */
-  specFor(label: string, overrides?: Partial<RoleSettings>): RoleSpec;
-  harness(options?: HarnessOptions): Harness;
+  specFor: (label: string, overrides?: Partial<RoleSettings>) => RoleSpec;
+  harness: (options?: HarnessOptions) => Harness;
 }
 
 export async function startRig(t: Test): Promise<Rig> {

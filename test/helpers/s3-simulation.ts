@@ -89,7 +89,7 @@ export async function decide(
   if (result.resultType === 'error') {
     throw new Error(`simulation refused ${call.operation}: ${JSON.stringify(result.errors)}`);
   }
-  return result.overallResult as Decision;
+  return result.overallResult;
 }
 
 /** A readable name for a call in test output. */

@@ -35,7 +35,7 @@ export interface Verdict {
   explanation: string;
 }
 
-export const SIMULATED_ACCOUNT = '123456789012';
+const SIMULATED_ACCOUNT = '123456789012';
 
 /** Runs one request through the simulator; input it refuses (bad ARN, bad action) throws. */
 export async function simulate(

@@ -144,9 +144,9 @@ t.test('the recorder writes one Event both kubectl commands find', async (t) => 
   t.equal(event?.series, undefined);
   const raw = await eventsApi.readNamespacedEvent({
     namespace: 'default',
-    name: event!.metadata!.name!,
+    name: event!.metadata.name!,
   });
-  t.match(String(raw.eventTime as unknown), MICRO_TIME_PATTERN, 'eventTime in microseconds');
+  t.match(String(raw.eventTime), MICRO_TIME_PATTERN, 'eventTime in microseconds');
   t.same(
     (await eventsFor('team-a')).map((e) => e.metadata?.name),
     [event?.metadata?.name],
@@ -162,12 +162,12 @@ t.test('repeats patch the series of one object; an expired one is made again', a
   let events = await describeEvents(regarding);
   t.equal(events.length, 1, 'one object');
   t.equal(events[0]?.series?.count, 3);
-  t.match(String(events[0]?.series?.lastObservedTime as unknown), MICRO_TIME_PATTERN);
+  t.match(String(events[0]?.series?.lastObservedTime), MICRO_TIME_PATTERN);
   t.equal(await count('created'), 1);
   t.equal(await count('patched'), 2);
 
   // The API server deletes Events an hour after their last write: the next repeat makes it anew.
-  await eventsApi.deleteNamespacedEvent({ namespace: 'default', name: events[0]!.metadata!.name! });
+  await eventsApi.deleteNamespacedEvent({ namespace: 'default', name: events[0]!.metadata.name! });
   rec.record(intent(regarding));
   await rec.flush();
   events = await describeEvents(regarding);

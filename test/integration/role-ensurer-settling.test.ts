@@ -175,7 +175,7 @@ t.test('the creation budget: bulk onboarding completes with retries', async (t) 
       try {
         return await ensure(h, spec, { operation: 'CREATE' });
       } catch (err) {
-        const e = await rejection(Promise.reject(err as Error));
+        const e = await rejection(Promise.reject(err));
         if (e.reason !== 'rate-limited' || !e.retryable) throw err;
         t.match(e.message, /retrying in \d+ s or later will help/);
         denials++;

@@ -81,7 +81,7 @@ t.test('when every waiter has given up the task is cancelled and the key freed',
   const task = (signal: AbortSignal) => {
     taskSignal = signal;
     return new Promise<string>((_resolve, reject) => {
-      signal.addEventListener('abort', () => reject(signal.reason));
+      signal.addEventListener('abort', () => reject(signal.reason as Error));
     });
   };
   const pa = flights.run('k', a.signal, task);

@@ -24,7 +24,7 @@ export type ApiServerPhaseResult =
       operations: ApiServerOperation[];
     };
 
-export interface ApiServerOperation {
+interface ApiServerOperation {
   /** CREATE provisions a new role (moto) when the webhook is on; UPDATE is the cached path. */
   operation: 'CREATE' | 'UPDATE';
   withoutMs: number;

@@ -23,7 +23,7 @@ export interface PhaseContext {
 
 const IAM_CALLS = 'profile_irsa_iam_calls_total';
 
-export async function iamCalls(webhook: WebhookProcess, operation?: string): Promise<number> {
+async function iamCalls(webhook: WebhookProcess, operation?: string): Promise<number> {
   const samples = parsePrometheus(await webhook.metrics());
   return metricSum(samples, IAM_CALLS, operation === undefined ? {} : { operation });
 }
@@ -40,7 +40,7 @@ async function admitted(client: HttpsClient, url: string, body: string, what: st
 // ---------------------------------------------------------------------------------------------
 // 1. Hot path
 
-export interface RunSummary {
+interface RunSummary {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -57,7 +57,7 @@ export interface RunSummary {
   cpuUsPerRequest: number | null;
 }
 
-export interface HotPoint {
+interface HotPoint {
   endpoint: 'mutate' | 'validate';
   concurrency: number;
   webhook: RunSummary;
@@ -79,7 +79,7 @@ export interface HotPathResult {
   iamCallsDuringLoad: number;
 }
 
-export const CONCURRENCY = [1, 10, 50] as const;
+const CONCURRENCY = [1, 10, 50] as const;
 
 export async function hotPath(ctx: PhaseContext): Promise<HotPathResult> {
   const durationMs = ctx.quick ? 400 : 4000;

@@ -31,10 +31,10 @@ export function imageNodeFlags(): string[] {
 }
 
 /** A Node child process started by the benchmark. */
-export interface NodeChild {
+interface NodeChild {
   pid: number;
   /** The end of its stderr, for error messages. */
-  stderrTail(): string;
+  stderrTail: () => string;
   /** SIGTERM, SIGKILL after `graceMs`; waits for the exit. Safe to call twice. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -158,7 +158,7 @@ export async function startBaselineProcess(
         try {
           resolve((JSON.parse(line) as { url: string }).url);
         } catch (err) {
-          reject(err as Error);
+          reject(err);
         }
       });
       child.once('exit', () => reject(new Error(`baseline exited:\n${handle.stderrTail()}`)));

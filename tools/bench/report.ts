@@ -99,7 +99,7 @@ export function targets(s: Omit<Summary, 'targets' | 'seconds'>): Target[] {
   return list;
 }
 
-export function mb(bytes: number | null): string {
+function mb(bytes: number | null): string {
   return bytes === null ? 'n/a' : `${(bytes / 2 ** 20).toFixed(1)} MB`;
 }
 
@@ -107,7 +107,7 @@ const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a'
 const us = (value: number | null) => (value === null ? 'n/a' : value.toFixed(0));
 const ratio = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a');
 
-export function table(headers: string[], rows: string[][]): string {
+function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

@@ -35,7 +35,7 @@ export interface LatencySummary {
 }
 
 /** Nearest-rank percentile of ascending values; NaN when there are none. */
-export function percentile(sorted: ArrayLike<number>, p: number): number {
+function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
@@ -50,11 +50,4 @@ export function median(values: number[]): number {
 
 export function mean(values: number[]): number {
   return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** Rounded for the JSON summary and the table; NaN (nothing measured) becomes null. */
-export function round(value: number, digits = 3): number | null {
-  if (!Number.isFinite(value)) return null;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
 }

@@ -6,7 +6,7 @@ export interface Supervised {
   exited: Promise<void>;
   running(): boolean;
   /** The end of its stderr, for error messages. */
-  stderrTail(): string;
+  stderrTail: () => string;
   /** SIGTERM, then SIGKILL if it still runs after `graceMs` (SIGKILL at once for 0); waits for the exit. */
   terminate(graceMs: number): Promise<void>;
 }

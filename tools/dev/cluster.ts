@@ -50,7 +50,7 @@ export async function registerWebhook(
 export async function createObjects(kc: KubeConfig, objects: readonly K8sObject[]): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kc);
   for (const object of objects) {
-    await api.create(object as KubernetesObject);
+    await api.create(object);
   }
 }
 

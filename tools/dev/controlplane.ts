@@ -27,7 +27,7 @@ import { supervise } from './child.js';
 
 const buildScript = join(repoRoot, 'scripts/build-controlplane.sh');
 /** The real Kubeflow Profile CRD (kept with the test fixtures; see test/fixtures/SOURCES.md). */
-export const profileCrdFile = join(repoRoot, 'test/fixtures/kubeflow.org_profiles.yaml');
+const profileCrdFile = join(repoRoot, 'test/fixtures/kubeflow.org_profiles.yaml');
 
 /** How to get the binary when it is missing. */
 export const BUILD_HINT =
@@ -73,7 +73,7 @@ interface ReadyLine {
 }
 
 /** Where scripts/build-controlplane.sh puts (or has put) the binary for the current sources. */
-export function controlPlaneBinary(): string {
+function controlPlaneBinary(): string {
   const out = execFileSync('bash', [buildScript, '--print-path'], {
     cwd: repoRoot,
     encoding: 'utf8',

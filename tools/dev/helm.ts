@@ -86,7 +86,7 @@ export function isHelmInstalled(): boolean {
  * scripts/install-helm.sh, which only prints the path once it is there). Fails loudly when it
  * cannot be installed; tests never skip.
  */
-export async function ensureHelm(): Promise<string> {
+async function ensureHelm(): Promise<string> {
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync('bash', [installScript], {
@@ -108,14 +108,6 @@ export async function ensureHelm(): Promise<string> {
     throw new Error(`${installScript} printed no usable helm path (got ${JSON.stringify(path)})`);
   }
   return path;
-}
-
-/** The pinned helm version, as written in scripts/install-helm.sh (e.g. `v3.22.0`). */
-export async function pinnedHelmVersion(): Promise<string> {
-  const { stdout } = await execFileAsync('bash', [installScript, '--version'], {
-    encoding: 'utf8',
-  });
-  return stdout.trim();
 }
 
 /** Runs helm with `args`; rejects with a HelmError (stderr in the message) on failure. */
@@ -147,7 +139,7 @@ export async function helm(
 }
 
 /** Parses a multi-document YAML stream into its non-empty documents. */
-export function parseManifests(text: string): K8sObject[] {
+function parseManifests(text: string): K8sObject[] {
   const objects: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) {
