@@ -146,10 +146,15 @@ t.test('failures are warnings; a refusal names its cause; a skip says nothing', 
 });
 
 t.test("a deleted Profile's role, and its annotations", async (t) => {
-  const gone = planReconcile(
-    caseObservation({ ...world, settings: { orphanPolicy: 'delete', annotate: ['default'] } }),
-    casePolicy({ ...world, settings: { orphanPolicy: 'delete', annotate: ['default'] } }),
-  ).find((p) => p.namespace === 'team-gone')!;
+  // An orphan since longer than the grace (counted from the orphaned-since mark) is deleted.
+  const orphaned: PlanCase = {
+    ...world,
+    settings: { orphanPolicy: 'delete', annotate: ['default'] },
+    roles: world.roles!.map((r) => (r.for === 'team-gone' ? { ...r, orphanedAgo: '1h' } : r)),
+  };
+  const gone = planReconcile(caseObservation(orphaned), casePolicy(orphaned)).find(
+    (p) => p.namespace === 'team-gone',
+  )!;
   t.match(
     profileEvents(
       gone,
