@@ -150,6 +150,20 @@ t.test('npm run dev: the printed kubectl commands store a Profile with the plugi
   const boundary = await iam.send(new GetPolicyCommand({ PolicyArn: ready.permissionsBoundary! }));
   t.equal(boundary.Policy?.Arn, ready.permissionsBoundary, 'the boundary policy exists in moto');
 
+  // The reconciler runs in dev too: the printed describe shows the Profile's Events.
+  const describe = printed('describe');
+  t.same(describe, ['--kubeconfig', ready.kubeconfig, 'describe', 'profile', 'team-a']);
+  let described = '';
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(1000)) {
+    described = (await run('kubectl', describe, { cwd: dir })).stdout;
+    if (described.includes('RoleInPlace')) break;
+  }
+  t.match(
+    described,
+    /Events:[\s\S]*Normal\s+RoleInPlace[\s\S]*arn:aws:iam::123456789012:role\/kubeflow-profiles\/team-a-dev-role/,
+    'kubectl describe profile shows the role in place',
+  );
+
   // Everything it started: moto, the control plane, and whatever else is a child of it.
   const pids = [
     ...new Set([

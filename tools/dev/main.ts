@@ -5,7 +5,7 @@ import { startWebhook } from '../../src/commands/serve.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
 import { writeLocalCerts } from './certs.js';
-import { registerWebhook, waitUntilMutating } from './cluster.js';
+import { createObjects, registerWebhook, waitUntilMutating } from './cluster.js';
 import {
   installProfileCrd,
   isControlPlaneBuilt,
@@ -16,6 +16,9 @@ import { isHelmInstalled } from './helm.js';
 import { createBoundaryPolicy } from './boundary.js';
 import { startMoto } from './moto.js';
 import { plainProfile, sampleReview } from './sample.js';
+
+/** The webhook's own namespace in the local control plane: its Lease lives there. */
+const DEV_NAMESPACE = 'profile-irsa-webhook';
 
 /**
  * `npm run dev`: the webhook on its embedded defaults, for a first look. IAM is moto's local
@@ -90,6 +93,20 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
   process.env.AWS_ENDPOINT_URL_STS ??= moto.endpoint;
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  // The control plane comes first, so that the webhook starts with its reconciler.
+  let controlPlane: ControlPlane | undefined;
+  if (isControlPlaneBuilt() && isHelmInstalled()) {
+    process.stderr.write('dev: starting the local control plane (kube-apiserver + etcd)...\n');
+    const running = await startControlPlane();
+    controlPlane = running;
+    await started(() => running.stop());
+    await installProfileCrd(controlPlane.kubeConfig);
+    // The namespace of the reconciler's Lease, as the chart's release namespace.
+    await createObjects(controlPlane.kubeConfig, [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DEV_NAMESPACE } },
+    ]);
+    process.env.KUBECONFIG = controlPlane.kubeconfigPath;
+  }
   const certs = await writeLocalCerts(join(workDir, 'certs'));
   const env: Record<string, string | undefined> = {
     CLUSTER_NAME: 'dev',
@@ -98,8 +115,9 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
     OIDC_ISSUER: 'https://oidc.eks.us-east-1.amazonaws.com/id/DEVCLUSTER',
     HOST: '127.0.0.1',
     SHUTDOWN_DELAY_SECONDS: '0',
-    // The webhook starts before the local control plane, and without a namespace for a Lease.
-    RECONCILE: 'false',
+    // The reconciler runs (and records Events) when there is a local API server for it.
+    RECONCILE: controlPlane === undefined ? 'false' : 'true',
+    POD_NAMESPACE: DEV_NAMESPACE,
     ...process.env,
     TLS_CERT_FILE: certs.certFile,
     TLS_KEY_FILE: certs.keyFile,
@@ -127,14 +145,7 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
   await writeFile(profileFile, toYaml(plainProfile('team-a')));
   const rel = (file: string) => file.replace(`${process.cwd()}/`, '');
 
-  let controlPlane: ControlPlane | undefined;
-  const clusterReady = isControlPlaneBuilt() && isHelmInstalled();
-  if (clusterReady) {
-    process.stderr.write('dev: starting the local control plane (kube-apiserver + etcd)...\n');
-    const running = await startControlPlane();
-    controlPlane = running;
-    await started(() => running.stop());
-    await installProfileCrd(controlPlane.kubeConfig);
+  if (controlPlane !== undefined) {
     await registerWebhook(controlPlane.kubeConfig, server.admissionUrl, certs.caCert, {
       release: 'dev',
     });
@@ -161,6 +172,8 @@ async function start(started: (stop: () => Promise<void>) => Promise<void>): Pro
       "registered through the chart's webhook configurations. Apply a plain Profile and see it stored with the plugin:",
       `  ${kubectl} apply -f ${rel(profileFile)}`,
       `  ${kubectl} get profile team-a -o yaml`,
+      "The reconciler runs too; after its first pass the Profile's Events show its role:",
+      `  ${kubectl} describe profile team-a`,
       '',
     );
   } else {
