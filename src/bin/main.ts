@@ -13,7 +13,7 @@ import { DiscoveryError } from '../discovery/errors.js';
 import { createLogger } from '../log/logger.js';
 import type { Config } from '../config/schema.js';
 
-/** Exit code for configuration a user must fix (SPEC §4.2). */
+/** Exit code for configuration a user must fix. */
 const BAD_CONFIG = 2;
 /** IAM's quota for a customer managed policy document, whitespace not counted. */
 const MANAGED_POLICY_MAX = 6144;

@@ -26,7 +26,7 @@ export interface ServeOverrides {
 }
 
 export interface RunningWebhook extends RunningServer {
-  /** The leader-elected reconciler (SPEC §3.5), unless `--reconcile false`. */
+  /** The leader-elected reconciler (docs/reconciler.md), unless `--reconcile false`. */
   reconciler: RunningReconciler | undefined;
 }
 

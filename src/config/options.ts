@@ -1,6 +1,6 @@
 /**
  * Every setting: its flag, its environment variables (first set wins) and its default. Flags win
- * over the environment, the environment over defaults (SPEC §4.3); the chart sets the variables.
+ * over the environment, the environment over defaults (docs/configuration.md); the chart sets the variables.
  */
 export interface OptionSpec {
   key: string;
@@ -280,7 +280,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     description: 'fatal, error, warn, info, debug or trace',
     default: 'info',
   },
-  // The reconciler (SPEC §3.5).
+  // The reconciler (docs/reconciler.md).
   {
     key: 'reconcile',
     flag: '--reconcile [bool]',

@@ -1,7 +1,7 @@
 import type { ObservedNamespace } from './namespace.js';
 
 /**
- * What the reconciler observed, as plain data: the input of its plan (SPEC §3.5). The adapters
+ * What the reconciler observed, as plain data: the input of its plan (docs/reconciler.md). The adapters
  * fill it from the API server and IAM; the plan never does I/O.
  */
 

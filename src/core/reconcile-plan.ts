@@ -28,7 +28,7 @@ export type OrphanPolicy = 'retain' | 'delete';
 
 /** Everything the plan decides with, fixed for the life of a process. */
 export interface ReconcilePolicy {
-  /** This cluster: only its roles are ever written (SPEC §3.4). */
+  /** This cluster: only its roles are ever written. */
   owner: RoleOwner;
   mode: RoleMode;
   /** The same decisions the webhooks make, so the reconciler can never disagree with them. */
@@ -147,7 +147,7 @@ export function roleReadNeeds(
 }
 
 /**
- * What is out of place and what to do about it, per namespace (SPEC §3.5). Only roles tagged as
+ * What is out of place and what to do about it, per namespace (docs/reconciler.md). Only roles tagged as
  * ours for this cluster are ever written or deleted; any other role is at most reported.
  */
 export function planReconcile(observation: Observation, policy: ReconcilePolicy): NamespacePlan[] {
@@ -321,7 +321,7 @@ interface Judgement {
   usable: boolean;
 }
 
-/** The admission's rules for the namespace's derived role (SPEC §3.4), applied to what IAM holds. */
+/** The admission's rules for the namespace's derived role, applied to what IAM holds. */
 function judgeRole(
   spec: RoleSpec,
   role: InventoryRole | undefined,

@@ -34,7 +34,7 @@ export interface ValidationDecision {
   skipped?: NoIamReason;
 }
 
-/** The validating webhook's decision on the final object of a CREATE or UPDATE (SPEC §3.3). */
+/** The validating webhook's decision on the final object of a CREATE or UPDATE (docs/admission.md). */
 export function validateProfile(request: AdmissionRequest, context: ValidationContext): Verdict {
   return decideValidation(request, context).verdict;
 }

@@ -82,7 +82,7 @@ interface CallContext {
 }
 
 /**
- * Puts a profile's IAM role in the state its RoleSpec describes (SPEC §3.4), or proves that a role
+ * Puts a profile's IAM role in the state its RoleSpec describes (docs/admission.md), or proves that a role
  * someone else made is usable, and remembers verified roles so UPDATE admissions make no IAM call.
  */
 export class RoleEnsurer {

@@ -35,7 +35,7 @@ export interface Metrics {
   events: Counter<'reason' | 'result'>;
 }
 
-/** The reconciler's own metrics (SPEC §3.5); only the leader moves them, except `leader`. */
+/** The reconciler's own metrics (docs/reconciler.md); only the leader moves them, except `leader`. */
 interface ReconcileMetrics {
   passes: Counter<'result'>;
   passesAborted: Counter;

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { DEFAULT_RESERVED_NAMESPACES } from '../../src/core/namespace.js';
 import { BOUNDARY_ENV, REQUIRED_ENV } from '../helpers/settings.js';
 
-t.test('defaults of SPEC §4.3', async (t) => {
+t.test('the documented defaults', async (t) => {
   const result = loadConfig({}, REQUIRED_ENV);
   t.ok(result.ok);
   if (!result.ok) return;

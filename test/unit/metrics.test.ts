@@ -39,7 +39,7 @@ t.test('admissions answered without IAM are counted by webhook and reason', asyn
   t.match(text, 'profile_irsa_admission_no_iam_total{webhook="mutate",reason="deleting"} 1');
 });
 
-t.test('every metric SPEC §4.4 names is exported with the product prefix', async (t) => {
+t.test('every documented metric is exported with the product prefix', async (t) => {
   const metrics = createMetrics();
   const text = await metrics.registry.metrics();
   for (const name of [
