@@ -10,9 +10,8 @@ import {
   s3ScopeProblems,
 } from '../core/s3-policy.js';
 import { issuerProblem, parseExtraTags } from './iam-limits.js';
-import { s3ScopeOf } from './settings.js';
 import { roleArnPattern } from '../core/role-pattern.js';
-import { knownPartition } from '../core/settings.js';
+import { knownPartition, s3ScopeOf } from '../core/settings.js';
 import { parseDuration } from '../core/duration.js';
 
 const list = z

@@ -1,4 +1,4 @@
-import type { PolicySettings, RoleSettings, S3Scope } from '../core/settings.js';
+import { s3ScopeOf, type PolicySettings, type RoleSettings } from '../core/settings.js';
 import type { Config } from './schema.js';
 
 /** The pure core's inputs, once the account and issuer are known (given or discovered). */
@@ -29,17 +29,4 @@ export function policySettings(config: Config): PolicySettings {
     requirePlugin: config.requirePlugin,
     roleAdminGroups: config.roleAdminGroups,
   };
-}
-
-/** The namespace scope of the S3 policy, or none (the whole bucket) without prefixes. */
-export function s3ScopeOf(
-  config: Pick<Config, 's3Prefixes' | 's3SharedPrefixes' | 's3SharedAccess'>,
-): S3Scope | undefined {
-  return config.s3Prefixes.length > 0
-    ? {
-        prefixTemplates: config.s3Prefixes,
-        sharedPrefixes: config.s3SharedPrefixes,
-        sharedAccess: config.s3SharedAccess,
-      }
-    : undefined;
 }

@@ -64,3 +64,18 @@ export function partitionForRegion(region: string): Partition {
     throw new Error(`region ${region} is not in the AWS SDK's partition table`);
   return partition;
 }
+
+/** The namespace scope of the S3 policy, or none (the whole bucket) without prefixes. */
+export function s3ScopeOf(config: {
+  s3Prefixes: string[];
+  s3SharedPrefixes: string[];
+  s3SharedAccess: S3Access;
+}): S3Scope | undefined {
+  return config.s3Prefixes.length > 0
+    ? {
+        prefixTemplates: config.s3Prefixes,
+        sharedPrefixes: config.s3SharedPrefixes,
+        sharedAccess: config.s3SharedAccess,
+      }
+    : undefined;
+}

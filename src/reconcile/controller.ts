@@ -61,7 +61,7 @@ export class ReconcileController {
   async run(signal: AbortSignal): Promise<void> {
     const { logger } = this.o;
     const queue = new WorkQueue();
-    const known = new Map<string, string>();
+    const known = new Map<string, ActedOn>();
     let synced = false;
     const enqueue = (namespace: string) => {
       if (synced && namespace !== '') queue.add(namespace);
@@ -78,7 +78,7 @@ export class ReconcileController {
       handlers: {
         add: (profile) => {
           const name = profile.metadata?.name ?? '';
-          known.set(name, fingerprint(profile));
+          known.set(name, actedOn(profile));
           this.goneAt.delete(name);
           enqueue(name);
         },
@@ -86,8 +86,11 @@ export class ReconcileController {
         // what the reconciler acts on (plugins, deletion) is worth IAM reads.
         update: (profile) => {
           const name = profile.metadata?.name ?? '';
-          const next = fingerprint(profile);
-          if (known.get(name) === next) return;
+          const next = actedOn(profile);
+          const previous = known.get(name);
+          if (previous?.plugins === next.plugins && previous.terminating === next.terminating) {
+            return;
+          }
           known.set(name, next);
           enqueue(name);
         },
@@ -103,7 +106,7 @@ export class ReconcileController {
       const onAccount = (account: V1ServiceAccount) => {
         const namespace = account.metadata?.namespace ?? '';
         const profile = known.get(namespace);
-        if (profile === undefined || profile.endsWith(TERMINATING)) return;
+        if (profile === undefined || profile.terminating) return;
         const annotation = account.metadata?.annotations?.[ROLE_ARN_ANNOTATION];
         if (annotation !== this.o.policy.mutation.roleArnFor(namespace)) enqueue(namespace);
       };
@@ -296,13 +299,17 @@ async function bounded<T>(
   }
 }
 
-const TERMINATING = '\u0000terminating';
+/** What the reconciler acts on in a Profile: its plugins (as JSON), and whether it is going. */
+interface ActedOn {
+  plugins: string;
+  terminating: boolean;
+}
 
-/** What the reconciler acts on in a Profile: its plugins, and whether it is being deleted. */
-function fingerprint(profile: Profile): string {
-  const plugins = JSON.stringify(fieldPath(profile, 'spec', 'plugins') ?? null);
-  const terminating =
-    profile.metadata?.deletionTimestamp !== undefined &&
-    profile.metadata.deletionTimestamp !== null;
-  return terminating ? `${plugins}${TERMINATING}` : plugins;
+function actedOn(profile: Profile): ActedOn {
+  return {
+    plugins: JSON.stringify(fieldPath(profile, 'spec', 'plugins') ?? null),
+    terminating:
+      profile.metadata?.deletionTimestamp !== undefined &&
+      profile.metadata.deletionTimestamp !== null,
+  };
 }
