@@ -5,7 +5,10 @@ import { DiscoveryError } from './errors.js';
 export async function discoverAccountId(region: string, signal?: AbortSignal): Promise<string> {
   const sts = new STSClient({ region });
   try {
-    const identity = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: signal });
+    const identity = await sts.send(
+      new GetCallerIdentityCommand({}),
+      signal === undefined ? {} : { abortSignal: signal },
+    );
     if (!identity.Account) throw new Error('GetCallerIdentity returned no account');
     return identity.Account;
   } catch (error) {

@@ -28,7 +28,7 @@ export interface CertWatcherOptions {
   keyFile: string;
   logger: Logger;
   /** Polling covers file systems where change events are lost (and Secret volumes' symlink swaps). */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   /** The pair in service now; changes are measured against it. */
   current: CertPair;
   onChange(pair: CertPair): void;

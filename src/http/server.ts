@@ -25,7 +25,7 @@ export interface ServerOptions {
   tlsKeyFile: string;
   /** After shutdown begins, how long to keep serving while endpoints drop the pod. */
   shutdownDelayMs: number;
-  certPollMs?: number;
+  certPollMs?: number | undefined;
   /** Timeouts, connection cap and body memory for both ports. */
   limits?: ServerLimits;
 }

@@ -33,8 +33,8 @@ export interface ControllerOptions {
    */
   sweepIntervalMs?: number;
   /** After a failed pass, the next one starts sooner than the interval. */
-  failedPassRetryMs?: number;
-  informerBackoffMs?: { min: number; max: number };
+  failedPassRetryMs?: number | undefined;
+  informerBackoffMs?: { min: number; max: number } | undefined;
 }
 
 /** A recheck lands a moment after the time it waits for, so the plan sees it passed. */

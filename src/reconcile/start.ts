@@ -45,7 +45,7 @@ export interface StartReconcilerOptions {
   logger: Logger;
   /** This replica's admission ensurer: a deleted role must not stay cached as verified. */
   forget?: (namespace: string) => void;
-  tuning?: ReconcilerTuning;
+  tuning?: ReconcilerTuning | undefined;
   /** Tests: the IAM client's credentials instead of the SDK's chain. */
   iamCredentials?: IamClientOptions['credentials'];
 }

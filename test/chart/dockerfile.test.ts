@@ -101,9 +101,9 @@ interface TsConfig {
   include?: string[];
 }
 interface ResolvedTsConfig {
-  outDir?: string;
-  rootDir?: string;
-  include?: string[];
+  outDir?: string | undefined;
+  rootDir?: string | undefined;
+  include?: string[] | undefined;
   /** This file and every file it extends, relative to the repository. */
   files: string[];
 }

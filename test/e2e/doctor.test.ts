@@ -510,7 +510,7 @@ async function editValidating(
   await admission.replaceValidatingWebhookConfiguration({ name: NAME, body: object });
   return async () => {
     const current = await admission.readValidatingWebhookConfiguration({ name: NAME });
-    original.metadata!.resourceVersion = current.metadata!.resourceVersion;
+    original.metadata!.resourceVersion = current.metadata!.resourceVersion!;
     await admission.replaceValidatingWebhookConfiguration({ name: NAME, body: original });
   };
 }
@@ -556,7 +556,7 @@ t.test("a webhook configuration without the chart's matchConditions", async (t) 
   await admission.replaceMutatingWebhookConfiguration({ name: NAME, body: object });
   t.teardown(async () => {
     const current = await admission.readMutatingWebhookConfiguration({ name: NAME });
-    original.metadata!.resourceVersion = current.metadata!.resourceVersion;
+    original.metadata!.resourceVersion = current.metadata!.resourceVersion!;
     await admission.replaceMutatingWebhookConfiguration({ name: NAME, body: original });
   });
   await expectFailure(

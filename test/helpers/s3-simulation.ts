@@ -79,8 +79,9 @@ export async function decide(
         contextVariables,
       },
       identityPolicies: [{ name: 'inline', policy }],
-      permissionBoundaryPolicies:
-        boundary === undefined ? undefined : [{ name: 'boundary', policy: boundary }],
+      ...(boundary === undefined
+        ? {}
+        : { permissionBoundaryPolicies: [{ name: 'boundary', policy: boundary }] }),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
     },

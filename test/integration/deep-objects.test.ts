@@ -20,7 +20,7 @@ function profileText(namespace: string, depth: number, leaf: string): string {
   const profile = profileWithRole(
     namespace,
     `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/kubeflow-profiles/${namespace}-prod-role`,
-  ) as {
+  ) as unknown as {
     spec: { plugins: unknown[] };
   };
   profile.spec.plugins.push({ kind: 'SomeOtherPlugin', spec: '__DEEP__' });

@@ -25,7 +25,7 @@ export function profileReview(options: {
   operation: string;
   object: unknown;
   oldObject?: unknown;
-  request?: Record<string, unknown>;
+  request?: Record<string, unknown> | undefined;
 }) {
   const name = (options.object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
   return {
