@@ -121,6 +121,8 @@ export const configSchema = z
         .regex(POLICY_ARN, 'must be an IAM policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
         .optional(),
     ),
+    /** The operator's waiver of the boundary in provision mode; absent means not waived. */
+    allowNoBoundary: z.boolean().optional(),
     maxSessionDuration: optionalText.pipe(
       z.coerce.number<string | undefined>().int().min(3600).max(43200).optional(),
     ),
