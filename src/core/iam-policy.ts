@@ -104,6 +104,16 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
       Action: 'iam:SimulatePrincipalPolicy',
       Resource: arns.anyRole,
     },
+    ...(boundary === undefined || settings.mode === 'lookup'
+      ? []
+      : [
+          {
+            Sid: 'DoctorReadsTheBoundaryPolicy',
+            Effect: 'Allow' as const,
+            Action: 'iam:GetPolicy',
+            Resource: boundary,
+          },
+        ]),
     {
       Sid: 'WhoAmI',
       Effect: 'Allow',
@@ -287,6 +297,9 @@ export function webhookIamCalls(
     call('SimulatePrincipalPolicy', webhookRole, {}, "doctor: the webhook's own permissions"),
   ];
   if (settings.mode === 'lookup') return calls;
+  if (boundary !== undefined) {
+    calls.push(call('GetPolicy', boundary, {}, 'doctor: the permissions boundary exists'));
+  }
 
   const created: Record<string, string> =
     boundary === undefined ? {} : { 'iam:PermissionsBoundary': boundary };

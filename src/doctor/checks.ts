@@ -106,7 +106,18 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.account',
     section: 'aws',
-    run: async (f) => judgeAccountMatch(f.config.accountId, await f.identity()),
+    run: async (f) => {
+      const identity = await f.identity();
+      if (f.config.accountId !== undefined || !identity.ok)
+        return judgeAccountMatch(f.config.accountId, identity);
+      const settings = await settingsOf(f);
+      if (!settings) return judgeAccountMatch(undefined, identity);
+      const providerArn = oidcProviderArn(settings);
+      return judgeAccountMatch(undefined, identity, {
+        providerArn,
+        provider: await f.oidcProvider(providerArn),
+      });
+    },
   },
   {
     id: 'aws.oidc-provider',
@@ -138,7 +149,15 @@ export const CHECKS: readonly DoctorCheck[] = [
       return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
     },
   },
-  { id: 'aws.permissions-boundary', section: 'aws', run: async (f) => judgeBoundary(f.config) },
+  {
+    id: 'aws.permissions-boundary',
+    section: 'aws',
+    run: async (f) => {
+      const boundary = f.config.mode === 'provision' ? f.config.permissionsBoundary : undefined;
+      const readable = boundary !== undefined && (await f.identity()).ok;
+      return judgeBoundary(f.config, readable ? await f.policyExists(boundary) : undefined);
+    },
+  },
 
   {
     id: 'k8s.api',

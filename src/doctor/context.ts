@@ -44,6 +44,7 @@ export function createFacts(from: FactSources): DoctorFacts {
     simulate: memo((principal: string, calls: IamCall[]) => aws.simulate(principal, calls)),
     // Not remembered: the end-to-end check asks before and after its dry run.
     roleExists: (name: string) => aws.roleExists(name),
+    policyExists: memo((arn: string) => aws.policyExists(arn)),
     webhookIamCalls: from.webhookIamCalls,
     serverVersion: memo(() => kubernetes.serverVersion()),
     profileApi: memo(() => kubernetes.profileApi()),

@@ -162,6 +162,7 @@ export interface DoctorFacts {
   oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
   simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
   roleExists(roleName: string): Promise<Outcome<boolean>>;
+  policyExists(policyArn: string): Promise<Outcome<boolean>>;
   /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
   webhookIamCalls: (settings: RoleSettings, webhookRoleArn: string) => IamCall[];
 

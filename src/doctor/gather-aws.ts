@@ -1,5 +1,6 @@
 import {
   GetOpenIDConnectProviderCommand,
+  GetPolicyCommand,
   GetRoleCommand,
   IAMClient,
   SimulatePrincipalPolicyCommand,
@@ -24,6 +25,7 @@ export interface AwsGatherers {
   oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
   simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
   roleExists(roleName: string): Promise<Outcome<boolean>>;
+  policyExists(policyArn: string): Promise<Outcome<boolean>>;
   close(): void;
 }
 
@@ -118,6 +120,15 @@ export function createAwsGatherers(region: string): AwsGatherers {
     async roleExists(roleName) {
       try {
         await iam.send(new GetRoleCommand({ RoleName: roleName }), signal());
+        return { ok: true, value: true };
+      } catch (error) {
+        const fact = awsError(error);
+        return NOT_FOUND.test(fact.name) ? { ok: true, value: false } : { ok: false, error: fact };
+      }
+    },
+    async policyExists(policyArn) {
+      try {
+        await iam.send(new GetPolicyCommand({ PolicyArn: policyArn }), signal());
         return { ok: true, value: true };
       } catch (error) {
         const fact = awsError(error);

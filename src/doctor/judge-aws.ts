@@ -53,20 +53,51 @@ export function judgeCredentials(identity: Outcome<CallerIdentity>): CheckResult
   );
 }
 
+/** What the discovered account is judged by: the OIDC provider the roles would trust, when known. */
+export interface AccountEvidence {
+  providerArn: string;
+  provider: Outcome<OidcProviderFact | null>;
+}
+
+const SET_ACCOUNT = 'set --account-id / AWS_ACCOUNT_ID (the chart: accountId)';
+
 export function judgeAccountMatch(
   configured: string | undefined,
   identity: Outcome<CallerIdentity>,
+  evidence?: AccountEvidence,
 ): CheckResult {
   if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
   const actual = identity.value.account;
   if (configured === undefined) {
-    return ok(`the roles live in account ${actual}, the credentials' own`);
+    // Discovered, not chosen: it is right only if the cluster's OIDC provider lives there.
+    const discovered = `account ${actual}, discovered from the credentials (STS GetCallerIdentity)`;
+    if (evidence === undefined) {
+      return warn(
+        `${discovered}; the issuer is unknown, so nothing confirms the roles belong there`,
+        `${SET_ACCOUNT} to the account of the cluster's OIDC provider`,
+      );
+    }
+    if (!evidence.provider.ok) {
+      return warn(
+        `${discovered}; could not confirm that ${evidence.providerArn} is in it (${evidence.provider.error.name})`,
+        `${SET_ACCOUNT} to the account of the cluster's OIDC provider, so it is not left to the credentials`,
+      );
+    }
+    if (evidence.provider.value === null) {
+      return warn(
+        `${discovered}, which holds no OIDC provider ${evidence.providerArn}: ` +
+          'if the cluster trusts a provider of another account, roles would trust one that does not exist',
+        `${SET_ACCOUNT} to the account that holds the cluster's OIDC provider ` +
+          '(or create the provider in this account: aws.oidc-provider)',
+      );
+    }
+    return ok(`${discovered}; it holds the cluster's OIDC provider ${evidence.providerArn}`);
   }
   if (configured !== actual) {
     return fail(
       `the configured account ${configured} is not the credentials' account ${actual}: ` +
         `role ARNs would name account ${configured} while roles are made in ${actual}`,
-      `set --account-id / AWS_ACCOUNT_ID (the chart: accountId) to ${actual}, or run the webhook with credentials of account ${configured}`,
+      `${SET_ACCOUNT} to ${actual}, or run the webhook with credentials of account ${configured}`,
     );
   }
   return ok(`the configured account ${configured} is the credentials' account`);
@@ -177,15 +208,52 @@ export function judgePermissions(
   );
 }
 
-export function judgeBoundary(config: Config): CheckResult {
-  if (config.permissionsBoundary) {
-    return ok(`created roles get the permissions boundary ${config.permissionsBoundary}`);
+/**
+ * Provision mode needs a boundary unless the operator waived it; a configured boundary must
+ * exist, or IAM refuses every CreateRole that names it. `exists` is undefined when not read.
+ */
+export function judgeBoundary(
+  config: Pick<Config, 'mode' | 'permissionsBoundary' | 'allowNoBoundary'>,
+  exists: Outcome<boolean> | undefined,
+): CheckResult {
+  if (config.mode === 'lookup') {
+    return ok('lookup mode creates no roles: no permissions boundary applies');
   }
-  return warn(
-    'no permissions boundary: a role the webhook creates is limited only by what its own policy lets it write',
-    'set --permissions-boundary / PERMISSIONS_BOUNDARY_ARN (the chart: permissionsBoundary) and require it in the ' +
-      'webhook\'s policy; docs/iam-policy.md ("Variant: a permissions boundary on every created role") explains why',
-  );
+  const boundary = config.permissionsBoundary;
+  if (boundary === undefined) {
+    const risk =
+      'no permissions boundary: a role the webhook creates is limited only by what its own policy lets it write';
+    const fix =
+      'create it (`profile-irsa-webhook iam-policy --boundary`) and set --permissions-boundary / ' +
+      'PERMISSIONS_BOUNDARY_ARN (the chart: permissionsBoundary); docs/iam-policy.md ' +
+      '("Variant: a permissions boundary on every created role") explains why';
+    if (config.allowNoBoundary) return warn(`${risk} (waived with --allow-no-boundary)`, fix);
+    return fail(risk, `${fix}; or waive it explicitly with --allow-no-boundary`);
+  }
+  if (exists === undefined) {
+    return notChecked('the AWS credentials do not work', 'aws.credentials');
+  }
+  if (!exists.ok) {
+    if (ACCESS_DENIED.test(exists.error.name)) {
+      return fail(
+        `not allowed to read the permissions boundary ${boundary} (${exists.error.message})`,
+        `allow iam:GetPolicy on ${boundary} in the webhook's IAM policy (\`profile-irsa-webhook iam-policy\`)`,
+      );
+    }
+    return fail(
+      `could not read the permissions boundary ${boundary} (${exists.error.name}: ${exists.error.message})`,
+      'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait',
+    );
+  }
+  if (!exists.value) {
+    return fail(
+      `the permissions boundary ${boundary} does not exist: IAM refuses every role created with it`,
+      `create it: profile-irsa-webhook iam-policy --boundary > boundary.json && aws iam create-policy ` +
+        `--policy-name ${boundary.split('/').pop()} --policy-document file://boundary.json ` +
+        '(or correct --permissions-boundary)',
+    );
+  }
+  return ok(`created roles get the permissions boundary ${boundary}, which exists (iam:GetPolicy)`);
 }
 
 function withScheme(issuer: string): string {

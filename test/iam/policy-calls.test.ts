@@ -184,3 +184,42 @@ t.test('the boundary allows S3 on the configured buckets and nothing else', asyn
   );
   t.not(await decide('ec2:DescribeInstances', '*'), 'Allowed');
 });
+
+t.test('doctor may read the configured boundary policy, and no other policy', async (t) => {
+  const settings = { ...BASE, permissionsBoundary: BOUNDARY };
+  const policy = webhookIamPolicy(settings);
+  const read = (resource: string) =>
+    simulate({ action: 'iam:GetPolicy', resource, context: {} }, { identity: [policy] });
+  t.equal((await read(BOUNDARY)).result, 'Allowed', 'the configured boundary');
+  for (const other of [
+    'arn:aws:iam::111122223333:policy/AdministratorAccess-copy',
+    'arn:aws:iam::111122223333:policy/profile-irsa-webhook-boundary-v2',
+    'arn:aws:iam::444455556666:policy/profile-irsa-webhook-boundary',
+  ]) {
+    t.not((await read(other)).result, 'Allowed', other);
+  }
+  t.not(
+    (await read(BOUNDARY.replace('policy/', 'policy/x'))).result,
+    'Allowed',
+    'a look-alike name',
+  );
+  for (const without of [
+    BASE,
+    { ...BASE, mode: 'lookup' as const, permissionsBoundary: BOUNDARY },
+  ]) {
+    t.not(
+      (
+        await simulate(
+          { action: 'iam:GetPolicy', resource: BOUNDARY, context: {} },
+          { identity: [webhookIamPolicy(without)] },
+        )
+      ).result,
+      'Allowed',
+      `no policy read without a boundary to check (${without.mode}, ${without.permissionsBoundary ?? 'none'})`,
+    );
+  }
+  t.ok(
+    webhookIamCalls(settings).some((c) => c.action === 'iam:GetPolicy' && c.resource === BOUNDARY),
+    'doctor simulates its own GetPolicy too',
+  );
+});

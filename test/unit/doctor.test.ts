@@ -14,6 +14,8 @@ import type {
   WebhookConfigurationFact,
 } from '../../src/doctor/facts.js';
 import {
+  judgeAccountMatch,
+  judgeBoundary,
   judgeCredentials,
   judgePermissions,
   simulationPrincipal,
@@ -603,4 +605,49 @@ t.test('dry run: the derived ARN, and nothing written', async (t) => {
     }),
     { status: 'fail', hint: /k8s\.serving-certificate/ },
   );
+});
+
+t.test('boundary: required in provision mode unless waived, and it must exist', async (t) => {
+  const arn = 'arn:aws:iam::123456789012:policy/kf-boundary';
+  const none = { ...config(), permissionsBoundary: undefined };
+  t.match(judgeBoundary(none, undefined), { status: 'fail', hint: /--allow-no-boundary/ });
+  t.match(judgeBoundary({ ...none, allowNoBoundary: true }, undefined), {
+    status: 'warn',
+    message: /limited only by what its own policy lets it write.*waived/,
+  });
+  t.match(judgeBoundary({ ...none, mode: 'lookup' }, undefined), { status: 'ok' });
+  const bounded = { ...none, permissionsBoundary: arn };
+  t.match(judgeBoundary(bounded, okOf(true)), {
+    status: 'ok',
+    message: /kf-boundary, which exists/,
+  });
+  t.match(judgeBoundary(bounded, okOf(false)), {
+    status: 'fail',
+    message: /does not exist/,
+    hint: /iam-policy --boundary/,
+  });
+  t.match(judgeBoundary(bounded, errorOf('AccessDenied', 'not authorized')), {
+    status: 'fail',
+    hint: /iam:GetPolicy on arn:aws:iam::123456789012:policy\/kf-boundary/,
+  });
+});
+
+t.test('account: a discovered account passes only when it holds the OIDC provider', async (t) => {
+  const identity = okOf({ arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' });
+  const providerArn = 'arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X';
+  const provider = { arn: providerArn, url: 'oidc.example/id/X', clientIds: ['sts.amazonaws.com'] };
+  t.match(judgeAccountMatch(undefined, identity, { providerArn, provider: okOf(provider) }), {
+    status: 'ok',
+    message: /discovered from the credentials.*holds the cluster's OIDC provider/,
+  });
+  for (const outcome of [okOf(null), errorOf('Throttling', 'slow down')]) {
+    t.match(judgeAccountMatch(undefined, identity, { providerArn, provider: outcome }), {
+      status: 'warn',
+      message: /discovered from the credentials/,
+      hint: /--account-id/,
+    });
+  }
+  t.match(judgeAccountMatch(undefined, identity), { status: 'warn', hint: /--account-id/ });
+  t.match(judgeAccountMatch('123456789012', identity), { status: 'ok' });
+  t.match(judgeAccountMatch('111122223333', identity), { status: 'fail' });
 });
