@@ -153,14 +153,14 @@ export class RoleInventory {
         }),
       );
       this.logger.info(
-        { roleName, policyName, operation: 'DeleteRolePolicy' },
+        { roleName, policyName, iamAction: 'DeleteRolePolicy' },
         'IAM DeleteRolePolicy done',
       );
     }
     await this.call('DeleteRole', roleName, signal, () =>
       this.iam.send(new DeleteRoleCommand({ RoleName: roleName }), { abortSignal: signal }),
     );
-    this.logger.info({ roleName, operation: 'DeleteRole' }, 'IAM DeleteRole done');
+    this.logger.info({ roleName, iamAction: 'DeleteRole' }, 'IAM DeleteRole done');
     return { inlinePolicies };
   }
 
