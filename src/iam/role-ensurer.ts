@@ -478,7 +478,7 @@ export class RoleEnsurer {
       }
       throw fromAwsError(err, { roleName, operation, signal: ctx.signal });
     }
-    ctx.logger.info({ roleName, operation }, `IAM ${operation} done`);
+    ctx.logger.info({ roleName, iamAction: operation }, `IAM ${operation} done`);
   }
 
   private settled<T>(
@@ -492,7 +492,7 @@ export class RoleEnsurer {
       settling: (err) => mayBeSettling(err, 'after-create'),
       onRetry: (_err, attempt, delayMs) =>
         ctx.logger.info(
-          { roleName, operation, attempt, retryInMs: Math.round(delayMs) },
+          { roleName, iamAction: operation, attempt, retryInMs: Math.round(delayMs) },
           'IAM does not show the role yet (it is eventually consistent); waiting for it',
         ),
     });

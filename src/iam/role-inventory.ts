@@ -214,7 +214,7 @@ export class RoleInventory {
         { abortSignal: signal },
       ),
     );
-    this.logger.info({ roleName, tags, operation: 'TagRole' }, 'IAM TagRole done');
+    this.logger.info({ roleName, tags, iamAction: 'TagRole' }, 'IAM TagRole done');
   }
 
   async untagRole(roleName: string, keys: string[], signal: AbortSignal): Promise<void> {
@@ -223,7 +223,7 @@ export class RoleInventory {
         abortSignal: signal,
       }),
     );
-    this.logger.info({ roleName, keys, operation: 'UntagRole' }, 'IAM UntagRole done');
+    this.logger.info({ roleName, keys, iamAction: 'UntagRole' }, 'IAM UntagRole done');
   }
 
   /**
@@ -260,7 +260,7 @@ export class RoleInventory {
         });
         deleted.push(policyName);
         this.logger.info(
-          { roleName, policyName, operation: 'DeleteRolePolicy' },
+          { roleName, policyName, iamAction: 'DeleteRolePolicy' },
           'IAM DeleteRolePolicy done',
         );
       }
@@ -273,7 +273,7 @@ export class RoleInventory {
         const delay = this.deleteConflictDelaysMs[attempt];
         if (isDeleteConflict(err) && delay !== undefined && !signal.aborted) {
           this.logger.info(
-            { roleName, operation: 'DeleteRole', retryInMs: delay },
+            { roleName, iamAction: 'DeleteRole', retryInMs: delay },
             'IAM DeleteRole: DeleteConflict right after deleting its policies; trying again',
           );
           await sleep(delay, undefined, { signal }).catch(() => undefined);
@@ -281,7 +281,7 @@ export class RoleInventory {
         }
         throw fromAwsError(err, { roleName, operation: 'DeleteRole', signal });
       }
-      this.logger.info({ roleName, operation: 'DeleteRole' }, 'IAM DeleteRole done');
+      this.logger.info({ roleName, iamAction: 'DeleteRole' }, 'IAM DeleteRole done');
       return { inlinePolicies: [...new Set(deleted)] };
     }
   }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { startWebhook, type RunningWebhook } from '../../src/commands/serve.js';
 import type { ReconcilerTuning } from '../../src/reconcile/start.js';
@@ -73,6 +73,8 @@ export async function startTestWebhook(
      */
     iamCredentials?: { accessKeyId: string; secretAccessKey: string };
     reconcile?: ReconcilerTuning;
+    /** Where the webhook logs; silent unless TEST_LOG_LEVEL is set. */
+    logger?: Logger;
   } = {},
 ): Promise<TestWebhook> {
   const dir = await mkdtemp(join(tmpdir(), 'irsa-webhook-'));
@@ -88,7 +90,7 @@ export async function startTestWebhook(
   const metrics = createMetrics({ defaultMetrics: false });
   const server = await startWebhook(
     result.config,
-    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    reuse.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     {
       metrics,
       certPollMs: 100,
