@@ -75,7 +75,11 @@ t.test('no line of a reconciler deletion gives a key twice', async (t) => {
   // As the reconciler's actor logs: its child logger around the inventory's lines.
   const logger = capture.logger.child({ component: 'reconciler' });
   const inventory = new RoleInventory({ iam, rolePath: '/kubeflow-profiles/', logger });
-  await inventory.deleteRole('gone-prod-role', AbortSignal.timeout(10_000));
+  await inventory.deleteRole(
+    'gone-prod-role',
+    { roleId: undefined, beforeStep: () => Promise.resolve() },
+    AbortSignal.timeout(10_000),
+  );
 
   const lines = capture.lines();
   const actions = lines.map((line) => (JSON.parse(line) as { iamAction?: string }).iamAction);
