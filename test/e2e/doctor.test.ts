@@ -324,6 +324,11 @@ t.test('a healthy install passes every check', async (t) => {
   t.match(checkOf(report, 'aws.permissions').message, /SimulatePrincipalPolicy/);
   t.match(checkOf(report, 'config.account').message, /discovered with STS GetCallerIdentity/);
   t.match(
+    checkOf(report, 'aws.account').message,
+    `discovered from the credentials (STS GetCallerIdentity); it holds the cluster's OIDC provider ${providerArn}`,
+  );
+  t.match(checkOf(report, 'aws.permissions-boundary').message, `${boundaryArn}, which exists`);
+  t.match(
     checkOf(report, 'config.issuer').message,
     `${CLUSTER_ISSUER} (discovered from the API server)`,
   );
@@ -391,22 +396,44 @@ t.test('the chart renders the rules and matchConditions doctor expects', async (
   t.equal(expectedFor('MutatingWebhookConfiguration', cp.version).matchConditions.length, 2);
 });
 
-t.test('without a permissions boundary: a warning, and still exit 0', async (t) => {
-  const { code, report } = await runJson([], { PERMISSIONS_BOUNDARY_ARN: '' });
-  t.equal(code, 0);
-  const check = checkOf(report, 'aws.permissions-boundary');
-  t.equal(check.status, 'warn');
-  t.match(check.hint, 'docs/iam-policy.md');
+t.test('without a permissions boundary in provision mode: a failure', async (t) => {
+  await expectFailure(
+    t,
+    'aws.permissions-boundary',
+    /no permissions boundary/,
+    /iam-policy --boundary.*--allow-no-boundary/,
+    { PERMISSIONS_BOUNDARY_ARN: '' },
+  );
+});
+
+t.test('a configured boundary policy that does not exist: a failure', async (t) => {
+  const missing = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/no-such-boundary`;
+  await expectFailure(
+    t,
+    'aws.permissions-boundary',
+    new RegExp(`${missing} does not exist`),
+    /aws iam create-policy --policy-name no-such-boundary/,
+    { PERMISSIONS_BOUNDARY_ARN: missing },
+  );
 });
 
 t.test('the OIDC provider missing in IAM', async (t) => {
   await iam.send(new DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: providerArn }));
   t.teardown(() => recreateProvider());
-  await expectFailure(
+  const report = await expectFailure(
     t,
     'aws.oidc-provider',
     /IAM has no OIDC provider for the issuer https:\/\/kubernetes\.default\.svc\.cluster\.local/,
     /eksctl utils associate-iam-oidc-provider --cluster prod --region us-east-1 --approve[\s\S]*aws iam create-open-id-connect-provider --url https:\/\/kubernetes\.default\.svc\.cluster\.local --client-id-list sts\.amazonaws\.com/,
+  );
+  t.match(
+    checkOf(report, 'aws.account'),
+    {
+      status: 'warn',
+      message: /discovered from the credentials.*holds no OIDC provider/,
+      hint: /--account-id/,
+    },
+    'the discovered account is not confirmed by the provider',
   );
 });
 
@@ -646,7 +673,7 @@ t.test('--wait gives up when the time is up', async (t) => {
   t.equal(result.code, 1);
   t.ok(result.ms >= 3000, `waited ${result.ms} ms`);
   t.match(result.stdout, /× IAM has no OIDC provider.* \[aws\.oidc-provider\]\n {4}hint: eksctl/);
-  t.match(result.stdout, /\n× 1 failed, 14 passed, 1 warning\n$/);
+  t.match(result.stdout, /\n× 1 failed, 13 passed, 2 warnings\n$/);
 });
 
 t.test('bad configuration: every problem at once, exit 2', async (t) => {
