@@ -83,7 +83,7 @@ async function edit(
   for (const webhook of object.webhooks ?? []) change(webhook);
   await replace(object);
   return async () => {
-    original.metadata!.resourceVersion = (await read()).metadata!.resourceVersion;
+    original.metadata!.resourceVersion = (await read()).metadata!.resourceVersion!;
     await replace(original);
   };
 }
