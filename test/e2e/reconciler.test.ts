@@ -112,8 +112,10 @@ async function namespaceWithAccounts(
   ns: string,
   accounts = ['default-editor', 'default-viewer', 'default'],
 ) {
-  // The profile controller annotates its namespace with the Profile's owner (none here).
-  await core.createNamespace({ body: { metadata: { name: ns, annotations: { owner: '' } } } });
+  // The profile controller annotates its namespace with the Profile's owner: the same user
+  // plainProfile names, or the reconciler rightly refuses the namespace as someone else's.
+  const owner = plainProfile(ns).spec?.owner?.name ?? '';
+  await core.createNamespace({ body: { metadata: { name: ns, annotations: { owner } } } });
   for (const name of accounts) {
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
   }
