@@ -61,13 +61,15 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
   const withBoundary = (sid: string) => (boundary === undefined ? sid : sid + BOUNDARY_SUFFIX);
   const boundaryCondition: Record<string, string> =
     boundary === undefined ? {} : { 'iam:PermissionsBoundary': boundary };
+  // doctor proves the boundary exists; in lookup mode no role gets one.
+  const doctorBoundary = settings.mode === 'lookup' ? undefined : boundary;
   const tagKeys = allTagKeys(settings);
   const requestTags = ownershipRequestTags(settings);
   const owned = ownedResourceTags(settings);
 
   const reads: PolicyStatement[] = [
     {
-      Sid: 'ReadAnyRoleByName',
+      Sid: 'ReadRoles',
       Effect: 'Allow',
       Action: 'iam:GetRole',
       // Read-only and account-wide, so a role of the same name under another path reads as
@@ -87,33 +89,32 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
       Resource: arns.rolesUnderPath,
     },
     {
-      Sid: 'ListRolesHasNoResourceScope',
+      Sid: 'ListRoles',
       Effect: 'Allow',
       Action: 'iam:ListRoles',
       Resource: '*',
     },
+    // One statement for doctor's reads keeps the policy under IAM's 6,144-character quota; each
+    // action applies to its own kind of resource only (a provider, a policy).
+    doctorBoundary === undefined
+      ? {
+          Sid: 'DoctorReads',
+          Effect: 'Allow' as const,
+          Action: 'iam:GetOpenIDConnectProvider',
+          Resource: arns.oidcProvider,
+        }
+      : {
+          Sid: 'DoctorReads',
+          Effect: 'Allow' as const,
+          Action: ['iam:GetOpenIDConnectProvider', 'iam:GetPolicy'],
+          Resource: [arns.oidcProvider, doctorBoundary],
+        },
     {
-      Sid: 'DoctorReadsThisClustersOidcProvider',
-      Effect: 'Allow',
-      Action: 'iam:GetOpenIDConnectProvider',
-      Resource: arns.oidcProvider,
-    },
-    {
-      Sid: 'DoctorSimulatesItsOwnPolicy',
+      Sid: 'DoctorSimulates',
       Effect: 'Allow',
       Action: 'iam:SimulatePrincipalPolicy',
       Resource: arns.anyRole,
     },
-    ...(boundary === undefined || settings.mode === 'lookup'
-      ? []
-      : [
-          {
-            Sid: 'DoctorReadsTheBoundaryPolicy',
-            Effect: 'Allow' as const,
-            Action: 'iam:GetPolicy',
-            Resource: boundary,
-          },
-        ]),
     {
       Sid: 'WhoAmI',
       Effect: 'Allow',
@@ -139,7 +140,7 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
           },
           {
             // IAM authorizes the tags of CreateRole as iam:TagRole on the new, untagged role.
-            Sid: 'TagRolesOnlyAsTheyAreCreated',
+            Sid: 'TagOnlyAtCreation',
             Effect: 'Allow',
             Action: 'iam:TagRole',
             Resource: arns.rolesUnderPath,
@@ -162,7 +163,7 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
             // that lost a race to another replica, should IAM authorize them on the existing role;
             // and the reconciler's bookkeeping tags (the Profile a role serves, since when it is an
             // orphan), of which only the orphan mark may be removed (the deny below).
-            Sid: 'TagRolesThisClusterOwnsWithItsOwnTagsOnly',
+            Sid: 'TagOwnedRolesWithOwnTagsOnly',
             Effect: 'Allow',
             Action: ['iam:TagRole', 'iam:UntagRole'],
             Resource: arns.rolesUnderPath,
@@ -173,7 +174,7 @@ export function webhookIamPolicy(settings: IamPolicySettings): PolicyDocument {
             },
           },
           {
-            Sid: withBoundary('WriteOnlyRolesThisClusterOwns'),
+            Sid: withBoundary('WriteOwnedRolesOnly'),
             Effect: 'Allow',
             Action: [
               'iam:PutRolePolicy',

@@ -67,7 +67,10 @@ export function profileEvents(
     return events;
   }
   for (const outcome of outcomes) {
-    const event = outcomeEvent(outcome, role);
+    // Marking a role orphaned is when it became one: say so as a look alone would.
+    const marked = outcome.action.kind === 'mark-orphan' && outcome.result !== 'failed';
+    const event =
+      marked && outcome.result !== 'skipped' ? stateEvent(plan, role) : outcomeEvent(outcome, role);
     if (event !== undefined) events.push(event);
   }
   return events;
@@ -164,7 +167,7 @@ function outcomeEvent(outcome: ActionOutcome, role: string): ProfileEvent | unde
       return normal('RoleInPlace', CHECK, `IAM role ${role} is in place`);
     case 'mark-orphan':
     case 'unmark-orphan':
-      // The orphan state itself is said by the plan's state event.
+      // Bookkeeping; marking is said by the plan's state event (above).
       return undefined;
     case 'delete-role':
       return normal(

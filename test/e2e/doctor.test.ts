@@ -402,7 +402,7 @@ t.test('without a permissions boundary in provision mode: a failure', async (t) 
     'aws.permissions-boundary',
     /no permissions boundary/,
     /iam-policy --boundary.*--allow-no-boundary/,
-    { PERMISSIONS_BOUNDARY_ARN: '' },
+    { PERMISSIONS_BOUNDARY_ARN: '', ALLOW_NO_BOUNDARY: 'false' },
   );
 });
 

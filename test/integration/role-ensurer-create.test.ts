@@ -52,7 +52,7 @@ t.test('creates a missing role with path, tags, trust, boundary and inline polic
   t.equal(await count(h.metrics, 'PutRolePolicy'), 1);
   const writeLogs = h.logs.filter((l) => l['roleName'] === spec.roleName && l['level'] === 30);
   t.same(
-    writeLogs.map((l) => l['operation']),
+    writeLogs.map((l) => l['iamAction']),
     ['CreateRole', 'PutRolePolicy'],
     'every write is logged at info with the role name',
   );

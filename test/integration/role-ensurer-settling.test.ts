@@ -117,8 +117,9 @@ t.test('concurrent CREATEs on two replicas under the lag', async (t) => {
     ensure(a, spec, { operation: 'CREATE' }),
   ]);
   for (const r of results) t.ok(['created', 'verified', 'repaired'].includes(r.outcome), r.outcome);
-  t.equal(await count(a.metrics, 'CreateRole'), 1, 'one flight on replica a');
-  // Replica b may try again while IAM shows a's new role as both existing and missing.
+  // Either replica may call CreateRole again within its flight while IAM shows the other's new
+  // role as both existing and missing; only one CreateRole can succeed.
+  t.ok((await count(a.metrics, 'CreateRole')) >= 1);
   t.ok((await count(b.metrics, 'CreateRole')) >= 1);
   t.equal(
     (await calls(a.metrics)).filter((c) => c.op === 'CreateRole' && c.outcome === 'success')

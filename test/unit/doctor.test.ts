@@ -609,7 +609,7 @@ t.test('dry run: the derived ARN, and nothing written', async (t) => {
 
 t.test('boundary: required in provision mode unless waived, and it must exist', async (t) => {
   const arn = 'arn:aws:iam::123456789012:policy/kf-boundary';
-  const none = { ...config(), permissionsBoundary: undefined };
+  const none = { ...config(), permissionsBoundary: undefined, allowNoBoundary: false };
   t.match(judgeBoundary(none, undefined), { status: 'fail', hint: /--allow-no-boundary/ });
   t.match(judgeBoundary({ ...none, allowNoBoundary: true }, undefined), {
     status: 'warn',
