@@ -49,47 +49,50 @@ async function rolesUnderPath(): Promise<string[]> {
   return names;
 }
 
-t.test(`${FORGED} forged reviews leave no role: the sweep deletes every role they made`, async (t) => {
-  const webhook = await startTestWebhook(
-    { RECONCILE: 'true', POD_NAMESPACE: 'irsa-system', POD_NAME: 'replica-a' },
-    {
-      reconcile: {
-        intervalMs: 60 * 60_000,
-        orphanGraceMs: GRACE_MS,
-        leaseDurationMs: 3000,
-        renewDeadlineMs: 2000,
-        retryPeriodMs: 300,
+t.test(
+  `${FORGED} forged reviews leave no role: the sweep deletes every role they made`,
+  async (t) => {
+    const webhook = await startTestWebhook(
+      { RECONCILE: 'true', POD_NAMESPACE: 'irsa-system', POD_NAME: 'replica-a' },
+      {
+        reconcile: {
+          intervalMs: 60 * 60_000,
+          orphanGraceMs: GRACE_MS,
+          leaseDurationMs: 3000,
+          renewDeadlineMs: 2000,
+          retryPeriodMs: 300,
+        },
       },
-    },
-  );
-  t.teardown(() => webhook.stop());
+    );
+    t.teardown(() => webhook.stop());
 
-  const answers = await Promise.all(
-    Array.from({ length: FORGED }, (_, i) =>
-      webhook.post('/mutate', createReview(`forged-${String(i).padStart(3, '0')}`)),
-    ),
-  );
-  const patched = answers.filter(
-    (a) => a.status === 200 && a.json().response?.allowed === true,
-  ).length;
-  const made = (await rolesUnderPath()).length;
-  t.ok(
-    made > 0,
-    `the forged reviews made roles (${made}; ${patched} patched, the rest past the creation rate)`,
-  );
-  t.ok(made <= FORGED, 'never more roles than reviews');
+    const answers = await Promise.all(
+      Array.from({ length: FORGED }, (_, i) =>
+        webhook.post('/mutate', createReview(`forged-${String(i).padStart(3, '0')}`)),
+      ),
+    );
+    const patched = answers.filter(
+      (a) => a.status === 200 && a.json().response?.allowed === true,
+    ).length;
+    const made = (await rolesUnderPath()).length;
+    t.ok(
+      made > 0,
+      `the forged reviews made roles (${made}; ${patched} patched, the rest past the creation rate)`,
+    );
+    t.ok(made <= FORGED, 'never more roles than reviews');
 
-  const started = Date.now();
-  let left = made;
-  while (left > 0 && Date.now() - started < GRACE_MS + 180_000) {
-    await sleep(1000);
-    left = (await rolesUnderPath()).length;
-  }
-  const seconds = Math.round((Date.now() - started) / 100) / 10;
-  t.equal(
-    left,
-    0,
-    `no role left ${seconds} s after the forged reviews (grace ${GRACE_MS / 1000} s)`,
-  );
-  t.comment(`forged reviews: ${FORGED}, roles made: ${made}, left after ${seconds} s: ${left}`);
-});
+    const started = Date.now();
+    let left = made;
+    while (left > 0 && Date.now() - started < GRACE_MS + 180_000) {
+      await sleep(1000);
+      left = (await rolesUnderPath()).length;
+    }
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    t.equal(
+      left,
+      0,
+      `no role left ${seconds} s after the forged reviews (grace ${GRACE_MS / 1000} s)`,
+    );
+    t.comment(`forged reviews: ${FORGED}, roles made: ${made}, left after ${seconds} s: ${left}`);
+  },
+);
