@@ -32,17 +32,17 @@ const GATING: ReadonlySet<ActionKind> = new Set(['create-role', 'repair-role', '
  * and repaired by the same RoleEnsurer as admission, so both follow one set of rules.
  */
 export class Actor {
-  private readonly o: ActorOptions;
+  private readonly deps: ActorOptions;
 
   constructor(options: ActorOptions) {
-    this.o = options;
+    this.deps = options;
   }
 
   async apply(plan: NamespacePlan, signal: AbortSignal): Promise<ActionOutcome[]> {
     const outcomes: ActionOutcome[] = [];
     for (const action of plan.actions) {
       if (signal.aborted) break;
-      const logger = this.o.logger.child({
+      const logger = this.deps.logger.child({
         namespace: plan.namespace,
         role: plan.roleName,
         action: action.kind,
@@ -72,7 +72,7 @@ export class Actor {
           `reconcile: ${action.kind} ${outcome.result}`,
         );
       }
-      this.o.metrics.reconcile.actions.inc({
+      this.deps.metrics.reconcile.actions.inc({
         action: action.kind,
         result:
           outcome.result === 'done'
@@ -95,7 +95,7 @@ export class Actor {
     switch (action.kind) {
       case 'create-role':
       case 'repair-role': {
-        const result = await this.o.roles.provision(action.spec, {
+        const result = await this.deps.roles.provision(action.spec, {
           dryRun: false,
           expectNew: action.kind === 'create-role',
           signal,
@@ -104,16 +104,16 @@ export class Actor {
         return result.outcome;
       }
       case 'add-plugin':
-        await this.o.profiles.patch(action.profile, action.resourceVersion, action.patch);
+        await this.deps.profiles.patch(action.profile, action.resourceVersion, action.patch);
         return undefined;
       case 'annotate-service-account':
-        await this.o.serviceAccounts.annotate(action.namespace, action.name, action.roleArn);
+        await this.deps.serviceAccounts.annotate(action.namespace, action.name, action.roleArn);
         return undefined;
       case 'unannotate-service-account':
-        await this.o.serviceAccounts.unannotate(action.namespace, action.name, action.roleArn);
+        await this.deps.serviceAccounts.unannotate(action.namespace, action.name, action.roleArn);
         return undefined;
       case 'bind-role':
-        await this.o.inventory.tagRole(
+        await this.deps.inventory.tagRole(
           action.roleName,
           { [PROFILE_UID_TAG]: action.profileUid },
           signal,
@@ -122,17 +122,17 @@ export class Actor {
           ? `Profile UID ${action.profileUid}`
           : `Profile UID ${action.profileUid}, was ${action.previousUid}`;
       case 'mark-orphan':
-        await this.o.inventory.tagRole(
+        await this.deps.inventory.tagRole(
           action.roleName,
           { [ORPHANED_SINCE_TAG]: orphanedSinceValue(action.sinceMs) },
           signal,
         );
         return `orphaned since ${orphanedSinceValue(action.sinceMs)}`;
       case 'unmark-orphan':
-        await this.o.inventory.untagRole(action.roleName, [ORPHANED_SINCE_TAG], signal);
+        await this.deps.inventory.untagRole(action.roleName, [ORPHANED_SINCE_TAG], signal);
         return undefined;
       case 'delete-role': {
-        const { inlinePolicies } = await this.o.inventory.deleteRole(
+        const { inlinePolicies } = await this.deps.inventory.deleteRole(
           action.roleName,
           // Never from a cache, and before every step: the Profile as the API server has it now.
           {
@@ -142,7 +142,7 @@ export class Actor {
           },
           signal,
         );
-        this.o.onRoleDeleted?.(action.namespace);
+        this.deps.onRoleDeleted?.(action.namespace);
         return inlinePolicies.length > 0
           ? `inline policies ${inlinePolicies.join(', ')} deleted first`
           : undefined;
@@ -152,7 +152,7 @@ export class Actor {
 
   /** Throws (the role is kept) when a fresh GET of the Profile says the role may be in use. */
   private async guard(action: Extract<ReconcileAction, { kind: 'delete-role' }>): Promise<void> {
-    const profile = await this.o.profiles.get(action.namespace);
+    const profile = await this.deps.profiles.get(action.namespace);
     if (profile === undefined) return;
     if (action.guard === 'profile-absent') {
       throw new ConflictError(`Profile ${action.namespace} exists again; the role is kept`);

@@ -47,19 +47,19 @@ const RECHECK_SLACK_MS = 1000;
  * anyway). A deleted Profile is looked at again when its role's orphan grace ends.
  */
 export class ReconcileController {
-  private readonly o: ControllerOptions;
+  private readonly deps: ControllerOptions;
   /** Operations aborted at their bound that have not ended yet, and since when. */
   private readonly overdue = new Set<number>();
   /** When the watch saw each Profile go; cleared when one of that name appears again. */
   private readonly goneAt = new Map<string, number>();
 
   constructor(options: ControllerOptions) {
-    this.o = options;
+    this.deps = options;
   }
 
   /** Runs until `signal` aborts, then returns once all of its work has stopped. */
   async run(signal: AbortSignal): Promise<void> {
-    const { logger } = this.o;
+    const { logger } = this.deps;
     const queue = new WorkQueue();
     const known = new Map<string, ActedOn>();
     let synced = false;
@@ -67,11 +67,11 @@ export class ReconcileController {
       if (synced && namespace !== '') queue.add(namespace);
     };
 
-    const backoff = this.o.informerBackoffMs;
+    const backoff = this.deps.informerBackoffMs;
     const profileInformer = new SupervisedInformer<Profile>({
-      kubeConfig: this.o.kubeConfig,
+      kubeConfig: this.deps.kubeConfig,
       path: PROFILES_PATH,
-      list: this.o.profiles.listForWatch,
+      list: this.deps.profiles.listForWatch,
       name: 'profiles',
       logger,
       ...(backoff === undefined ? {} : { minBackoffMs: backoff.min, maxBackoffMs: backoff.max }),
@@ -102,18 +102,18 @@ export class ReconcileController {
         },
       },
     });
-    const accountInformers = this.o.policy.annotateServiceAccounts.map((accountName) => {
+    const accountInformers = this.deps.policy.annotateServiceAccounts.map((accountName) => {
       const onAccount = (account: V1ServiceAccount) => {
         const namespace = account.metadata?.namespace ?? '';
         const profile = known.get(namespace);
         if (profile === undefined || profile.terminating) return;
         const annotation = account.metadata?.annotations?.[ROLE_ARN_ANNOTATION];
-        if (annotation !== this.o.policy.mutation.roleArnFor(namespace)) enqueue(namespace);
+        if (annotation !== this.deps.policy.mutation.roleArnFor(namespace)) enqueue(namespace);
       };
       return new SupervisedInformer<V1ServiceAccount>({
-        kubeConfig: this.o.kubeConfig,
+        kubeConfig: this.deps.kubeConfig,
         path: SERVICE_ACCOUNTS_PATH,
-        list: this.o.serviceAccounts.listForWatch(accountName),
+        list: this.deps.serviceAccounts.listForWatch(accountName),
         fieldSelector: nameSelector(accountName),
         name: `serviceaccounts/${accountName}`,
         logger,
@@ -149,13 +149,13 @@ export class ReconcileController {
    * stuck, and the leader stops renewing its Lease so that another replica takes over.
    */
   progressing(now = performance.now()): boolean {
-    for (const since of this.overdue) if (now - since > this.o.passTimeoutMs) return false;
+    for (const since of this.overdue) if (now - since > this.deps.passTimeoutMs) return false;
     return true;
   }
 
   /** Runs `work` within the pass bound, and keeps track of it if it outlives its abort. */
   private bounded<T>(signal: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return bounded(this.o.passTimeoutMs, signal, (boundedSignal) => {
+    return bounded(this.deps.passTimeoutMs, signal, (boundedSignal) => {
       const running = work(boundedSignal);
       const onAbort = (): void => {
         const since = performance.now();
@@ -176,12 +176,12 @@ export class ReconcileController {
 
   /** A full pass now, then one every interval; each queues what is out of place. */
   private async passes(queue: WorkQueue, signal: AbortSignal): Promise<void> {
-    const { logger } = this.o;
+    const { logger } = this.deps;
     while (!signal.aborted) {
-      let waitMs = this.o.intervalMs;
+      let waitMs = this.deps.intervalMs;
       try {
         const plans = await this.bounded(signal, (passSignal) =>
-          this.o.reconciler.planAll(passSignal, this.goneAt),
+          this.deps.reconciler.planAll(passSignal, this.goneAt),
         );
         for (const plan of plans) {
           if (plan.actions.length > 0) queue.add(plan.namespace);
@@ -191,11 +191,11 @@ export class ReconcileController {
         }
       } catch (err) {
         if (signal.aborted) return;
-        waitMs = Math.min(this.o.intervalMs, this.o.failedPassRetryMs ?? 60_000);
+        waitMs = Math.min(this.deps.intervalMs, this.deps.failedPassRetryMs ?? 60_000);
         if (err instanceof PassTimeoutError) {
-          this.o.metrics.reconcile.passesAborted.inc();
+          this.deps.metrics.reconcile.passesAborted.inc();
           logger.error(
-            { timeoutMs: this.o.passTimeoutMs, retryInMs: waitMs },
+            { timeoutMs: this.deps.passTimeoutMs, retryInMs: waitMs },
             'reconcile pass outlived its bound; aborted',
           );
         } else {
@@ -212,13 +212,13 @@ export class ReconcileController {
    * those of a replica that died) and queues each namespace for when its grace ends.
    */
   private async sweeps(queue: WorkQueue, signal: AbortSignal): Promise<void> {
-    const { logger, policy } = this.o;
-    const periodMs = Math.min(this.o.sweepIntervalMs ?? 60_000, 60_000, policy.orphanGraceMs);
+    const { logger, policy } = this.deps;
+    const periodMs = Math.min(this.deps.sweepIntervalMs ?? 60_000, 60_000, policy.orphanGraceMs);
     for (;;) {
       await sleep(periodMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) return;
       try {
-        for (const { namespace, dueAt } of await this.o.reconciler.sweep(signal)) {
+        for (const { namespace, dueAt } of await this.deps.reconciler.sweep(signal)) {
           queue.addAfter(namespace, Math.max(0, dueAt - Date.now()) + RECHECK_SLACK_MS);
         }
       } catch (err) {
@@ -230,13 +230,13 @@ export class ReconcileController {
 
   /** The one worker: each namespace afresh, failures again with backoff. */
   private async work(queue: WorkQueue, signal: AbortSignal): Promise<void> {
-    const { logger } = this.o;
+    const { logger } = this.deps;
     for (;;) {
       const namespace = await queue.get(signal);
       if (namespace === undefined) return;
       try {
         const rows = await this.bounded(signal, (itemSignal) =>
-          this.o.reconciler.reconcileNamespace(namespace, {
+          this.deps.reconciler.reconcileNamespace(namespace, {
             signal: itemSignal,
             dryRun: false,
             goneAt: this.goneAt,

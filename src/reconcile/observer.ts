@@ -35,7 +35,7 @@ export interface ObserverOptions {
  * existing Profiles, attachments only for roles whose Profile is gone.
  */
 export class Observer {
-  private readonly o: ObserverOptions;
+  private readonly deps: ObserverOptions;
   private readonly now: () => number;
   /**
    * Roles of ours under a name the template no longer derives for their namespace, by
@@ -47,13 +47,13 @@ export class Observer {
   private swept = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
 
   constructor(options: ObserverOptions) {
-    this.o = options;
+    this.deps = options;
     this.now = options.now ?? Date.now;
   }
 
   async observeAll(signal: AbortSignal, goneAt: ReadonlyMap<string, number>): Promise<Observation> {
     const profiles = await this.retrying('list Profiles', signal, () =>
-      this.o.profiles.list(signal),
+      this.deps.profiles.list(signal),
     );
     const names = new Set(profiles.map((profile) => profile.name));
     const namespaces = new Map<string, ObservedNamespace>();
@@ -67,11 +67,11 @@ export class Observer {
     let marker: string | undefined;
     do {
       const page = await this.retrying('ListRoles', signal, () =>
-        this.o.inventory.listRoles(marker, signal),
+        this.deps.inventory.listRoles(marker, signal),
       );
       for (const role of page.roles) {
         role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
-          this.o.inventory.tags(role.roleName, signal),
+          this.deps.inventory.tags(role.roleName, signal),
         );
         await this.complete(role, (namespace) => names.has(namespace), signal);
         this.noteStray(strays, role);
@@ -81,10 +81,10 @@ export class Observer {
     } while (marker !== undefined);
     this.strays = strays;
     const serviceAccounts: ObservedServiceAccount[] = [];
-    for (const name of this.o.policy.annotateServiceAccounts) {
+    for (const name of this.deps.policy.annotateServiceAccounts) {
       serviceAccounts.push(
         ...(await this.retrying(`list service accounts ${name}`, signal, () =>
-          this.o.serviceAccounts.listNamed(name, signal),
+          this.deps.serviceAccounts.listNamed(name, signal),
         )),
       );
     }
@@ -106,13 +106,13 @@ export class Observer {
     goneAt: ReadonlyMap<string, number>,
   ): Promise<Observation> {
     const profile = await this.retrying(`get Profile ${namespace}`, signal, () =>
-      this.o.profiles.get(namespace, signal),
+      this.deps.profiles.get(namespace, signal),
     );
-    const { roleName } = this.o.policy.specFor(namespace);
+    const { roleName } = this.deps.policy.specFor(namespace);
     const roles: InventoryRole[] = [];
     for (const name of [roleName, ...(this.strays.get(namespace) ?? [])]) {
       const role = await this.retrying(`GetRole ${name}`, signal, () =>
-        this.o.inventory.getRole(name, signal),
+        this.deps.inventory.getRole(name, signal),
       );
       if (role === undefined) continue;
       // A stray must still be tagged for this namespace and lie under the role path.
@@ -132,9 +132,9 @@ export class Observer {
       if (observed !== undefined) namespaces.set(namespace, observed);
     }
     const serviceAccounts: ObservedServiceAccount[] = [];
-    for (const name of this.o.policy.annotateServiceAccounts) {
+    for (const name of this.deps.policy.annotateServiceAccounts) {
       const account = await this.retrying(`get service account ${namespace}/${name}`, signal, () =>
-        this.o.serviceAccounts.get(namespace, name, signal),
+        this.deps.serviceAccounts.get(namespace, name, signal),
       );
       if (account !== undefined) serviceAccounts.push(account);
     }
@@ -157,7 +157,7 @@ export class Observer {
    * tags are read once; a role handed out is handed out again only after a fresh look.
    */
   async sweep(signal: AbortSignal): Promise<{ namespace: string; dueAt: number }[]> {
-    const { inventory, policy } = this.o;
+    const { inventory, policy } = this.deps;
     const due: { namespace: string; dueAt: number }[] = [];
     const seen = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
     let marker: string | undefined;
@@ -197,7 +197,7 @@ export class Observer {
   }
 
   private noteStray(strays: Map<string, Set<string>>, role: InventoryRole): void {
-    const namespace = ownerNamespace(role, this.o.policy.owner);
+    const namespace = ownerNamespace(role, this.deps.policy.owner);
     if (namespace === undefined || !this.isStrayOf(role, namespace)) return;
     const names = strays.get(namespace) ?? new Set<string>();
     names.add(role.roleName);
@@ -205,9 +205,9 @@ export class Observer {
   }
 
   private isStrayOf(role: InventoryRole, namespace: string): boolean {
-    const spec = this.o.policy.specFor(namespace);
+    const spec = this.deps.policy.specFor(namespace);
     return (
-      ownerNamespace(role, this.o.policy.owner) === namespace &&
+      ownerNamespace(role, this.deps.policy.owner) === namespace &&
       role.roleName !== spec.roleName &&
       role.arn === `${spec.roleArn.slice(0, -spec.roleName.length)}${role.roleName}`
     );
@@ -217,7 +217,7 @@ export class Observer {
     name: string,
     signal: AbortSignal,
   ): Promise<ObservedNamespace | undefined> {
-    const reader = this.o.namespaces;
+    const reader = this.deps.namespaces;
     if (reader === undefined) return undefined;
     return this.retrying(`get Namespace ${name}`, signal, () => reader.read(name));
   }
@@ -226,13 +226,13 @@ export class Observer {
     role: InventoryRole,
     profileExists: (namespace: string) => boolean,
     signal: AbortSignal,
-    readBoundary = this.o.readBoundary,
+    readBoundary = this.deps.readBoundary,
   ): Promise<void> {
-    const needs = roleReadNeeds(role, this.o.policy, profileExists);
-    const { inventory } = this.o;
+    const needs = roleReadNeeds(role, this.deps.policy, profileExists);
+    const { inventory } = this.deps;
     if (needs === 'inline-policy') {
-      const namespace = ownerNamespace(role, this.o.policy.owner)!;
-      const policyName = this.o.policy.specFor(namespace).s3Policy.name;
+      const namespace = ownerNamespace(role, this.deps.policy.owner)!;
+      const policyName = this.deps.policy.specFor(namespace).s3Policy.name;
       role.inlinePolicy = await this.retrying(`GetRolePolicy ${role.roleName}`, signal, () =>
         inventory.inlinePolicy(role.roleName, policyName, signal),
       );
@@ -251,10 +251,10 @@ export class Observer {
   private async retrying<T>(what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
     const result = await retryTransient(what, call, {
       signal,
-      logger: this.o.logger,
-      budget: this.o.retryBudget,
+      logger: this.deps.logger,
+      budget: this.deps.retryBudget,
     });
-    this.o.onProgress?.();
+    this.deps.onProgress?.();
     return result;
   }
 }

@@ -38,10 +38,10 @@ const STATES: RoleState['kind'][] = [
 
 /** Observe, plan, act: the same steps for a full pass, one namespace, `serve` and the CLI. */
 export class Reconciler {
-  private readonly o: ReconcilerOptions;
+  private readonly deps: ReconcilerOptions;
 
   constructor(options: ReconcilerOptions) {
-    this.o = options;
+    this.deps = options;
   }
 
   /**
@@ -52,11 +52,11 @@ export class Reconciler {
     signal: AbortSignal,
     goneAt: ReadonlyMap<string, number> = new Map(),
   ): Promise<NamespacePlan[]> {
-    const { metrics, logger } = this.o;
+    const { metrics, logger } = this.deps;
     const started = performance.now();
     try {
-      const observation = await this.o.observer.observeAll(signal, goneAt);
-      const plans = planReconcile(observation, this.o.policy);
+      const observation = await this.deps.observer.observeAll(signal, goneAt);
+      const plans = planReconcile(observation, this.deps.policy);
       const seconds = (performance.now() - started) / 1000;
       metrics.reconcile.passes.inc({ result: 'success' });
       metrics.reconcile.passDuration.observe(seconds);
@@ -70,7 +70,7 @@ export class Reconciler {
       // the rest is logged when it is acted on.
       for (const plan of plans) {
         if (plan.inPlace || plan.actions.length > 0) continue;
-        this.o.events?.record(plan, undefined, profileIn(observation, plan.namespace));
+        this.deps.events?.record(plan, undefined, profileIn(observation, plan.namespace));
         logger.info(
           {
             namespace: plan.namespace,
@@ -98,7 +98,7 @@ export class Reconciler {
 
   /** The roles of this cluster that serve no stored Profile yet (see Observer.sweep). */
   sweep(signal: AbortSignal): Promise<{ namespace: string; dueAt: number }[]> {
-    return this.o.observer.sweep(signal);
+    return this.deps.observer.sweep(signal);
   }
 
   /** One namespace, observed afresh (a GET of its Profile), planned, and acted on unless dryRun. */
@@ -106,25 +106,25 @@ export class Reconciler {
     namespace: string,
     options: { signal: AbortSignal; dryRun: boolean; goneAt?: ReadonlyMap<string, number> },
   ): Promise<ReportRow[]> {
-    const observation = await this.o.observer.observeNamespace(
+    const observation = await this.deps.observer.observeNamespace(
       namespace,
       options.signal,
       options.goneAt ?? new Map(),
     );
     const rows: ReportRow[] = [];
-    for (const plan of planReconcile(observation, this.o.policy)) {
+    for (const plan of planReconcile(observation, this.deps.policy)) {
       const row: ReportRow =
         options.dryRun || plan.actions.length === 0
           ? { plan }
-          : { plan, outcomes: await this.o.actor.apply(plan, options.signal) };
+          : { plan, outcomes: await this.deps.actor.apply(plan, options.signal) };
       rows.push(row);
       if (!options.dryRun) {
-        this.o.events?.record(plan, row.outcomes, profileIn(observation, plan.namespace));
+        this.deps.events?.record(plan, row.outcomes, profileIn(observation, plan.namespace));
       }
       const status = rowStatus(row);
-      this.o.metrics.reconcileResults.inc({ result: status.replaceAll('-', '_') });
+      this.deps.metrics.reconcileResults.inc({ result: status.replaceAll('-', '_') });
       if (status === 'out-of-place') {
-        this.o.logger.info(
+        this.deps.logger.info(
           {
             namespace: plan.namespace,
             role: plan.roleName,
