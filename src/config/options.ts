@@ -330,7 +330,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
     flag: '--iam-rate <calls>',
     env: ['IAM_RATE'],
     description: "the reconciler's IAM calls per second (admissions never wait behind them)",
-    default: '5',
+    default: '10',
   },
   {
     key: 'leaderElectionLease',

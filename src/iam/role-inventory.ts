@@ -228,8 +228,10 @@ export class RoleInventory {
 
   /**
    * Deletes the role judged an orphan: its inline policies first (IAM refuses to delete a role
-   * that has any), then the role. Before every step the role must still be the one judged
-   * (same RoleId) and `beforeStep` must pass (the caller re-reads the Profile there). Attached
+   * that has any), then the role. Before the inline policies go, and again right before the role
+   * goes, the role must still be the one judged (same RoleId) and `beforeStep` must pass (the
+   * caller re-reads the Profile there): two checks, however many policies, because each costs
+   * an IAM call from the rate deletions share. Attached
    * managed policies and instance profiles are never detached here: the caller leaves such a
    * role alone, and IAM's DeleteConflict stops a race.
    */
@@ -246,7 +248,6 @@ export class RoleInventory {
           ? options.inlinePolicies
           : await this.inlinePolicyNames(roleName, signal);
       for (const policyName of policies) {
-        await this.pinned(roleName, options, signal);
         await this.call('DeleteRolePolicy', roleName, signal, async () => {
           try {
             await this.iam.send(

@@ -43,8 +43,11 @@ export class Observer {
    * the derived name otherwise, and would never see them.
    */
   private strays = new Map<string, Set<string>>();
-  /** What the sweep learnt of each role (by RoleId), so it reads each role's tags once. */
-  private swept = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
+  /**
+   * What the sweep learnt of each role (by RoleId), so it reads each role's tags once: a role
+   * handed out stays handed out until its namespace's look has read it (see observeNamespace).
+   */
+  private readonly swept = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
 
   constructor(options: ObserverOptions) {
     this.deps = options;
@@ -115,6 +118,7 @@ export class Observer {
         this.deps.inventory.getRole(name, signal),
       );
       if (role === undefined) continue;
+      this.noteLooked(role);
       // A stray must still be tagged for this namespace and lie under the role path.
       if (name !== roleName && !this.isStrayOf(role, namespace)) continue;
       // Only this namespace's Profile was read; a role tagged for another is never ours to judge.
@@ -159,7 +163,7 @@ export class Observer {
   async sweep(signal: AbortSignal): Promise<{ namespace: string; dueAt: number }[]> {
     const { inventory, policy } = this.deps;
     const due: { namespace: string; dueAt: number }[] = [];
-    const seen = new Map<string, 'bound' | 'not-ours' | 'scheduled'>();
+    const listed = new Set<string>();
     let marker: string | undefined;
     do {
       const page = await this.retrying('ListRoles', signal, () =>
@@ -167,33 +171,39 @@ export class Observer {
       );
       for (const role of page.roles) {
         const id = role.roleId ?? role.roleName;
-        const known = this.swept.get(id);
-        if (known === 'bound' || known === 'not-ours') {
-          seen.set(id, known);
-          continue;
-        }
-        // A role handed out before is looked at afresh (the namespace's look may have bound it).
+        listed.add(id);
+        // Read again only once the namespace's look has read it: re-reading every role still
+        // waiting would spend the IAM rate the deletions need.
+        if (this.swept.has(id)) continue;
         role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
           inventory.tags(role.roleName, signal),
         );
         const namespace = ownerNamespace(role, policy.owner);
         if (namespace === undefined) {
-          seen.set(id, 'not-ours');
+          this.swept.set(id, 'not-ours');
           continue;
         }
         this.noteStray(this.strays, role);
         if (role.tags[PROFILE_UID_TAG] !== undefined) {
-          seen.set(id, 'bound');
+          this.swept.set(id, 'bound');
           continue;
         }
-        if (known === 'scheduled') continue;
-        seen.set(id, 'scheduled');
+        this.swept.set(id, 'scheduled');
         due.push({ namespace, dueAt: (role.createdAt ?? this.now()) + policy.orphanGraceMs });
       }
       marker = page.marker;
     } while (marker !== undefined);
-    this.swept = seen;
+    for (const id of this.swept.keys()) if (!listed.has(id)) this.swept.delete(id);
     return due;
+  }
+
+  /** What a look read of a role (GetRole carries its tags) is what the sweep would learn. */
+  private noteLooked(role: InventoryRole): void {
+    const id = role.roleId ?? role.roleName;
+    if (ownerNamespace(role, this.deps.policy.owner) === undefined) this.swept.set(id, 'not-ours');
+    else if (role.tags[PROFILE_UID_TAG] !== undefined) this.swept.set(id, 'bound');
+    // Still unbound: the next sweep reads it again and hands it out again if it is still there.
+    else this.swept.delete(id);
   }
 
   private noteStray(strays: Map<string, Set<string>>, role: InventoryRole): void {

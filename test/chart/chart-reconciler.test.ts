@@ -73,7 +73,7 @@ t.test(
     t.equal(env.get('RECONCILE_INTERVAL'), '1h');
     t.equal(env.get('ORPHAN_POLICY'), 'retain');
     t.equal(env.get('ORPHAN_GRACE'), '10m');
-    t.equal(env.get('IAM_RATE'), '5');
+    t.equal(env.get('IAM_RATE'), '10');
     t.equal(env.get('LEADER_ELECTION_LEASE'), FULLNAME, 'the Lease is named like the release');
     t.same(env.get('POD_NAME'), { fieldRef: { fieldPath: 'metadata.name' } });
     t.same(env.get('POD_NAMESPACE'), { fieldRef: { fieldPath: 'metadata.namespace' } });

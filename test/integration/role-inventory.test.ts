@@ -159,9 +159,42 @@ t.test('the judged role is deleted, inline policy first', async (t) => {
     signal,
   );
   t.same(result.inlinePolicies, [spec.s3Policy.name]);
-  t.equal(steps, 3, 'checked before each step: start, the policy, the role');
+  t.equal(steps, 2, 'checked before the inline policies go and before the role goes');
   await t.rejects(
     admin.send(new GetRoleCommand({ RoleName: spec.roleName })),
     /NoSuchEntity|not found/,
   );
+});
+
+t.test('a role made again after its inline policies went is not deleted', async (t) => {
+  const spec = await makeRole('team-d');
+  await admin.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: 'second',
+      PolicyDocument: JSON.stringify(spec.s3Policy.document),
+    }),
+  );
+  const { Role } = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  let steps = 0;
+  await t.rejects(
+    inventory(1).deleteRole(
+      spec.roleName,
+      {
+        roleId: Role!.RoleId!,
+        inlinePolicies: [spec.s3Policy.name, 'second'],
+        beforeStep: async () => {
+          // Between the inline policies and the role, the role is deleted and made again.
+          if (++steps !== 2) return;
+          await admin.send(new DeleteRoleCommand({ RoleName: spec.roleName }));
+          await makeRole('team-d');
+        },
+      },
+      signal,
+    ),
+    RoleReplacedError,
+  );
+  t.equal(steps, 2, 'one check before both inline policies, one before the role');
+  const after = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  t.not(after.Role!.RoleId, Role!.RoleId, 'the new role is still there');
 });

@@ -13,7 +13,7 @@ t.test('reconciler defaults', async (t) => {
   t.equal(c.orphanPolicy, 'retain');
   t.equal(c.orphanGrace, 600_000, '10m');
   t.same(c.annotateServiceAccounts, []);
-  t.equal(c.iamRate, 5);
+  t.equal(c.iamRate, 10);
   t.equal(c.leaderElectionLease, 'profile-irsa-webhook');
   t.equal(c.podName, undefined);
 });
