@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { listenOnLoopback } from '../../tools/dev/loopback.js';
+import { pageAnswer, UNPAGED_BY_MOTO } from './iam-paging.js';
 
 /** IAM API actions that change something. */
 export const IAM_WRITES = new Set([
@@ -67,6 +68,8 @@ export interface IamProxy {
   lag(lag: IamLag): void;
   /** Requests answered with a lagging NoSuchEntity or EntityAlreadyExists. */
   lagged(): number;
+  /** From now on page the lists moto answers whole by MaxItems and Marker, as IAM does. */
+  pageLists(): void;
   /** When the last throttling began and when the last request reached IAM (ms since the epoch). */
   times(): { throttleStarted: number; lastForwarded: number };
   close(): Promise<void>;
@@ -88,11 +91,14 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
   const createdAt = new Map<string, number>();
   const deletedAt = new Map<string, number>();
 
+  let pagingLists = false;
+
   const relay = (
     req: IncomingMessage,
     res: ServerResponse,
     body: Buffer,
     onSuccess: () => void = () => {},
+    page?: { list: string; maxItems: number; marker: string },
   ) => {
     const upstream = httpRequest(
       {
@@ -105,8 +111,24 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       },
       (answer) => {
         if (answer.statusCode === 200) onSuccess();
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        if (page === undefined || answer.statusCode !== 200) {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const xml = pageAnswer(
+            Buffer.concat(chunks).toString('utf8'),
+            page.list,
+            page.maxItems,
+            page.marker,
+          );
+          const headers = { ...answer.headers, 'content-length': String(Buffer.byteLength(xml)) };
+          res.writeHead(200, headers);
+          res.end(xml);
+        });
       },
     );
     upstream.on('error', () => res.destroy());
@@ -169,11 +191,23 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       }
       reached.push(action);
       lastForwarded = Date.now();
+      const list = UNPAGED_BY_MOTO.get(action);
+      const maxItems = Number(form.get('MaxItems') ?? '');
+      const page =
+        pagingLists && list !== undefined && maxItems > 0
+          ? { list, maxItems, marker: form.get('Marker') ?? '' }
+          : undefined;
       // Only a change IAM made starts its lag.
-      relay(req, res, body, () => {
-        if (action === 'CreateRole') createdAt.set(roleName, Date.now());
-        if (action === 'DeleteRole') deletedAt.set(roleName, Date.now());
-      });
+      relay(
+        req,
+        res,
+        body,
+        () => {
+          if (action === 'CreateRole') createdAt.set(roleName, Date.now());
+          if (action === 'DeleteRole') deletedAt.set(roleName, Date.now());
+        },
+        page,
+      );
     });
   });
   const port = await listenOnLoopback(server);
@@ -202,6 +236,9 @@ export async function startIamProxy(targetEndpoint: string): Promise<IamProxy> {
       lag = value;
     },
     lagged: () => laggedCount,
+    pageLists: () => {
+      pagingLists = true;
+    },
     times: () => ({ throttleStarted, lastForwarded }),
     close: async () => {
       dropHeld();

@@ -4,7 +4,9 @@
 import t from 'tap';
 import { pino } from 'pino';
 import {
+  AddRoleToInstanceProfileCommand,
   AttachRolePolicyCommand,
+  CreateInstanceProfileCommand,
   CreatePolicyCommand,
   CreateRoleCommand,
   DeleteRoleCommand,
@@ -22,17 +24,22 @@ import {
   MOTO_REGION,
   startMoto,
 } from '../helpers/moto.js';
+import { startIamProxy } from '../helpers/iam-proxy.js';
 import { testRoleSettings } from '../helpers/settings.js';
 
 const moto = await startMoto();
 t.teardown(() => moto.stop());
 const admin = iamClientFor(moto.endpoint);
 const settings = testRoleSettings({ accountId: MOTO_ACCOUNT_ID });
+// moto answers ListRolePolicies and ListInstanceProfilesForRole whole; the proxy pages them.
+const proxy = await startIamProxy(moto.endpoint);
+t.teardown(() => proxy.close());
+proxy.pageLists();
 const inventory = (pageSize: number) =>
   new RoleInventory({
     iam: new IAMClient({
       region: MOTO_REGION,
-      endpoint: moto.endpoint,
+      endpoint: proxy.endpoint,
       credentials: FAKE_CREDENTIALS,
     }),
     rolePath: settings.rolePath,
@@ -197,4 +204,55 @@ t.test('a role made again after its inline policies went is not deleted', async 
   t.equal(steps, 2, 'one check before both inline policies, one before the role');
   const after = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
   t.not(after.Role!.RoleId, Role!.RoleId, 'the new role is still there');
+});
+
+t.test('ListRolePolicies and ListInstanceProfilesForRole are read past page 1', async (t) => {
+  const spec = await makeRole('team-e');
+  for (const name of ['second', 'third']) {
+    await admin.send(
+      new PutRolePolicyCommand({
+        RoleName: spec.roleName,
+        PolicyName: name,
+        PolicyDocument: JSON.stringify(spec.s3Policy.document),
+      }),
+    );
+    await admin.send(new CreateInstanceProfileCommand({ InstanceProfileName: `${name}-profile` }));
+    await admin.send(
+      new AddRoleToInstanceProfileCommand({
+        InstanceProfileName: `${name}-profile`,
+        RoleName: spec.roleName,
+      }),
+    );
+  }
+  const pages = (action: string) => proxy.forwarded(action);
+  const before = [pages('ListRolePolicies'), pages('ListInstanceProfilesForRole')];
+  const attachments = await inventory(1).attachments(spec.roleName, signal);
+  t.same(attachments.inlinePolicies.sort(), [spec.s3Policy.name, 'second', 'third'].sort());
+  t.same(attachments.instanceProfiles.sort(), ['second-profile', 'third-profile']);
+  t.same(
+    [pages('ListRolePolicies') - before[0]!, pages('ListInstanceProfilesForRole') - before[1]!],
+    [3, 2],
+    'one item a page',
+  );
+
+  // A deletion that lists the inline policies itself deletes every one of them.
+  const { Role } = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
+  const small = new RoleInventory({
+    iam: new IAMClient({
+      region: MOTO_REGION,
+      endpoint: proxy.endpoint,
+      credentials: FAKE_CREDENTIALS,
+    }),
+    rolePath: settings.rolePath,
+    logger: pino({ level: 'silent' }),
+    pageSize: 1,
+    deleteConflictDelaysMs: [0],
+  });
+  await t.rejects(
+    small.deleteRole(spec.roleName, { roleId: Role!.RoleId!, beforeStep: async () => {} }, signal),
+    /DeleteConflict|instance profile|must remove/i,
+    'IAM refuses while instance profiles hold the role',
+  );
+  const left = await inventory(1).attachments(spec.roleName, signal);
+  t.same(left.inlinePolicies, [], 'every inline policy went, page by page');
 });
