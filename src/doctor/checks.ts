@@ -1,12 +1,13 @@
 import { roleSettings } from '../config/settings.js';
 import { deriveRoleSpec, oidcProviderArn } from '../core/role-spec.js';
 import type { RoleSettings } from '../core/settings.js';
-import { notChecked, type Check, type CheckResult } from './check.js';
+import type { Check, Need } from './check.js';
 import type {
   DoctorFacts,
   RegisteredWebhook,
   WebhookConfigurationFact,
   WebhookKind,
+  Outcome,
 } from './facts.js';
 import {
   judgeAccountMatch,
@@ -44,6 +45,7 @@ import {
 import { EXPECTED_WEBHOOKS, expectedFor } from './registration.js';
 
 type DoctorCheck = Check<DoctorFacts>;
+type DoctorNeed = Need<DoctorFacts>;
 
 const KINDS: WebhookKind[] = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
 const EXPECTED = KINDS.map((kind) => EXPECTED_WEBHOOKS[kind]);
@@ -53,14 +55,6 @@ async function settingsOf(f: DoctorFacts): Promise<RoleSettings | undefined> {
   const account = resolvedAccount(f.config.accountId, await f.identity());
   const issuer = resolvedIssuer(f.config.oidcIssuer, await f.apiIssuer());
   return account && issuer ? roleSettings(f.config, account, issuer) : undefined;
-}
-
-const MISSING_SETTINGS = () =>
-  notChecked('the account or the issuer is unknown', 'config.account and config.issuer');
-
-async function apiDown(f: DoctorFacts): Promise<CheckResult | undefined> {
-  const version = await f.serverVersion();
-  return version.ok ? undefined : notChecked('the API server cannot be reached', 'k8s.api');
 }
 
 async function configurations(f: DoctorFacts): Promise<(WebhookConfigurationFact | null)[]> {
@@ -89,6 +83,55 @@ async function serviceEndpoints(
   return 'problem' in found ? [] : found.ready;
 }
 
+/** A fact a need has established: reading it again in the same round gives the same answer. */
+function known<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw new Error(outcome.error.message);
+  return outcome.value;
+}
+
+const API: DoctorNeed = {
+  why: 'the API server cannot be reached',
+  fixFirst: 'k8s.api',
+  holds: async (f) => (await f.serverVersion()).ok,
+};
+const CRD: DoctorNeed = {
+  why: 'kubeflow.org/v1 profiles are not served',
+  fixFirst: 'k8s.crd',
+  holds: async (f) => {
+    const api = await f.profileApi();
+    return api.ok && api.value.v1Profiles;
+  },
+};
+const CREDENTIALS: DoctorNeed = {
+  why: 'the AWS credentials do not work',
+  fixFirst: 'aws.credentials',
+  holds: async (f) => (await f.identity()).ok,
+};
+const SETTINGS: DoctorNeed = {
+  why: 'the account or the issuer is unknown',
+  fixFirst: 'config.account and config.issuer',
+  holds: async (f) => (await settingsOf(f)) !== undefined,
+};
+const ACCOUNT: DoctorNeed = {
+  why: "the configured account is not the credentials' account",
+  fixFirst: 'aws.account',
+  holds: async (f) => {
+    const identity = await f.identity();
+    return !f.config.accountId || !identity.ok || identity.value.account === f.config.accountId;
+  },
+};
+/** With no ready endpoint the API server has nothing to call; a dry run would only repeat that. */
+const READY_ENDPOINTS: DoctorNeed = {
+  why: "the webhook's Service has no ready endpoints",
+  fixFirst: 'k8s.service-endpoints',
+  holds: async (f) => {
+    const endpoint = await endpointOf(f);
+    if ('problem' in endpoint || endpoint.mode === 'url') return true;
+    const ready = await serviceEndpoints(f, endpoint);
+    return ready === undefined || ready.length > 0;
+  },
+};
+
 export const CHECKS: readonly DoctorCheck[] = [
   { id: 'config.valid', section: 'configuration', run: async (f) => judgeValid(f.config) },
   {
@@ -106,12 +149,11 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.account',
     section: 'aws',
+    needs: [CREDENTIALS],
     run: async (f) => {
-      const identity = await f.identity();
-      if (f.config.accountId !== undefined || !identity.ok)
-        return judgeAccountMatch(f.config.accountId, identity);
-      const settings = await settingsOf(f);
-      if (!settings) return judgeAccountMatch(undefined, identity);
+      const identity = known(await f.identity());
+      const settings = f.config.accountId === undefined ? await settingsOf(f) : undefined;
+      if (!settings) return judgeAccountMatch(f.config.accountId, identity);
       const providerArn = oidcProviderArn(settings);
       return judgeAccountMatch(undefined, identity, {
         providerArn,
@@ -122,11 +164,9 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.oidc-provider',
     section: 'aws',
+    needs: [CREDENTIALS, SETTINGS],
     run: async (f) => {
-      if (!(await f.identity()).ok)
-        return notChecked('the AWS credentials do not work', 'aws.credentials');
-      const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
+      const settings = (await settingsOf(f))!;
       const arn = oidcProviderArn(settings);
       return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
     },
@@ -134,17 +174,11 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.permissions',
     section: 'aws',
+    needs: [CREDENTIALS, SETTINGS, ACCOUNT],
     run: async (f) => {
-      const identity = await f.identity();
-      if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
-      const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
-      if (f.config.accountId && f.config.accountId !== identity.value.account) {
-        return notChecked("the configured account is not the credentials' account", 'aws.account');
-      }
-      const principal = simulationPrincipal(f.irsaRoleArn, identity.value);
+      const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
       if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
-      const calls = f.webhookIamCalls(settings, principal.arn);
+      const calls = f.webhookIamCalls((await settingsOf(f))!, principal.arn);
       const actions = [...new Set(calls.map((c) => c.action))];
       return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
     },
@@ -167,27 +201,25 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'k8s.crd',
     section: 'kubernetes',
-    run: async (f) => (await apiDown(f)) ?? judgeProfileCrd(await f.profileApi()),
+    needs: [API],
+    run: async (f) => judgeProfileCrd(await f.profileApi()),
   },
   ...KINDS.map((kind): DoctorCheck => ({
     id: kind === 'MutatingWebhookConfiguration' ? 'k8s.mutating-webhook' : 'k8s.validating-webhook',
     section: 'kubernetes',
-    run: async (f) => {
-      const version = await f.serverVersion();
-      if (!version.ok) return notChecked('the API server cannot be reached', 'k8s.api');
-      return judgeWebhookConfiguration(
+    needs: [API],
+    run: async (f) =>
+      judgeWebhookConfiguration(
         f.config,
-        expectedFor(kind, version.value),
+        expectedFor(kind, known(await f.serverVersion())),
         await f.webhookConfiguration(kind),
-      );
-    },
+      ),
   })),
   {
     id: 'k8s.service-endpoints',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
       const endpoint = await endpointOf(f);
       if ('problem' in endpoint || endpoint.mode === 'url')
         return judgeServiceEndpoints(endpoint, undefined, undefined);
@@ -202,9 +234,8 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'k8s.serving-certificate',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
       const present = await configurations(f);
       const endpoint = await endpointOf(f);
       const ready =
@@ -234,9 +265,8 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'k8s.leader-lease',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
       const lease =
         f.config.reconcile && f.config.podNamespace
           ? await f.lease(f.config.podNamespace, f.config.leaderElectionLease)
@@ -248,26 +278,9 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'e2e.dry-run-create',
     section: 'end to end',
+    needs: [API, CRD, SETTINGS, READY_ENDPOINTS],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
-      const api = await f.profileApi();
-      if (!api.ok || !api.value.v1Profiles)
-        return notChecked('kubeflow.org/v1 profiles are not served', 'k8s.crd');
-      const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
-      const endpoint = await endpointOf(f);
-      // With no ready endpoint the API server has nothing to call; the create would only repeat that.
-      if (!('problem' in endpoint) && endpoint.mode === 'service') {
-        const ready = await serviceEndpoints(f, endpoint);
-        if (ready !== undefined && ready.length === 0) {
-          return notChecked(
-            "the webhook's Service has no ready endpoints",
-            'k8s.service-endpoints',
-          );
-        }
-      }
-      const spec = deriveRoleSpec(settings, CHECK_PROFILE_NAME);
+      const spec = deriveRoleSpec((await settingsOf(f))!, CHECK_PROFILE_NAME);
       const before = await f.roleExists(spec.roleName);
       const response = await f.dryRunCreate(checkProfile());
       const after = response.ok ? await f.roleExists(spec.roleName) : undefined;

@@ -63,11 +63,10 @@ const SET_ACCOUNT = 'set --account-id / AWS_ACCOUNT_ID (the chart: accountId)';
 
 export function judgeAccountMatch(
   configured: string | undefined,
-  identity: Outcome<CallerIdentity>,
+  identity: CallerIdentity,
   evidence?: AccountEvidence,
 ): CheckResult {
-  if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
-  const actual = identity.value.account;
+  const actual = identity.account;
   if (configured === undefined) {
     // Discovered, not chosen: it is right only if the cluster's OIDC provider lives there.
     const discovered = `account ${actual}, discovered from the credentials (STS GetCallerIdentity)`;

@@ -136,6 +136,39 @@ t.test('runner: gives up when the time is up; throws and hangs are failures', as
   );
 });
 
+t.test('runner: a check whose need does not hold is not checked, and not run', async (t) => {
+  const asked: string[] = [];
+  const need = (name: string, holds: boolean) => ({
+    why: `${name} is down`,
+    fixFirst: name,
+    holds: async () => {
+      asked.push(name);
+      return holds;
+    },
+  });
+  let ran = 0;
+  const run = async () => {
+    ran++;
+    return ok('ran');
+  };
+  const checks: Check<null>[] = [
+    {
+      id: 'blocked',
+      section: 'aws',
+      needs: [need('a', true), need('b', false), need('c', false)],
+      run,
+    },
+    { id: 'free', section: 'aws', needs: [need('d', true)], run },
+  ];
+  const report = await runChecks(checks, () => null);
+  t.same(report.sections[0]!.checks, [
+    { id: 'blocked', status: 'fail', message: 'not checked: b is down', hint: 'fix b first' },
+    { id: 'free', status: 'ok', message: 'ran', hint: null },
+  ]);
+  t.equal(ran, 1, 'only the check whose needs hold ran');
+  t.same(asked.sort(), ['a', 'b', 'd'], 'needs are tried in order, up to the first that fails');
+});
+
 t.test('text: one line per check, the hint indented under it, a summary', async (t) => {
   const text = renderText({
     success: false,
@@ -633,7 +666,7 @@ t.test('boundary: required in provision mode unless waived, and it must exist', 
 });
 
 t.test('account: a discovered account passes only when it holds the OIDC provider', async (t) => {
-  const identity = okOf({ arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' });
+  const identity = { arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' };
   const providerArn = 'arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X';
   const provider = { arn: providerArn, url: 'oidc.example/id/X', clientIds: ['sts.amazonaws.com'] };
   t.match(judgeAccountMatch(undefined, identity, { providerArn, provider: okOf(provider) }), {
