@@ -1,14 +1,8 @@
-import { roleSettings } from '../config/settings.js';
 import { deriveRoleSpec, oidcProviderArn } from '../core/role-spec.js';
-import type { RoleSettings } from '../core/settings.js';
+import { webhookIamCalls } from '../core/iam-policy.js';
 import type { Check, Need } from './check.js';
-import type {
-  DoctorFacts,
-  RegisteredWebhook,
-  WebhookConfigurationFact,
-  WebhookKind,
-  Outcome,
-} from './facts.js';
+import type { Outcome, WebhookKind } from './facts.js';
+import type { DoctorFacts } from './gather.js';
 import {
   judgeAccountMatch,
   judgeBoundary,
@@ -17,13 +11,7 @@ import {
   judgePermissions,
   simulationPrincipal,
 } from './judge-aws.js';
-import {
-  judgeAccount,
-  judgeIssuer,
-  judgeValid,
-  resolvedAccount,
-  resolvedIssuer,
-} from './judge-configuration.js';
+import { judgeAccount, judgeIssuer, judgeValid } from './judge-configuration.js';
 import { CHECK_PROFILE_NAME, checkProfile, judgeDryRun } from './judge-e2e.js';
 import {
   judgeApiServer,
@@ -31,62 +19,24 @@ import {
   judgeProfileCrd,
   judgeServiceEndpoints,
   judgeWebhookConfiguration,
-  ourWebhook,
-  readyEndpoints,
-  webhookEndpoint,
-  type WebhookEndpoint,
 } from './judge-kubernetes.js';
-import {
-  caBundlePem,
-  judgeServingCertificate,
-  tlsTargets,
-  type ServingProbe,
-} from './judge-tls.js';
-import { EXPECTED_WEBHOOKS, expectedFor } from './registration.js';
+import { caBundlePem, judgeServingCertificate, tlsTargets } from './judge-tls.js';
+import { expectedFor } from './registration.js';
 
 type DoctorCheck = Check<DoctorFacts>;
 type DoctorNeed = Need<DoctorFacts>;
 
-const KINDS: WebhookKind[] = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
-const EXPECTED = KINDS.map((kind) => EXPECTED_WEBHOOKS[kind]);
-
-/** The account and issuer resolved as `serve` resolves them; undefined while either is unknown. */
-async function settingsOf(f: DoctorFacts): Promise<RoleSettings | undefined> {
-  const account = resolvedAccount(f.config.accountId, await f.identity());
-  const issuer = resolvedIssuer(f.config.oidcIssuer, await f.apiIssuer());
-  return account && issuer ? roleSettings(f.config, account, issuer) : undefined;
-}
-
-async function configurations(f: DoctorFacts): Promise<(WebhookConfigurationFact | null)[]> {
-  const facts = await Promise.all(KINDS.map((kind) => f.webhookConfiguration(kind)));
-  return facts.map((fact) => (fact.ok ? fact.value : null));
-}
-
-async function endpointOf(f: DoctorFacts): Promise<WebhookEndpoint | { problem: string }> {
-  return webhookEndpoint(f.config, await configurations(f), EXPECTED);
-}
-
-/**
- * The ready endpoints of the webhook's Service: a list (maybe empty: none ready, or no
- * Service), or undefined when they cannot be read (then doctor connects to the Service's DNS name).
- */
-async function serviceEndpoints(
-  f: DoctorFacts,
-  endpoint: Extract<WebhookEndpoint, { mode: 'service' }>,
-): Promise<{ address: string; port: number }[] | undefined> {
-  const service = await f.service(endpoint.namespace, endpoint.name);
-  if (!service.ok) return undefined;
-  if (service.value === null) return [];
-  const slices = await f.endpointSlices(endpoint.namespace, endpoint.name);
-  if (!slices.ok) return undefined;
-  const found = readyEndpoints(service.value, slices.value, endpoint.port);
-  return 'problem' in found ? [] : found.ready;
-}
-
-/** A fact a need has established: reading it again in the same round gives the same answer. */
+/** A fact a need has established: asked again in the same round, it gives the same answer. */
 function known<T>(outcome: Outcome<T>): T {
   if (!outcome.ok) throw new Error(outcome.error.message);
   return outcome.value;
+}
+
+/** The role settings, for checks that need SETTINGS. */
+async function settingsOf(f: DoctorFacts) {
+  const settings = await f.settings();
+  if (!settings) throw new Error('the account or the issuer is unknown');
+  return settings;
 }
 
 const API: DoctorNeed = {
@@ -110,7 +60,7 @@ const CREDENTIALS: DoctorNeed = {
 const SETTINGS: DoctorNeed = {
   why: 'the account or the issuer is unknown',
   fixFirst: 'config.account and config.issuer',
-  holds: async (f) => (await settingsOf(f)) !== undefined,
+  holds: async (f) => (await f.settings()) !== undefined,
 };
 const ACCOUNT: DoctorNeed = {
   why: "the configured account is not the credentials' account",
@@ -124,13 +74,20 @@ const ACCOUNT: DoctorNeed = {
 const READY_ENDPOINTS: DoctorNeed = {
   why: "the webhook's Service has no ready endpoints",
   fixFirst: 'k8s.service-endpoints',
-  holds: async (f) => {
-    const endpoint = await endpointOf(f);
-    if ('problem' in endpoint || endpoint.mode === 'url') return true;
-    const ready = await serviceEndpoints(f, endpoint);
-    return ready === undefined || ready.length > 0;
-  },
+  holds: async (f) => (await f.readyEndpoints())?.length !== 0,
 };
+
+const webhookCheck = (kind: WebhookKind, id: string): DoctorCheck => ({
+  id,
+  section: 'kubernetes',
+  needs: [API],
+  run: async (f) =>
+    judgeWebhookConfiguration(
+      f.config,
+      expectedFor(kind, known(await f.serverVersion())),
+      await f.webhookConfiguration(kind),
+    ),
+});
 
 export const CHECKS: readonly DoctorCheck[] = [
   { id: 'config.valid', section: 'configuration', run: async (f) => judgeValid(f.config) },
@@ -152,13 +109,12 @@ export const CHECKS: readonly DoctorCheck[] = [
     needs: [CREDENTIALS],
     run: async (f) => {
       const identity = known(await f.identity());
-      const settings = f.config.accountId === undefined ? await settingsOf(f) : undefined;
+      // A configured account is judged by the credentials; a discovered one by the provider.
+      const settings = f.config.accountId === undefined ? await f.settings() : undefined;
       if (!settings) return judgeAccountMatch(f.config.accountId, identity);
       const providerArn = oidcProviderArn(settings);
-      return judgeAccountMatch(undefined, identity, {
-        providerArn,
-        provider: await f.oidcProvider(providerArn),
-      });
+      const provider = await f.oidcProvider(providerArn);
+      return judgeAccountMatch(undefined, identity, { providerArn, provider });
     },
   },
   {
@@ -166,7 +122,7 @@ export const CHECKS: readonly DoctorCheck[] = [
     section: 'aws',
     needs: [CREDENTIALS, SETTINGS],
     run: async (f) => {
-      const settings = (await settingsOf(f))!;
+      const settings = await settingsOf(f);
       const arn = oidcProviderArn(settings);
       return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
     },
@@ -178,7 +134,10 @@ export const CHECKS: readonly DoctorCheck[] = [
     run: async (f) => {
       const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
       if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
-      const calls = f.webhookIamCalls((await settingsOf(f))!, principal.arn);
+      const calls = webhookIamCalls(
+        { ...(await settingsOf(f)), mode: f.config.mode },
+        { webhookRoleArn: principal.arn },
+      );
       const actions = [...new Set(calls.map((c) => c.action))];
       return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
     },
@@ -204,23 +163,14 @@ export const CHECKS: readonly DoctorCheck[] = [
     needs: [API],
     run: async (f) => judgeProfileCrd(await f.profileApi()),
   },
-  ...KINDS.map((kind): DoctorCheck => ({
-    id: kind === 'MutatingWebhookConfiguration' ? 'k8s.mutating-webhook' : 'k8s.validating-webhook',
-    section: 'kubernetes',
-    needs: [API],
-    run: async (f) =>
-      judgeWebhookConfiguration(
-        f.config,
-        expectedFor(kind, known(await f.serverVersion())),
-        await f.webhookConfiguration(kind),
-      ),
-  })),
+  webhookCheck('MutatingWebhookConfiguration', 'k8s.mutating-webhook'),
+  webhookCheck('ValidatingWebhookConfiguration', 'k8s.validating-webhook'),
   {
     id: 'k8s.service-endpoints',
     section: 'kubernetes',
     needs: [API],
     run: async (f) => {
-      const endpoint = await endpointOf(f);
+      const endpoint = await f.endpoint();
       if ('problem' in endpoint || endpoint.mode === 'url')
         return judgeServiceEndpoints(endpoint, undefined, undefined);
       const service = await f.service(endpoint.namespace, endpoint.name);
@@ -236,29 +186,20 @@ export const CHECKS: readonly DoctorCheck[] = [
     section: 'kubernetes',
     needs: [API],
     run: async (f) => {
-      const present = await configurations(f);
-      const endpoint = await endpointOf(f);
-      const ready =
-        !('problem' in endpoint) && endpoint.mode === 'service'
-          ? await serviceEndpoints(f, endpoint)
-          : undefined;
-      const checked: ServingProbe[] = [];
-      for (const [i, configuration] of present.entries()) {
-        if (!configuration) continue;
-        const webhook: RegisteredWebhook | undefined = ourWebhook(configuration, EXPECTED[i]!);
-        if (!webhook) continue;
-        const targets = tlsTargets(webhook, ready);
-        const probes =
-          'problem' in targets
-            ? targets
-            : await Promise.all(
-                targets.map(async (target) => ({
-                  target,
-                  result: await f.tls(target, caBundlePem(webhook.clientConfig.caBundle)),
-                })),
-              );
-        checked.push({ configuration, webhook, probes });
-      }
+      const ready = await f.readyEndpoints();
+      const checked = await Promise.all(
+        (await f.registered()).map(async ({ configuration, webhook }) => {
+          const targets = tlsTargets(webhook, ready);
+          const ca = caBundlePem(webhook.clientConfig.caBundle);
+          const probes =
+            'problem' in targets
+              ? targets
+              : await Promise.all(
+                  targets.map(async (target) => ({ target, result: await f.tls(target, ca) })),
+                );
+          return { configuration, webhook, probes };
+        }),
+      );
       return judgeServingCertificate(checked, f.inCluster, f.now());
     },
   },
@@ -280,7 +221,7 @@ export const CHECKS: readonly DoctorCheck[] = [
     section: 'end to end',
     needs: [API, CRD, SETTINGS, READY_ENDPOINTS],
     run: async (f) => {
-      const spec = deriveRoleSpec((await settingsOf(f))!, CHECK_PROFILE_NAME);
+      const spec = deriveRoleSpec(await settingsOf(f), CHECK_PROFILE_NAME);
       const before = await f.roleExists(spec.roleName);
       const response = await f.dryRunCreate(checkProfile());
       const after = response.ok ? await f.roleExists(spec.roleName) : undefined;

@@ -1,6 +1,3 @@
-import type { Config } from '../config/schema.js';
-import type { RoleSettings } from '../core/settings.js';
-
 /**
  * What doctor observed, as plain data: the gatherers (gather-*.ts) produce these, the judges
  * (judge-*.ts) turn them into results without any I/O, so every judgement is testable with a
@@ -30,15 +27,6 @@ export interface OidcProviderFact {
   arn: string;
   url: string;
   clientIds: string[];
-}
-
-/** One IAM call the webhook makes, as the policy simulator takes it. */
-export interface IamCall {
-  action: string;
-  resource: string;
-  context: Record<string, string | string[]>;
-  /** Who makes the call and why, for messages. */
-  purpose?: string | undefined;
 }
 
 export interface SimulationDecision {
@@ -141,41 +129,4 @@ export interface TlsFact {
   /** The certificate is not for `serverName`, else undefined. */
   hostnameError?: string | undefined;
   peer: PeerCertificateFact;
-}
-
-/** Everything one round of checks may look at; each gatherer runs at most once per round. */
-export interface DoctorFacts {
-  readonly config: Config;
-  readonly sources: { accountId: SettingSource; oidcIssuer: SettingSource };
-  /** Running in a pod (KUBERNETES_SERVICE_HOST is set): pod IPs are reachable. */
-  readonly inCluster: boolean;
-  /** The role IRSA assumes for this process (AWS_ROLE_ARN), when set. */
-  readonly irsaRoleArn: string | undefined;
-  /** The API server URL from the Kubernetes configuration. */
-  readonly apiServer: string;
-  now(): number;
-
-  identity(): Promise<Outcome<CallerIdentity>>;
-  /** The service-account issuer in the API server's OIDC discovery document. */
-  apiIssuer(): Promise<Outcome<string>>;
-  /** `null`: IAM has no such provider. */
-  oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
-  simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
-  roleExists(roleName: string): Promise<Outcome<boolean>>;
-  policyExists(policyArn: string): Promise<Outcome<boolean>>;
-  /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
-  webhookIamCalls: (settings: RoleSettings, webhookRoleArn: string) => IamCall[];
-
-  serverVersion(): Promise<Outcome<string>>;
-  profileApi(): Promise<Outcome<ProfileApiFact>>;
-  /** `null`: not found. */
-  webhookConfiguration(kind: WebhookKind): Promise<Outcome<WebhookConfigurationFact | null>>;
-  /** `null`: not found. */
-  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
-  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
-  /** `null`: not found. */
-  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
-  /** The object a server-side dry-run CREATE returns. */
-  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
-  tls(target: TlsTarget, caPem: string | undefined): Promise<Outcome<TlsFact>>;
 }

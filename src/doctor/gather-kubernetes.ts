@@ -30,22 +30,6 @@ import type {
 const CALL_TIMEOUT_MS = 10_000;
 const GROUP = 'kubeflow.org';
 
-/** Reads (and the one dry-run create) doctor makes against the API server. */
-export interface KubernetesGatherers {
-  server: string;
-  serverVersion(): Promise<Outcome<string>>;
-  apiIssuer(): Promise<Outcome<string>>;
-  profileApi(): Promise<Outcome<ProfileApiFact>>;
-  webhookConfiguration(
-    kind: WebhookKind,
-    name: string,
-  ): Promise<Outcome<WebhookConfigurationFact | null>>;
-  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
-  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
-  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
-  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
-}
-
 /** The API server's Status message for a refused request, else the transport's error. */
 function kubernetesError(error: unknown): ErrorFact {
   const { reason, message, status, code } = apiFailure(error);
@@ -105,17 +89,20 @@ function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): Registered
   };
 }
 
-export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
+/** Reads (and the one dry-run create) doctor makes against the API server. */
+export function createKubernetesGatherers(kc: KubeConfig) {
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   return {
+    /** The API server URL from the Kubernetes configuration. */
     server: kc.getCurrentCluster()?.server ?? '(no cluster in the Kubernetes configuration)',
     serverVersion: () =>
       attempt(async () => (await kc.makeApiClient(VersionApi).getCode(withTimeout())).gitVersion),
-    async apiIssuer() {
+    /** The service-account issuer in the API server's OIDC discovery document. */
+    apiIssuer: async (): Promise<Outcome<string>> => {
       try {
         return { ok: true, value: await discoverOidcIssuer(kc, CALL_TIMEOUT_MS) };
       } catch (error) {
@@ -127,7 +114,7 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
       }
     },
     profileApi: () =>
-      attempt(async () => {
+      attempt<ProfileApiFact>(async () => {
         const groups = await kc.makeApiClient(ApisApi).getAPIVersions(withTimeout());
         const group = groups.groups.find((g) => g.name === GROUP);
         const servedVersions = (group?.versions ?? []).map((v) => v.version);
@@ -141,7 +128,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
         }
         return { servedVersions, v1Profiles };
       }),
-    webhookConfiguration: (kind, name) =>
+    /** `null`: not found. */
+    webhookConfiguration: (kind: WebhookKind, name: string) =>
       attempt<WebhookConfigurationFact | null>(async () => {
         const object =
           kind === 'MutatingWebhookConfiguration'
@@ -155,7 +143,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           webhooks: (object.webhooks ?? []).map(toWebhook),
         };
       }, null),
-    service: (namespace, name) =>
+    /** `null`: not found. */
+    service: (namespace: string, name: string) =>
       attempt<ServiceFact | null>(async () => {
         const service = await core.readNamespacedService({ namespace, name }, withTimeout());
         return {
@@ -165,8 +154,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           selector: service.spec?.selector ?? {},
         };
       }, null),
-    endpointSlices: (namespace, service) =>
-      attempt(async () => {
+    endpointSlices: (namespace: string, service: string) =>
+      attempt<EndpointSliceFact[]>(async () => {
         const list = await discovery.listNamespacedEndpointSlice(
           { namespace, labelSelector: `kubernetes.io/service-name=${service}` },
           withTimeout(),
@@ -184,7 +173,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
             })),
         }));
       }),
-    lease: (namespace, name) =>
+    /** `null`: not found. */
+    lease: (namespace: string, name: string) =>
       attempt<LeaseFact | null>(async () => {
         const lease = await coordination.readNamespacedLease({ namespace, name }, withTimeout());
         return {
@@ -193,8 +183,9 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           leaseDurationSeconds: lease.spec?.leaseDurationSeconds,
         };
       }, null),
-    dryRunCreate: (profile) =>
-      attempt(() =>
+    /** The object a server-side dry-run CREATE returns. */
+    dryRunCreate: (profile: object) =>
+      attempt<unknown>(() =>
         custom.createClusterCustomObject(
           { group: GROUP, version: 'v1', plural: 'profiles', body: profile, dryRun: 'All' },
           withTimeout(),
@@ -202,3 +193,5 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
       ),
   };
 }
+
+export type KubernetesGatherers = ReturnType<typeof createKubernetesGatherers>;

@@ -72,12 +72,8 @@ export type WebhookEndpoint =
 
 export function webhookEndpoint(
   config: Config,
-  configurations: (WebhookConfigurationFact | null)[],
-  expected: ExpectedWebhook[],
+  webhooks: RegisteredWebhook[],
 ): WebhookEndpoint | { problem: string } {
-  const webhooks = configurations
-    .map((c, i) => (c ? ourWebhook(c, expected[i]!) : undefined))
-    .filter((w): w is RegisteredWebhook => w !== undefined);
   const service = webhooks.find((w) => w.clientConfig.service)?.clientConfig.service;
   if (service) {
     return {

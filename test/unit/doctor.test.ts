@@ -32,7 +32,7 @@ import { judgeServingCertificate, tlsTargets } from '../../src/doctor/judge-tls.
 import { EXPECTED_WEBHOOKS, expectedFor } from '../../src/doctor/registration.js';
 import { renderText } from '../../src/doctor/render.js';
 import { runChecks } from '../../src/doctor/runner.js';
-import { settingSource } from '../../src/doctor/sources.js';
+import { settingSource } from '../../src/doctor/gather.js';
 import { REQUIRED_ENV } from '../helpers/settings.js';
 
 function config(env: Record<string, string> = {}): Config {
@@ -202,15 +202,17 @@ t.test('text: one line per check, the hint indented under it, a summary', async 
 });
 
 t.test('where a setting came from', async (t) => {
-  t.same(settingSource(SERVE_OPTIONS, 'accountId', { accountId: '1' }, {}), {
+  const source = (key: string, flags: Record<string, unknown>, env: Record<string, string>) =>
+    settingSource({ options: SERVE_OPTIONS, flags, env }, key);
+  t.same(source('accountId', { accountId: '1' }, {}), {
     kind: 'flag',
     name: '--account-id',
   });
-  t.same(settingSource(SERVE_OPTIONS, 'accountId', {}, { AWS_ACCOUNT_ID: '1' }), {
+  t.same(source('accountId', {}, { AWS_ACCOUNT_ID: '1' }), {
     kind: 'environment',
     name: 'AWS_ACCOUNT_ID',
   });
-  t.same(settingSource(SERVE_OPTIONS, 'oidcIssuer', {}, { OIDC_ISSUER: '' }), {
+  t.same(source('oidcIssuer', {}, { OIDC_ISSUER: '' }), {
     kind: 'discovery',
   });
 });
