@@ -1,6 +1,5 @@
 import {
   AdmissionregistrationV1Api,
-  ApiException,
   ApisApi,
   CoordinationV1Api,
   CoreV1Api,
@@ -14,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { discoverOidcIssuer } from '../discovery/oidc-issuer.js';
 import { withSignal } from '../k8s/api-client.js';
-import { apiFailure } from '../k8s/errors.js';
+import { apiFailure, isNotFound } from '../k8s/errors.js';
 import type {
   EndpointSliceFact,
   ErrorFact,
@@ -30,12 +29,10 @@ import type {
 const CALL_TIMEOUT_MS = 10_000;
 const GROUP = 'kubeflow.org';
 
-/** The API server's Status message for a refused request, else the transport's error. */
+/** The API server's Status reason and message for a refused request, else the transport's error. */
 function kubernetesError(error: unknown): ErrorFact {
   const { reason, message, status, code } = apiFailure(error);
-  return error instanceof ApiException
-    ? { name: reason, message, status }
-    : { name: reason, message, code };
+  return { name: reason, message, status, code };
 }
 
 /** Every request gets a deadline: an API server that accepts and never answers must not hang doctor. */
@@ -47,7 +44,7 @@ async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome
   try {
     return { ok: true, value: await read() };
   } catch (error) {
-    if (notFound !== undefined && error instanceof ApiException && error.code === 404) {
+    if (notFound !== undefined && isNotFound(error)) {
       return { ok: true, value: notFound };
     }
     return { ok: false, error: kubernetesError(error) };
