@@ -1,3 +1,5 @@
+import type { V1MatchCondition, V1ValidatingWebhook } from '@kubernetes/client-node';
+
 /**
  * What doctor observed, as plain data: the gatherers (gather-*.ts) produce these, the judges
  * (judge-*.ts) turn them into results without any I/O, so every judgement is testable with a
@@ -37,33 +39,15 @@ export interface SimulationDecision {
   purpose?: string | undefined;
 }
 
-/** One webhook of a Mutating/ValidatingWebhookConfiguration, the fields doctor judges. */
-export interface RegisteredWebhook {
-  name: string;
-  clientConfig: {
-    url?: string | undefined;
-    service?:
-      | { name: string; namespace: string; path?: string | undefined; port?: number | undefined }
-      | undefined;
-    /** Base64 of PEM, as stored. */
-    caBundle?: string | undefined;
-  };
+/**
+ * One webhook of a Mutating/ValidatingWebhookConfiguration as stored (the validating shape is
+ * what both share), with the rules doctor compares made complete. Selectors stay as stored: the
+ * API server defaults an absent one to `{}` (everything).
+ */
+export type RegisteredWebhook = Omit<V1ValidatingWebhook, 'rules' | 'matchConditions'> & {
   rules: WebhookRule[];
-  matchConditions: { name: string; expression: string }[];
-  sideEffects?: string | undefined;
-  failurePolicy?: string | undefined;
-  matchPolicy?: string | undefined;
-  timeoutSeconds?: number | undefined;
-  /** As stored; the API server defaults an absent selector to `{}` (everything). */
-  namespaceSelector?: LabelSelectorFact | undefined;
-  objectSelector?: LabelSelectorFact | undefined;
-  admissionReviewVersions: string[];
-}
-
-export interface LabelSelectorFact {
-  matchLabels?: Record<string, string> | undefined;
-  matchExpressions?: { key: string; operator: string; values?: string[] | undefined }[] | undefined;
-}
+  matchConditions: V1MatchCondition[];
+};
 
 export interface WebhookRule {
   apiGroups: string[];

@@ -52,19 +52,9 @@ async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome
 }
 
 function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): RegisteredWebhook {
-  const { clientConfig } = webhook;
   return {
-    name: webhook.name,
-    clientConfig: {
-      url: clientConfig.url,
-      service: clientConfig.service && {
-        name: clientConfig.service.name,
-        namespace: clientConfig.service.namespace,
-        path: clientConfig.service.path,
-        port: clientConfig.service.port,
-      },
-      caBundle: clientConfig.caBundle,
-    },
+    ...webhook,
+    // Listed in the order doctor prints them.
     rules: (webhook.rules ?? []).map((rule) => ({
       apiGroups: rule.apiGroups ?? [],
       apiVersions: rule.apiVersions ?? [],
@@ -72,17 +62,7 @@ function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): Registered
       operations: rule.operations ?? [],
       scope: rule.scope,
     })),
-    matchConditions: (webhook.matchConditions ?? []).map((c) => ({
-      name: c.name,
-      expression: c.expression,
-    })),
-    sideEffects: webhook.sideEffects,
-    failurePolicy: webhook.failurePolicy,
-    matchPolicy: webhook.matchPolicy,
-    timeoutSeconds: webhook.timeoutSeconds,
-    namespaceSelector: webhook.namespaceSelector,
-    objectSelector: webhook.objectSelector,
-    admissionReviewVersions: webhook.admissionReviewVersions ?? [],
+    matchConditions: webhook.matchConditions ?? [],
   };
 }
 

@@ -1,4 +1,5 @@
-import type { LabelSelectorFact, WebhookKind, WebhookRule } from './facts.js';
+import type { V1LabelSelector } from '@kubernetes/client-node';
+import type { WebhookKind, WebhookRule } from './facts.js';
 
 /**
  * How the chart registers the webhook (templates/*webhookconfiguration.yaml and _helpers.tpl):
@@ -19,8 +20,8 @@ export interface ExpectedWebhook {
   /** Both fail closed: no Profile is stored without its role or unchecked. */
   failurePolicy: string;
   /** The chart's selectors; `{}` selects everything. */
-  objectSelector: LabelSelectorFact;
-  namespaceSelector: LabelSelectorFact;
+  objectSelector: V1LabelSelector;
+  namespaceSelector: V1LabelSelector;
 }
 
 const RULES: WebhookRule[] = [

@@ -132,20 +132,10 @@ function report<Facts>(
 
 /** The report of a configuration that cannot be used at all: only that check, failed. */
 export function badConfigurationReport(problems: string[], hint: string): Report {
-  return {
-    success: false,
-    sections: [
-      {
-        name: 'configuration',
-        checks: [
-          {
-            id: 'config.valid',
-            status: 'fail',
-            message: `the configuration is not valid: ${problems.join('; ')}`,
-            hint,
-          },
-        ],
-      },
-    ],
-  };
+  const id = 'config.valid';
+  const result = fail(`the configuration is not valid: ${problems.join('; ')}`, hint);
+  return report(
+    [{ id, section: 'configuration', run: async () => result }],
+    new Map([[id, result]]),
+  );
 }

@@ -348,23 +348,27 @@ t.test('endpoints: ready ones on the named port, as the API server picks them', 
   );
 });
 
-const webhookOf = (overrides: Partial<RegisteredWebhook> = {}): RegisteredWebhook => ({
-  name: 'validate.profile-irsa-webhook.kubeflow.org',
-  clientConfig: {
-    service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/validate', port: 443 },
-    caBundle: '',
-  },
-  rules: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.rules,
-  matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
-  sideEffects: 'NoneOnDryRun',
-  failurePolicy: 'Fail',
-  matchPolicy: 'Equivalent',
-  timeoutSeconds: 5,
-  namespaceSelector: {},
-  objectSelector: {},
-  admissionReviewVersions: ['v1'],
-  ...overrides,
-});
+/** An override of `undefined` leaves the field unset, as the API server may store it. */
+type WebhookOverrides = { [K in keyof RegisteredWebhook]?: RegisteredWebhook[K] | undefined };
+
+const webhookOf = (overrides: WebhookOverrides = {}): RegisteredWebhook =>
+  ({
+    name: 'validate.profile-irsa-webhook.kubeflow.org',
+    clientConfig: {
+      service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/validate', port: 443 },
+      caBundle: '',
+    },
+    rules: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.rules,
+    matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
+    sideEffects: 'NoneOnDryRun',
+    failurePolicy: 'Fail',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: 5,
+    namespaceSelector: {},
+    objectSelector: {},
+    admissionReviewVersions: ['v1'],
+    ...overrides,
+  }) as RegisteredWebhook;
 
 const configurationOf = (webhook: RegisteredWebhook): WebhookConfigurationFact => ({
   kind: 'ValidatingWebhookConfiguration',
@@ -436,7 +440,7 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     "an absent or empty selector is the chart's {}",
   );
   const mutating = EXPECTED_WEBHOOKS.MutatingWebhookConfiguration;
-  const judgeMutating = (webhook: Partial<RegisteredWebhook>) =>
+  const judgeMutating = (webhook: WebhookOverrides) =>
     judgeWebhookConfiguration(
       config(),
       mutating,
