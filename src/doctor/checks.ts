@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.js';
 import { deriveRoleSpec, oidcProviderArn } from '../core/role-spec.js';
 import { webhookIamCalls } from '../core/iam-policy.js';
 import type { Check, Need } from './check.js';
@@ -69,6 +70,14 @@ const ACCOUNT: DoctorNeed = {
     const identity = await f.identity();
     return !f.config.accountId || !identity.ok || identity.value.account === f.config.accountId;
   },
+};
+/** The boundary created roles get, when the webhook creates roles. */
+const boundaryOf = (config: Config) =>
+  config.mode === 'provision' ? config.permissionsBoundary : undefined;
+/** A boundary is read with the credentials; without one there is nothing to read. */
+const BOUNDARY_READABLE: DoctorNeed = {
+  ...CREDENTIALS,
+  holds: async (f) => boundaryOf(f.config) === undefined || (await f.identity()).ok,
 };
 /** With no ready endpoint the API server has nothing to call; a dry run would only repeat that. */
 const READY_ENDPOINTS: DoctorNeed = {
@@ -145,10 +154,10 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.permissions-boundary',
     section: 'aws',
+    needs: [BOUNDARY_READABLE],
     run: async (f) => {
-      const boundary = f.config.mode === 'provision' ? f.config.permissionsBoundary : undefined;
-      const readable = boundary !== undefined && (await f.identity()).ok;
-      return judgeBoundary(f.config, readable ? await f.policyExists(boundary) : undefined);
+      const boundary = boundaryOf(f.config);
+      return judgeBoundary(f.config, boundary ? await f.policyExists(boundary) : undefined);
     },
   },
 

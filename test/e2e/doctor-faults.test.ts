@@ -105,6 +105,11 @@ t.test('credentials rejected', async (t) => {
     /^not checked: the AWS credentials do not work/,
   );
   t.match(
+    checkOf(report, 'aws.permissions-boundary'),
+    { status: 'fail', message: /^not checked: the AWS credentials do not work/ },
+    'the configured boundary cannot be read without them',
+  );
+  t.match(
     checkOf(report, 'config.account').status,
     'fail',
     'the account cannot be discovered either',
