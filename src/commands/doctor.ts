@@ -1,14 +1,12 @@
 import { loadConfig } from '../config/load.js';
 import { SERVE_OPTIONS } from '../config/options.js';
-import { webhookIamCalls } from '../core/iam-policy.js';
 import { CHECKS } from '../doctor/checks.js';
-import { createFacts } from '../doctor/context.js';
 import { formatDuration } from '../core/duration.js';
 import { createAwsGatherers } from '../doctor/gather-aws.js';
 import { createKubernetesGatherers } from '../doctor/gather-kubernetes.js';
+import { gatherFacts } from '../doctor/gather.js';
 import { renderJson, renderText } from '../doctor/render.js';
 import { badConfigurationReport, runChecks, type Report } from '../doctor/runner.js';
-import { settingSource } from '../doctor/sources.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 
 const DOCTOR_EXIT = { ok: 0, failed: 1, badConfiguration: 2 } as const;
@@ -58,23 +56,10 @@ export async function doctor(
   }
   const aws = createAwsGatherers(config.region);
   const kubernetes = createKubernetesGatherers(kubeConfig);
-  const sources = {
-    accountId: settingSource(SERVE_OPTIONS, 'accountId', flags, env),
-    oidcIssuer: settingSource(SERVE_OPTIONS, 'oidcIssuer', flags, env),
-  };
   try {
     const report = await runChecks(
       CHECKS,
-      () =>
-        createFacts({
-          config,
-          sources,
-          env,
-          aws,
-          kubernetes,
-          webhookIamCalls: (settings, webhookRoleArn) =>
-            webhookIamCalls({ ...settings, mode: config.mode }, { webhookRoleArn }),
-        }),
+      () => gatherFacts({ config, options: SERVE_OPTIONS, flags, env, aws, kubernetes }),
       {
         waitMs: options.waitMs,
         onRetry: (failing, remaining) =>

@@ -9,13 +9,27 @@ export const SECTIONS = ['configuration', 'aws', 'kubernetes', 'end to end'] as 
 type Section = (typeof SECTIONS)[number];
 
 /**
- * One check: a stable id (scripts match on it), its section, and how to run it against the
+ * What a check cannot judge without (the API server answers, the AWS credentials work). When it
+ * does not hold, the runner reports the check "not checked" and names the check to fix first.
+ */
+export interface Need<Facts> {
+  /** Why the check could not run, e.g. `the API server cannot be reached`. */
+  why: string;
+  /** The check (or checks) whose fix lets this one run. */
+  fixFirst: string;
+  holds(facts: Facts): Promise<boolean>;
+}
+
+/**
+ * One check: a stable id (scripts match on it), its section, what it needs, and how to judge the
  * facts of one round. `run` gathers what it needs through `facts` and judges it with a pure
  * function; it may throw, which the runner reports as a failure of that check.
  */
 export interface Check<Facts> {
   id: string;
   section: Section;
+  /** Tried in order: the first that does not hold is the reason given. */
+  needs?: readonly Need<Facts>[];
   run(facts: Facts): Promise<CheckResult>;
 }
 

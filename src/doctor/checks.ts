@@ -1,13 +1,9 @@
-import { roleSettings } from '../config/settings.js';
+import type { Config } from '../config/schema.js';
 import { deriveRoleSpec, oidcProviderArn } from '../core/role-spec.js';
-import type { RoleSettings } from '../core/settings.js';
-import { notChecked, type Check, type CheckResult } from './check.js';
-import type {
-  DoctorFacts,
-  RegisteredWebhook,
-  WebhookConfigurationFact,
-  WebhookKind,
-} from './facts.js';
+import { webhookIamCalls } from '../core/iam-policy.js';
+import type { Check, Need } from './check.js';
+import type { Outcome, WebhookKind } from './facts.js';
+import type { DoctorFacts } from './gather.js';
 import {
   judgeAccountMatch,
   judgeBoundary,
@@ -16,13 +12,7 @@ import {
   judgePermissions,
   simulationPrincipal,
 } from './judge-aws.js';
-import {
-  judgeAccount,
-  judgeIssuer,
-  judgeValid,
-  resolvedAccount,
-  resolvedIssuer,
-} from './judge-configuration.js';
+import { judgeAccount, judgeIssuer, judgeValid } from './judge-configuration.js';
 import { CHECK_PROFILE_NAME, checkProfile, judgeDryRun } from './judge-e2e.js';
 import {
   judgeApiServer,
@@ -30,64 +20,83 @@ import {
   judgeProfileCrd,
   judgeServiceEndpoints,
   judgeWebhookConfiguration,
-  ourWebhook,
-  readyEndpoints,
-  webhookEndpoint,
-  type WebhookEndpoint,
 } from './judge-kubernetes.js';
-import {
-  caBundlePem,
-  judgeServingCertificate,
-  tlsTargets,
-  type ServingProbe,
-} from './judge-tls.js';
-import { EXPECTED_WEBHOOKS, expectedFor } from './registration.js';
+import { caBundlePem, judgeServingCertificate, tlsTargets } from './judge-tls.js';
+import { expectedFor } from './registration.js';
 
 type DoctorCheck = Check<DoctorFacts>;
+type DoctorNeed = Need<DoctorFacts>;
 
-const KINDS: WebhookKind[] = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
-const EXPECTED = KINDS.map((kind) => EXPECTED_WEBHOOKS[kind]);
-
-/** The account and issuer resolved as `serve` resolves them; undefined while either is unknown. */
-async function settingsOf(f: DoctorFacts): Promise<RoleSettings | undefined> {
-  const account = resolvedAccount(f.config.accountId, await f.identity());
-  const issuer = resolvedIssuer(f.config.oidcIssuer, await f.apiIssuer());
-  return account && issuer ? roleSettings(f.config, account, issuer) : undefined;
+/** A fact a need has established: asked again in the same round, it gives the same answer. */
+function known<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw new Error(outcome.error.message);
+  return outcome.value;
 }
 
-const MISSING_SETTINGS = () =>
-  notChecked('the account or the issuer is unknown', 'config.account and config.issuer');
-
-async function apiDown(f: DoctorFacts): Promise<CheckResult | undefined> {
-  const version = await f.serverVersion();
-  return version.ok ? undefined : notChecked('the API server cannot be reached', 'k8s.api');
+/** The role settings, for checks that need SETTINGS. */
+async function settingsOf(f: DoctorFacts) {
+  const settings = await f.settings();
+  if (!settings) throw new Error('the account or the issuer is unknown');
+  return settings;
 }
 
-async function configurations(f: DoctorFacts): Promise<(WebhookConfigurationFact | null)[]> {
-  const facts = await Promise.all(KINDS.map((kind) => f.webhookConfiguration(kind)));
-  return facts.map((fact) => (fact.ok ? fact.value : null));
-}
+const API: DoctorNeed = {
+  why: 'the API server cannot be reached',
+  fixFirst: 'k8s.api',
+  holds: async (f) => (await f.serverVersion()).ok,
+};
+const CRD: DoctorNeed = {
+  why: 'kubeflow.org/v1 profiles are not served',
+  fixFirst: 'k8s.crd',
+  holds: async (f) => {
+    const api = await f.profileApi();
+    return api.ok && api.value.v1Profiles;
+  },
+};
+const CREDENTIALS: DoctorNeed = {
+  why: 'the AWS credentials do not work',
+  fixFirst: 'aws.credentials',
+  holds: async (f) => (await f.identity()).ok,
+};
+const SETTINGS: DoctorNeed = {
+  why: 'the account or the issuer is unknown',
+  fixFirst: 'config.account and config.issuer',
+  holds: async (f) => (await f.settings()) !== undefined,
+};
+const ACCOUNT: DoctorNeed = {
+  why: "the configured account is not the credentials' account",
+  fixFirst: 'aws.account',
+  holds: async (f) => {
+    const identity = await f.identity();
+    return !f.config.accountId || !identity.ok || identity.value.account === f.config.accountId;
+  },
+};
+/** The boundary created roles get, when the webhook creates roles. */
+const boundaryOf = (config: Config) =>
+  config.mode === 'provision' ? config.permissionsBoundary : undefined;
+/** A boundary is read with the credentials; without one there is nothing to read. */
+const BOUNDARY_READABLE: DoctorNeed = {
+  ...CREDENTIALS,
+  holds: async (f) => boundaryOf(f.config) === undefined || (await f.identity()).ok,
+};
+/** With no ready endpoint the API server has nothing to call; a dry run would only repeat that. */
+const READY_ENDPOINTS: DoctorNeed = {
+  why: "the webhook's Service has no ready endpoints",
+  fixFirst: 'k8s.service-endpoints',
+  holds: async (f) => (await f.readyEndpoints())?.length !== 0,
+};
 
-async function endpointOf(f: DoctorFacts): Promise<WebhookEndpoint | { problem: string }> {
-  return webhookEndpoint(f.config, await configurations(f), EXPECTED);
-}
-
-/**
- * The ready endpoints of the webhook's Service: a list (maybe empty: none ready, or no
- * Service), or undefined when they cannot be read (then doctor connects to the Service's DNS name).
- */
-async function serviceEndpoints(
-  f: DoctorFacts,
-  endpoint: Extract<WebhookEndpoint, { mode: 'service' }>,
-): Promise<{ address: string; port: number }[] | undefined> {
-  const service = await f.service(endpoint.namespace, endpoint.name);
-  if (!service.ok) return undefined;
-  if (service.value === null) return [];
-  const slices = await f.endpointSlices(endpoint.namespace, endpoint.name);
-  if (!slices.ok) return undefined;
-  const found = readyEndpoints(service.value, slices.value, endpoint.port);
-  return 'problem' in found ? [] : found.ready;
-}
+const webhookCheck = (kind: WebhookKind, id: string): DoctorCheck => ({
+  id,
+  section: 'kubernetes',
+  needs: [API],
+  run: async (f) =>
+    judgeWebhookConfiguration(
+      f.config,
+      expectedFor(kind, known(await f.serverVersion())),
+      await f.webhookConfiguration(kind),
+    ),
+});
 
 export const CHECKS: readonly DoctorCheck[] = [
   { id: 'config.valid', section: 'configuration', run: async (f) => judgeValid(f.config) },
@@ -106,27 +115,23 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.account',
     section: 'aws',
+    needs: [CREDENTIALS],
     run: async (f) => {
-      const identity = await f.identity();
-      if (f.config.accountId !== undefined || !identity.ok)
-        return judgeAccountMatch(f.config.accountId, identity);
-      const settings = await settingsOf(f);
-      if (!settings) return judgeAccountMatch(undefined, identity);
+      const identity = known(await f.identity());
+      // A configured account is judged by the credentials; a discovered one by the provider.
+      const settings = f.config.accountId === undefined ? await f.settings() : undefined;
+      if (!settings) return judgeAccountMatch(f.config.accountId, identity);
       const providerArn = oidcProviderArn(settings);
-      return judgeAccountMatch(undefined, identity, {
-        providerArn,
-        provider: await f.oidcProvider(providerArn),
-      });
+      const provider = await f.oidcProvider(providerArn);
+      return judgeAccountMatch(undefined, identity, { providerArn, provider });
     },
   },
   {
     id: 'aws.oidc-provider',
     section: 'aws',
+    needs: [CREDENTIALS, SETTINGS],
     run: async (f) => {
-      if (!(await f.identity()).ok)
-        return notChecked('the AWS credentials do not work', 'aws.credentials');
       const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
       const arn = oidcProviderArn(settings);
       return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
     },
@@ -134,17 +139,14 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.permissions',
     section: 'aws',
+    needs: [CREDENTIALS, SETTINGS, ACCOUNT],
     run: async (f) => {
-      const identity = await f.identity();
-      if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
-      const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
-      if (f.config.accountId && f.config.accountId !== identity.value.account) {
-        return notChecked("the configured account is not the credentials' account", 'aws.account');
-      }
-      const principal = simulationPrincipal(f.irsaRoleArn, identity.value);
+      const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
       if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
-      const calls = f.webhookIamCalls(settings, principal.arn);
+      const calls = webhookIamCalls(
+        { ...(await settingsOf(f)), mode: f.config.mode },
+        { webhookRoleArn: principal.arn },
+      );
       const actions = [...new Set(calls.map((c) => c.action))];
       return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
     },
@@ -152,10 +154,10 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'aws.permissions-boundary',
     section: 'aws',
+    needs: [BOUNDARY_READABLE],
     run: async (f) => {
-      const boundary = f.config.mode === 'provision' ? f.config.permissionsBoundary : undefined;
-      const readable = boundary !== undefined && (await f.identity()).ok;
-      return judgeBoundary(f.config, readable ? await f.policyExists(boundary) : undefined);
+      const boundary = boundaryOf(f.config);
+      return judgeBoundary(f.config, boundary ? await f.policyExists(boundary) : undefined);
     },
   },
 
@@ -167,28 +169,17 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'k8s.crd',
     section: 'kubernetes',
-    run: async (f) => (await apiDown(f)) ?? judgeProfileCrd(await f.profileApi()),
+    needs: [API],
+    run: async (f) => judgeProfileCrd(await f.profileApi()),
   },
-  ...KINDS.map((kind): DoctorCheck => ({
-    id: kind === 'MutatingWebhookConfiguration' ? 'k8s.mutating-webhook' : 'k8s.validating-webhook',
-    section: 'kubernetes',
-    run: async (f) => {
-      const version = await f.serverVersion();
-      if (!version.ok) return notChecked('the API server cannot be reached', 'k8s.api');
-      return judgeWebhookConfiguration(
-        f.config,
-        expectedFor(kind, version.value),
-        await f.webhookConfiguration(kind),
-      );
-    },
-  })),
+  webhookCheck('MutatingWebhookConfiguration', 'k8s.mutating-webhook'),
+  webhookCheck('ValidatingWebhookConfiguration', 'k8s.validating-webhook'),
   {
     id: 'k8s.service-endpoints',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
-      const endpoint = await endpointOf(f);
+      const endpoint = await f.endpoint();
       if ('problem' in endpoint || endpoint.mode === 'url')
         return judgeServiceEndpoints(endpoint, undefined, undefined);
       const service = await f.service(endpoint.namespace, endpoint.name);
@@ -202,41 +193,30 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'k8s.serving-certificate',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
-      const present = await configurations(f);
-      const endpoint = await endpointOf(f);
-      const ready =
-        !('problem' in endpoint) && endpoint.mode === 'service'
-          ? await serviceEndpoints(f, endpoint)
-          : undefined;
-      const checked: ServingProbe[] = [];
-      for (const [i, configuration] of present.entries()) {
-        if (!configuration) continue;
-        const webhook: RegisteredWebhook | undefined = ourWebhook(configuration, EXPECTED[i]!);
-        if (!webhook) continue;
-        const targets = tlsTargets(webhook, ready);
-        const probes =
-          'problem' in targets
-            ? targets
-            : await Promise.all(
-                targets.map(async (target) => ({
-                  target,
-                  result: await f.tls(target, caBundlePem(webhook.clientConfig.caBundle)),
-                })),
-              );
-        checked.push({ configuration, webhook, probes });
-      }
+      const ready = await f.readyEndpoints();
+      const checked = await Promise.all(
+        (await f.registered()).map(async ({ configuration, webhook }) => {
+          const targets = tlsTargets(webhook, ready);
+          const ca = caBundlePem(webhook.clientConfig.caBundle);
+          const probes =
+            'problem' in targets
+              ? targets
+              : await Promise.all(
+                  targets.map(async (target) => ({ target, result: await f.tls(target, ca) })),
+                );
+          return { configuration, webhook, probes };
+        }),
+      );
       return judgeServingCertificate(checked, f.inCluster, f.now());
     },
   },
   {
     id: 'k8s.leader-lease',
     section: 'kubernetes',
+    needs: [API],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
       const lease =
         f.config.reconcile && f.config.podNamespace
           ? await f.lease(f.config.podNamespace, f.config.leaderElectionLease)
@@ -248,26 +228,9 @@ export const CHECKS: readonly DoctorCheck[] = [
   {
     id: 'e2e.dry-run-create',
     section: 'end to end',
+    needs: [API, CRD, SETTINGS, READY_ENDPOINTS],
     run: async (f) => {
-      const down = await apiDown(f);
-      if (down) return down;
-      const api = await f.profileApi();
-      if (!api.ok || !api.value.v1Profiles)
-        return notChecked('kubeflow.org/v1 profiles are not served', 'k8s.crd');
-      const settings = await settingsOf(f);
-      if (!settings) return MISSING_SETTINGS();
-      const endpoint = await endpointOf(f);
-      // With no ready endpoint the API server has nothing to call; the create would only repeat that.
-      if (!('problem' in endpoint) && endpoint.mode === 'service') {
-        const ready = await serviceEndpoints(f, endpoint);
-        if (ready !== undefined && ready.length === 0) {
-          return notChecked(
-            "the webhook's Service has no ready endpoints",
-            'k8s.service-endpoints',
-          );
-        }
-      }
-      const spec = deriveRoleSpec(settings, CHECK_PROFILE_NAME);
+      const spec = deriveRoleSpec(await settingsOf(f), CHECK_PROFILE_NAME);
       const before = await f.roleExists(spec.roleName);
       const response = await f.dryRunCreate(checkProfile());
       const after = response.ok ? await f.roleExists(spec.roleName) : undefined;

@@ -1,5 +1,4 @@
-import type { Config } from '../config/schema.js';
-import type { RoleSettings } from '../core/settings.js';
+import type { V1MatchCondition, V1ValidatingWebhook } from '@kubernetes/client-node';
 
 /**
  * What doctor observed, as plain data: the gatherers (gather-*.ts) produce these, the judges
@@ -32,15 +31,6 @@ export interface OidcProviderFact {
   clientIds: string[];
 }
 
-/** One IAM call the webhook makes, as the policy simulator takes it. */
-export interface IamCall {
-  action: string;
-  resource: string;
-  context: Record<string, string | string[]>;
-  /** Who makes the call and why, for messages. */
-  purpose?: string | undefined;
-}
-
 export interface SimulationDecision {
   action: string;
   resource: string;
@@ -49,33 +39,15 @@ export interface SimulationDecision {
   purpose?: string | undefined;
 }
 
-/** One webhook of a Mutating/ValidatingWebhookConfiguration, the fields doctor judges. */
-export interface RegisteredWebhook {
-  name: string;
-  clientConfig: {
-    url?: string | undefined;
-    service?:
-      | { name: string; namespace: string; path?: string | undefined; port?: number | undefined }
-      | undefined;
-    /** Base64 of PEM, as stored. */
-    caBundle?: string | undefined;
-  };
+/**
+ * One webhook of a Mutating/ValidatingWebhookConfiguration as stored (the validating shape is
+ * what both share), with the rules doctor compares made complete. Selectors stay as stored: the
+ * API server defaults an absent one to `{}` (everything).
+ */
+export type RegisteredWebhook = Omit<V1ValidatingWebhook, 'rules' | 'matchConditions'> & {
   rules: WebhookRule[];
-  matchConditions: { name: string; expression: string }[];
-  sideEffects?: string | undefined;
-  failurePolicy?: string | undefined;
-  matchPolicy?: string | undefined;
-  timeoutSeconds?: number | undefined;
-  /** As stored; the API server defaults an absent selector to `{}` (everything). */
-  namespaceSelector?: LabelSelectorFact | undefined;
-  objectSelector?: LabelSelectorFact | undefined;
-  admissionReviewVersions: string[];
-}
-
-export interface LabelSelectorFact {
-  matchLabels?: Record<string, string> | undefined;
-  matchExpressions?: { key: string; operator: string; values?: string[] | undefined }[] | undefined;
-}
+  matchConditions: V1MatchCondition[];
+};
 
 export interface WebhookRule {
   apiGroups: string[];
@@ -141,41 +113,4 @@ export interface TlsFact {
   /** The certificate is not for `serverName`, else undefined. */
   hostnameError?: string | undefined;
   peer: PeerCertificateFact;
-}
-
-/** Everything one round of checks may look at; each gatherer runs at most once per round. */
-export interface DoctorFacts {
-  readonly config: Config;
-  readonly sources: { accountId: SettingSource; oidcIssuer: SettingSource };
-  /** Running in a pod (KUBERNETES_SERVICE_HOST is set): pod IPs are reachable. */
-  readonly inCluster: boolean;
-  /** The role IRSA assumes for this process (AWS_ROLE_ARN), when set. */
-  readonly irsaRoleArn: string | undefined;
-  /** The API server URL from the Kubernetes configuration. */
-  readonly apiServer: string;
-  now(): number;
-
-  identity(): Promise<Outcome<CallerIdentity>>;
-  /** The service-account issuer in the API server's OIDC discovery document. */
-  apiIssuer(): Promise<Outcome<string>>;
-  /** `null`: IAM has no such provider. */
-  oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
-  simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
-  roleExists(roleName: string): Promise<Outcome<boolean>>;
-  policyExists(policyArn: string): Promise<Outcome<boolean>>;
-  /** The IAM calls the webhook, as `webhookRoleArn`, makes with these settings (core/iam-policy). */
-  webhookIamCalls: (settings: RoleSettings, webhookRoleArn: string) => IamCall[];
-
-  serverVersion(): Promise<Outcome<string>>;
-  profileApi(): Promise<Outcome<ProfileApiFact>>;
-  /** `null`: not found. */
-  webhookConfiguration(kind: WebhookKind): Promise<Outcome<WebhookConfigurationFact | null>>;
-  /** `null`: not found. */
-  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
-  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
-  /** `null`: not found. */
-  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
-  /** The object a server-side dry-run CREATE returns. */
-  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
-  tls(target: TlsTarget, caPem: string | undefined): Promise<Outcome<TlsFact>>;
 }

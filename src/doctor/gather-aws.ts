@@ -7,10 +7,10 @@ import {
   type ContextEntry,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { WebhookIamCall } from '../core/iam-policy.js';
 import type {
   CallerIdentity,
   ErrorFact,
-  IamCall,
   OidcProviderFact,
   Outcome,
   SimulationDecision,
@@ -18,16 +18,6 @@ import type {
 
 const CALL_TIMEOUT_MS = 10_000;
 const NOT_FOUND = /^NoSuchEntity(Exception)?$/;
-
-/** Reads doctor makes in AWS, with the SDK's own credential and endpoint chain, as `serve` does. */
-export interface AwsGatherers {
-  identity(): Promise<Outcome<CallerIdentity>>;
-  oidcProvider(arn: string): Promise<Outcome<OidcProviderFact | null>>;
-  simulate(principalArn: string, calls: IamCall[]): Promise<Outcome<SimulationDecision[]>>;
-  roleExists(roleName: string): Promise<Outcome<boolean>>;
-  policyExists(policyArn: string): Promise<Outcome<boolean>>;
-  close(): void;
-}
 
 function awsError(error: unknown): ErrorFact {
   const e = (error ?? {}) as {
@@ -55,45 +45,47 @@ function awsError(error: unknown): ErrorFact {
 
 const signal = () => ({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
 
-export function createAwsGatherers(region: string): AwsGatherers {
+/** `notFound`: the answer when IAM says NoSuchEntity (absent is a fact, not a failure). */
+async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await read() };
+  } catch (error) {
+    const fact = awsError(error);
+    return notFound !== undefined && NOT_FOUND.test(fact.name)
+      ? { ok: true, value: notFound }
+      : { ok: false, error: fact };
+  }
+}
+
+/** Reads doctor makes in AWS, with the SDK's own credential and endpoint chain, as `serve` does. */
+export function createAwsGatherers(region: string) {
   // Two attempts: a transient error gets one retry, a missing API (an emulator) fails fast.
   const options = { region, maxAttempts: 2 };
   const sts = new STSClient(options);
   const iam = new IAMClient(options);
   return {
-    async identity() {
-      try {
+    identity: () =>
+      attempt<CallerIdentity>(async () => {
         const answer = await sts.send(new GetCallerIdentityCommand({}), signal());
         if (!answer.Arn || !answer.Account) {
-          return {
-            ok: false,
-            error: { name: 'Error', message: 'GetCallerIdentity returned no ARN or account' },
-          };
+          throw new Error('GetCallerIdentity returned no ARN or account');
         }
-        return { ok: true, value: { arn: answer.Arn, account: answer.Account } };
-      } catch (error) {
-        return { ok: false, error: awsError(error) };
-      }
-    },
-    async oidcProvider(arn) {
-      try {
+        return { arn: answer.Arn, account: answer.Account };
+      }),
+    /** `null`: IAM has no such provider. */
+    oidcProvider: (arn: string) =>
+      attempt<OidcProviderFact | null>(async () => {
         const answer = await iam.send(
           new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }),
           signal(),
         );
-        return {
-          ok: true,
-          value: { arn, url: answer.Url ?? '', clientIds: answer.ClientIDList ?? [] },
-        };
-      } catch (error) {
-        const fact = awsError(error);
-        return NOT_FOUND.test(fact.name) ? { ok: true, value: null } : { ok: false, error: fact };
-      }
-    },
-    async simulate(principalArn, calls) {
-      const decisions: SimulationDecision[] = [];
-      for (const call of calls) {
-        try {
+        return { arn, url: answer.Url ?? '', clientIds: answer.ClientIDList ?? [] };
+      }, null),
+    /** One call at a time; the first error ends it: the simulator is unavailable for all. */
+    simulate: (principalArn: string, calls: WebhookIamCall[]) =>
+      attempt(async () => {
+        const decisions: SimulationDecision[] = [];
+        for (const call of calls) {
           const answer = await iam.send(
             new SimulatePrincipalPolicyCommand({
               PolicySourceArn: principalArn,
@@ -103,44 +95,30 @@ export function createAwsGatherers(region: string): AwsGatherers {
             }),
             signal(),
           );
-          const result = answer.EvaluationResults?.[0];
-          decisions.push({
-            action: call.action,
-            resource: call.resource,
-            decision: result?.EvalDecision ?? 'implicitDeny',
-            purpose: call.purpose,
-          });
-        } catch (error) {
-          // The simulator is unavailable (not allowed, not implemented): the rest would say the same.
-          return { ok: false, error: awsError(error) };
+          const { action, resource, purpose } = call;
+          const decision = answer.EvaluationResults?.[0]?.EvalDecision ?? 'implicitDeny';
+          decisions.push({ action, resource, decision, purpose });
         }
-      }
-      return { ok: true, value: decisions };
-    },
-    async roleExists(roleName) {
-      try {
+        return decisions;
+      }),
+    roleExists: (roleName: string) =>
+      attempt(async () => {
         await iam.send(new GetRoleCommand({ RoleName: roleName }), signal());
-        return { ok: true, value: true };
-      } catch (error) {
-        const fact = awsError(error);
-        return NOT_FOUND.test(fact.name) ? { ok: true, value: false } : { ok: false, error: fact };
-      }
-    },
-    async policyExists(policyArn) {
-      try {
+        return true;
+      }, false),
+    policyExists: (policyArn: string) =>
+      attempt(async () => {
         await iam.send(new GetPolicyCommand({ PolicyArn: policyArn }), signal());
-        return { ok: true, value: true };
-      } catch (error) {
-        const fact = awsError(error);
-        return NOT_FOUND.test(fact.name) ? { ok: true, value: false } : { ok: false, error: fact };
-      }
-    },
+        return true;
+      }, false),
     close() {
       sts.destroy();
       iam.destroy();
     },
   };
 }
+
+export type AwsGatherers = ReturnType<typeof createAwsGatherers>;
 
 function contextEntries(context: Record<string, string | string[]>): ContextEntry[] {
   return Object.entries(context).map(([key, value]) => ({

@@ -1,6 +1,5 @@
 import {
   AdmissionregistrationV1Api,
-  ApiException,
   ApisApi,
   CoordinationV1Api,
   CoreV1Api,
@@ -14,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { discoverOidcIssuer } from '../discovery/oidc-issuer.js';
 import { withSignal } from '../k8s/api-client.js';
-import { apiFailure } from '../k8s/errors.js';
+import { apiFailure, isNotFound } from '../k8s/errors.js';
 import type {
   EndpointSliceFact,
   ErrorFact,
@@ -30,28 +29,10 @@ import type {
 const CALL_TIMEOUT_MS = 10_000;
 const GROUP = 'kubeflow.org';
 
-/** Reads (and the one dry-run create) doctor makes against the API server. */
-export interface KubernetesGatherers {
-  server: string;
-  serverVersion(): Promise<Outcome<string>>;
-  apiIssuer(): Promise<Outcome<string>>;
-  profileApi(): Promise<Outcome<ProfileApiFact>>;
-  webhookConfiguration(
-    kind: WebhookKind,
-    name: string,
-  ): Promise<Outcome<WebhookConfigurationFact | null>>;
-  service(namespace: string, name: string): Promise<Outcome<ServiceFact | null>>;
-  endpointSlices(namespace: string, service: string): Promise<Outcome<EndpointSliceFact[]>>;
-  lease(namespace: string, name: string): Promise<Outcome<LeaseFact | null>>;
-  dryRunCreate(profile: object): Promise<Outcome<unknown>>;
-}
-
-/** The API server's Status message for a refused request, else the transport's error. */
+/** The API server's Status reason and message for a refused request, else the transport's error. */
 function kubernetesError(error: unknown): ErrorFact {
   const { reason, message, status, code } = apiFailure(error);
-  return error instanceof ApiException
-    ? { name: reason, message, status }
-    : { name: reason, message, code };
+  return { name: reason, message, status, code };
 }
 
 /** Every request gets a deadline: an API server that accepts and never answers must not hang doctor. */
@@ -63,7 +44,7 @@ async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome
   try {
     return { ok: true, value: await read() };
   } catch (error) {
-    if (notFound !== undefined && error instanceof ApiException && error.code === 404) {
+    if (notFound !== undefined && isNotFound(error)) {
       return { ok: true, value: notFound };
     }
     return { ok: false, error: kubernetesError(error) };
@@ -71,19 +52,9 @@ async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome
 }
 
 function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): RegisteredWebhook {
-  const { clientConfig } = webhook;
   return {
-    name: webhook.name,
-    clientConfig: {
-      url: clientConfig.url,
-      service: clientConfig.service && {
-        name: clientConfig.service.name,
-        namespace: clientConfig.service.namespace,
-        path: clientConfig.service.path,
-        port: clientConfig.service.port,
-      },
-      caBundle: clientConfig.caBundle,
-    },
+    ...webhook,
+    // Listed in the order doctor prints them.
     rules: (webhook.rules ?? []).map((rule) => ({
       apiGroups: rule.apiGroups ?? [],
       apiVersions: rule.apiVersions ?? [],
@@ -91,31 +62,24 @@ function toWebhook(webhook: V1MutatingWebhook | V1ValidatingWebhook): Registered
       operations: rule.operations ?? [],
       scope: rule.scope,
     })),
-    matchConditions: (webhook.matchConditions ?? []).map((c) => ({
-      name: c.name,
-      expression: c.expression,
-    })),
-    sideEffects: webhook.sideEffects,
-    failurePolicy: webhook.failurePolicy,
-    matchPolicy: webhook.matchPolicy,
-    timeoutSeconds: webhook.timeoutSeconds,
-    namespaceSelector: webhook.namespaceSelector,
-    objectSelector: webhook.objectSelector,
-    admissionReviewVersions: webhook.admissionReviewVersions ?? [],
+    matchConditions: webhook.matchConditions ?? [],
   };
 }
 
-export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
+/** Reads (and the one dry-run create) doctor makes against the API server. */
+export function createKubernetesGatherers(kc: KubeConfig) {
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   return {
+    /** The API server URL from the Kubernetes configuration. */
     server: kc.getCurrentCluster()?.server ?? '(no cluster in the Kubernetes configuration)',
     serverVersion: () =>
       attempt(async () => (await kc.makeApiClient(VersionApi).getCode(withTimeout())).gitVersion),
-    async apiIssuer() {
+    /** The service-account issuer in the API server's OIDC discovery document. */
+    apiIssuer: async (): Promise<Outcome<string>> => {
       try {
         return { ok: true, value: await discoverOidcIssuer(kc, CALL_TIMEOUT_MS) };
       } catch (error) {
@@ -127,7 +91,7 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
       }
     },
     profileApi: () =>
-      attempt(async () => {
+      attempt<ProfileApiFact>(async () => {
         const groups = await kc.makeApiClient(ApisApi).getAPIVersions(withTimeout());
         const group = groups.groups.find((g) => g.name === GROUP);
         const servedVersions = (group?.versions ?? []).map((v) => v.version);
@@ -141,7 +105,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
         }
         return { servedVersions, v1Profiles };
       }),
-    webhookConfiguration: (kind, name) =>
+    /** `null`: not found. */
+    webhookConfiguration: (kind: WebhookKind, name: string) =>
       attempt<WebhookConfigurationFact | null>(async () => {
         const object =
           kind === 'MutatingWebhookConfiguration'
@@ -155,7 +120,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           webhooks: (object.webhooks ?? []).map(toWebhook),
         };
       }, null),
-    service: (namespace, name) =>
+    /** `null`: not found. */
+    service: (namespace: string, name: string) =>
       attempt<ServiceFact | null>(async () => {
         const service = await core.readNamespacedService({ namespace, name }, withTimeout());
         return {
@@ -165,8 +131,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           selector: service.spec?.selector ?? {},
         };
       }, null),
-    endpointSlices: (namespace, service) =>
-      attempt(async () => {
+    endpointSlices: (namespace: string, service: string) =>
+      attempt<EndpointSliceFact[]>(async () => {
         const list = await discovery.listNamespacedEndpointSlice(
           { namespace, labelSelector: `kubernetes.io/service-name=${service}` },
           withTimeout(),
@@ -184,7 +150,8 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
             })),
         }));
       }),
-    lease: (namespace, name) =>
+    /** `null`: not found. */
+    lease: (namespace: string, name: string) =>
       attempt<LeaseFact | null>(async () => {
         const lease = await coordination.readNamespacedLease({ namespace, name }, withTimeout());
         return {
@@ -193,8 +160,9 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
           leaseDurationSeconds: lease.spec?.leaseDurationSeconds,
         };
       }, null),
-    dryRunCreate: (profile) =>
-      attempt(() =>
+    /** The object a server-side dry-run CREATE returns. */
+    dryRunCreate: (profile: object) =>
+      attempt<unknown>(() =>
         custom.createClusterCustomObject(
           { group: GROUP, version: 'v1', plural: 'profiles', body: profile, dryRun: 'All' },
           withTimeout(),
@@ -202,3 +170,5 @@ export function createKubernetesGatherers(kc: KubeConfig): KubernetesGatherers {
       ),
   };
 }
+
+export type KubernetesGatherers = ReturnType<typeof createKubernetesGatherers>;

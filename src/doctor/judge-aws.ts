@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { fail, notChecked, ok, warn, type CheckResult } from './check.js';
+import { fail, ok, warn, type CheckResult } from './check.js';
 import type {
   CallerIdentity,
   ErrorFact,
@@ -63,11 +63,10 @@ const SET_ACCOUNT = 'set --account-id / AWS_ACCOUNT_ID (the chart: accountId)';
 
 export function judgeAccountMatch(
   configured: string | undefined,
-  identity: Outcome<CallerIdentity>,
+  identity: CallerIdentity,
   evidence?: AccountEvidence,
 ): CheckResult {
-  if (!identity.ok) return notChecked('the AWS credentials do not work', 'aws.credentials');
-  const actual = identity.value.account;
+  const actual = identity.account;
   if (configured === undefined) {
     // Discovered, not chosen: it is right only if the cluster's OIDC provider lives there.
     const discovered = `account ${actual}, discovered from the credentials (STS GetCallerIdentity)`;
@@ -210,7 +209,7 @@ export function judgePermissions(
 
 /**
  * Provision mode needs a boundary unless the operator waived it; a configured boundary must
- * exist, or IAM refuses every CreateRole that names it. `exists` is undefined when not read.
+ * exist, or IAM refuses every CreateRole that names it. `exists`: whether it does, when one is set.
  */
 export function judgeBoundary(
   config: Pick<Config, 'mode' | 'permissionsBoundary' | 'allowNoBoundary'>,
@@ -230,18 +229,16 @@ export function judgeBoundary(
     if (config.allowNoBoundary) return warn(`${risk} (waived with --allow-no-boundary)`, fix);
     return fail(risk, `${fix}; or waive it explicitly with --allow-no-boundary`);
   }
-  if (exists === undefined) {
-    return notChecked('the AWS credentials do not work', 'aws.credentials');
-  }
-  if (!exists.ok) {
-    if (ACCESS_DENIED.test(exists.error.name)) {
+  if (!exists?.ok) {
+    const error = exists?.error ?? { name: 'Error', message: 'not read' };
+    if (ACCESS_DENIED.test(error.name)) {
       return fail(
-        `not allowed to read the permissions boundary ${boundary} (${exists.error.message})`,
+        `not allowed to read the permissions boundary ${boundary} (${error.message})`,
         `allow iam:GetPolicy on ${boundary} in the webhook's IAM policy (\`profile-irsa-webhook iam-policy\`)`,
       );
     }
     return fail(
-      `could not read the permissions boundary ${boundary} (${exists.error.name}: ${exists.error.message})`,
+      `could not read the permissions boundary ${boundary} (${error.name}: ${error.message})`,
       'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait',
     );
   }

@@ -2,7 +2,6 @@ import type { Config } from '../config/schema.js';
 import { bareIssuer } from '../core/role-spec.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 import type { CallerIdentity, Outcome, SettingSource } from './facts.js';
-import { describeSetting } from './sources.js';
 
 export function judgeValid(config: Config): CheckResult {
   const buckets = [config.s3Bucket, ...config.extraS3Buckets].join(', ');
@@ -80,4 +79,15 @@ export function judgeIssuer(
     );
   }
   return ok(`issuer ${configured} (${where}; the API server's too)`);
+}
+
+function describeSetting(source: SettingSource, discoveredBy: string): string {
+  switch (source.kind) {
+    case 'flag':
+      return `from flag ${source.name}`;
+    case 'environment':
+      return `from environment ${source.name}`;
+    case 'discovery':
+      return `discovered ${discoveredBy}`;
+  }
 }

@@ -1,9 +1,9 @@
+import type { V1LabelSelector } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 import type {
   EndpointSliceFact,
   ErrorFact,
-  LabelSelectorFact,
   LeaseFact,
   Outcome,
   ProfileApiFact,
@@ -14,10 +14,21 @@ import type {
 } from './facts.js';
 import { LONGEST_TIMEOUT_SECONDS, type ExpectedWebhook } from './registration.js';
 
-const FORBIDDEN = 403;
+const CHECK_API = 'retry with --wait; check the API server (k8s.api)';
+const NOT_READ: ErrorFact = { name: 'Error', message: 'not read' };
 
-/** RBAC refused a read: the check could not be made, which is not the same as a fault. */
-function forbidden(what: string, error: ErrorFact, rule: string): CheckResult {
+/**
+ * A read that failed. RBAC refusing it is a warning: the check could not be made, which is not
+ * the same as a fault. Anything else fails with `failed` and the error.
+ */
+function unreadable(
+  error: ErrorFact,
+  what: string,
+  rule: string,
+  failed = `cannot read ${what}`,
+  hint = 'retry with --wait',
+): CheckResult {
+  if (error.status !== 403) return fail(`${failed} (${error.message})`, hint);
   return warn(
     `cannot check ${what}: ${error.message}`,
     `run doctor with a kubeconfig that may read it (KUBECONFIG=... profile-irsa-webhook doctor), or grant ${rule}`,
@@ -72,12 +83,8 @@ export type WebhookEndpoint =
 
 export function webhookEndpoint(
   config: Config,
-  configurations: (WebhookConfigurationFact | null)[],
-  expected: ExpectedWebhook[],
+  webhooks: RegisteredWebhook[],
 ): WebhookEndpoint | { problem: string } {
-  const webhooks = configurations
-    .map((c, i) => (c ? ourWebhook(c, expected[i]!) : undefined))
-    .filter((w): w is RegisteredWebhook => w !== undefined);
   const service = webhooks.find((w) => w.clientConfig.service)?.clientConfig.service;
   if (service) {
     return {
@@ -126,17 +133,8 @@ export function judgeWebhookConfiguration(
 ): CheckResult {
   const label = `${expected.kind} ${config.webhookName}`;
   if (!fact.ok) {
-    if (fact.error.status === FORBIDDEN) {
-      return forbidden(
-        label,
-        fact.error,
-        `get on ${expected.kind.toLowerCase()}s named ${config.webhookName}`,
-      );
-    }
-    return fail(
-      `cannot read ${label} (${fact.error.message})`,
-      'retry with --wait; check the API server (k8s.api)',
-    );
+    const rule = `get on ${expected.kind.toLowerCase()}s named ${config.webhookName}`;
+    return unreadable(fact.error, label, rule, undefined, CHECK_API);
   }
   if (fact.value === null) {
     const effect =
@@ -265,8 +263,8 @@ function webhookProblems(
 const sorted = (list: string[]) => [...list].sort();
 
 /** Equal selectors, up to order; absent parts are empty, as the API server reads them. */
-function sameSelector(actual: LabelSelectorFact | undefined, expected: LabelSelectorFact): boolean {
-  const key = (selector: LabelSelectorFact | undefined) =>
+function sameSelector(actual: V1LabelSelector | undefined, expected: V1LabelSelector): boolean {
+  const key = (selector: V1LabelSelector | undefined) =>
     JSON.stringify({
       labels: Object.entries(selector?.matchLabels ?? {}).sort(),
       expressions: sorted(
@@ -348,15 +346,9 @@ export function judgeServiceEndpoints(
     );
   }
   const ref = `${endpoint.namespace}/${endpoint.name}`;
-  if (!service || !service.ok) {
-    const error = service?.ok === false ? service.error : { name: 'Error', message: 'not read' };
-    if (error.status === FORBIDDEN) {
-      return forbidden(`Service ${ref}`, error, `get on services in ${endpoint.namespace}`);
-    }
-    return fail(
-      `cannot read Service ${ref} (${error.message})`,
-      'retry with --wait; check the API server (k8s.api)',
-    );
+  if (!service?.ok) {
+    const rule = `get on services in ${endpoint.namespace}`;
+    return unreadable(service?.error ?? NOT_READ, `Service ${ref}`, rule, undefined, CHECK_API);
   }
   if (service.value === null) {
     return fail(
@@ -364,18 +356,12 @@ export function judgeServiceEndpoints(
       `re-render it from the chart: helm -n ${endpoint.namespace} upgrade <release> charts/profile-irsa-webhook --reuse-values (helm -n ${endpoint.namespace} list names the release)`,
     );
   }
-  if (!slices || !slices.ok) {
-    const error = slices?.ok === false ? slices.error : { name: 'Error', message: 'not read' };
-    if (error.status === FORBIDDEN) {
-      return forbidden(
-        `the endpoints of Service ${ref}`,
-        error,
-        `list on endpointslices.discovery.k8s.io in ${endpoint.namespace}`,
-      );
-    }
-    return fail(
-      `cannot list the EndpointSlices of Service ${ref} (${error.message})`,
-      'retry with --wait',
+  if (!slices?.ok) {
+    return unreadable(
+      slices?.error ?? NOT_READ,
+      `the endpoints of Service ${ref}`,
+      `list on endpointslices.discovery.k8s.io in ${endpoint.namespace}`,
+      `cannot list the EndpointSlices of Service ${ref}`,
     );
   }
   const found = readyEndpoints(service.value, slices.value, endpoint.port);
@@ -421,16 +407,9 @@ export function judgeLease(
   }
   const ref = `${config.podNamespace}/${config.leaderElectionLease}`;
   const logs = `kubectl -n ${config.podNamespace} logs deploy/${config.webhookName} | grep -i -e lease -e leader`;
-  if (!lease || !lease.ok) {
-    const error = lease?.ok === false ? lease.error : { name: 'Error', message: 'not read' };
-    if (error.status === FORBIDDEN) {
-      return forbidden(
-        `Lease ${ref}`,
-        error,
-        `get on leases.coordination.k8s.io in ${config.podNamespace}`,
-      );
-    }
-    return fail(`cannot read Lease ${ref} (${error.message})`, 'retry with --wait');
+  if (!lease?.ok) {
+    const rule = `get on leases.coordination.k8s.io in ${config.podNamespace}`;
+    return unreadable(lease?.error ?? NOT_READ, `Lease ${ref}`, rule);
   }
   if (lease.value === null) {
     return fail(

@@ -1,10 +1,11 @@
-import type { LabelSelectorFact, WebhookKind, WebhookRule } from './facts.js';
+import type { V1LabelSelector } from '@kubernetes/client-node';
+import type { WebhookKind, WebhookRule } from './facts.js';
 
 /**
  * How the chart registers the webhook (templates/*webhookconfiguration.yaml and _helpers.tpl):
  * what doctor expects to find in the cluster. The chart is the source; the image carries no
- * chart, so this is its runtime copy. test/e2e/doctor.test.ts renders the chart (for a current
- * and for a 1.27 API server) and fails when the two differ, and its healthy install is
+ * chart, so this is its runtime copy. test/e2e/doctor-healthy.test.ts renders the chart (for a
+ * current and for a 1.27 API server) and fails when the two differ, and its healthy install is
  * registered from the chart and must pass.
  */
 export interface ExpectedWebhook {
@@ -19,8 +20,8 @@ export interface ExpectedWebhook {
   /** Both fail closed: no Profile is stored without its role or unchecked. */
   failurePolicy: string;
   /** The chart's selectors; `{}` selects everything. */
-  objectSelector: LabelSelectorFact;
-  namespaceSelector: LabelSelectorFact;
+  objectSelector: V1LabelSelector;
+  namespaceSelector: V1LabelSelector;
 }
 
 const RULES: WebhookRule[] = [

@@ -1,5 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fail, SECTIONS, type Check, type CheckResult, type CheckStatus } from './check.js';
+import {
+  fail,
+  notChecked,
+  SECTIONS,
+  type Check,
+  type CheckResult,
+  type CheckStatus,
+} from './check.js';
 import { formatDuration } from '../core/duration.js';
 
 export interface ReportCheck {
@@ -80,19 +87,25 @@ async function runOne<Facts>(
   });
   try {
     return await Promise.race([
-      check
-        .run(facts)
-        .catch((error: unknown) =>
-          fail(
-            `could not run: ${(error as Error)?.message ?? String(error)}`,
-            'this is a bug in doctor when it repeats; report it with the output of -o json',
-          ),
+      judge(check, facts).catch((error: unknown) =>
+        fail(
+          `could not run: ${(error as Error)?.message ?? String(error)}`,
+          'this is a bug in doctor when it repeats; report it with the output of -o json',
         ),
+      ),
       expired,
     ]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The check's result, or "not checked" with the first of its needs that does not hold. */
+async function judge<Facts>(check: Check<Facts>, facts: Facts): Promise<CheckResult> {
+  for (const need of check.needs ?? []) {
+    if (!(await need.holds(facts))) return notChecked(need.why, need.fixFirst);
+  }
+  return check.run(facts);
 }
 
 function report<Facts>(
@@ -119,20 +132,10 @@ function report<Facts>(
 
 /** The report of a configuration that cannot be used at all: only that check, failed. */
 export function badConfigurationReport(problems: string[], hint: string): Report {
-  return {
-    success: false,
-    sections: [
-      {
-        name: 'configuration',
-        checks: [
-          {
-            id: 'config.valid',
-            status: 'fail',
-            message: `the configuration is not valid: ${problems.join('; ')}`,
-            hint,
-          },
-        ],
-      },
-    ],
-  };
+  const id = 'config.valid';
+  const result = fail(`the configuration is not valid: ${problems.join('; ')}`, hint);
+  return report(
+    [{ id, section: 'configuration', run: async () => result }],
+    new Map([[id, result]]),
+  );
 }

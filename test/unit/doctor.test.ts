@@ -32,7 +32,7 @@ import { judgeServingCertificate, tlsTargets } from '../../src/doctor/judge-tls.
 import { EXPECTED_WEBHOOKS, expectedFor } from '../../src/doctor/registration.js';
 import { renderText } from '../../src/doctor/render.js';
 import { runChecks } from '../../src/doctor/runner.js';
-import { settingSource } from '../../src/doctor/sources.js';
+import { settingSource } from '../../src/doctor/gather.js';
 import { REQUIRED_ENV } from '../helpers/settings.js';
 
 function config(env: Record<string, string> = {}): Config {
@@ -136,6 +136,39 @@ t.test('runner: gives up when the time is up; throws and hangs are failures', as
   );
 });
 
+t.test('runner: a check whose need does not hold is not checked, and not run', async (t) => {
+  const asked: string[] = [];
+  const need = (name: string, holds: boolean) => ({
+    why: `${name} is down`,
+    fixFirst: name,
+    holds: async () => {
+      asked.push(name);
+      return holds;
+    },
+  });
+  let ran = 0;
+  const run = async () => {
+    ran++;
+    return ok('ran');
+  };
+  const checks: Check<null>[] = [
+    {
+      id: 'blocked',
+      section: 'aws',
+      needs: [need('a', true), need('b', false), need('c', false)],
+      run,
+    },
+    { id: 'free', section: 'aws', needs: [need('d', true)], run },
+  ];
+  const report = await runChecks(checks, () => null);
+  t.same(report.sections[0]!.checks, [
+    { id: 'blocked', status: 'fail', message: 'not checked: b is down', hint: 'fix b first' },
+    { id: 'free', status: 'ok', message: 'ran', hint: null },
+  ]);
+  t.equal(ran, 1, 'only the check whose needs hold ran');
+  t.same(asked.sort(), ['a', 'b', 'd'], 'needs are tried in order, up to the first that fails');
+});
+
 t.test('text: one line per check, the hint indented under it, a summary', async (t) => {
   const text = renderText({
     success: false,
@@ -169,15 +202,17 @@ t.test('text: one line per check, the hint indented under it, a summary', async 
 });
 
 t.test('where a setting came from', async (t) => {
-  t.same(settingSource(SERVE_OPTIONS, 'accountId', { accountId: '1' }, {}), {
+  const source = (key: string, flags: Record<string, unknown>, env: Record<string, string>) =>
+    settingSource({ options: SERVE_OPTIONS, flags, env }, key);
+  t.same(source('accountId', { accountId: '1' }, {}), {
     kind: 'flag',
     name: '--account-id',
   });
-  t.same(settingSource(SERVE_OPTIONS, 'accountId', {}, { AWS_ACCOUNT_ID: '1' }), {
+  t.same(source('accountId', {}, { AWS_ACCOUNT_ID: '1' }), {
     kind: 'environment',
     name: 'AWS_ACCOUNT_ID',
   });
-  t.same(settingSource(SERVE_OPTIONS, 'oidcIssuer', {}, { OIDC_ISSUER: '' }), {
+  t.same(source('oidcIssuer', {}, { OIDC_ISSUER: '' }), {
     kind: 'discovery',
   });
 });
@@ -313,23 +348,27 @@ t.test('endpoints: ready ones on the named port, as the API server picks them', 
   );
 });
 
-const webhookOf = (overrides: Partial<RegisteredWebhook> = {}): RegisteredWebhook => ({
-  name: 'validate.profile-irsa-webhook.kubeflow.org',
-  clientConfig: {
-    service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/validate', port: 443 },
-    caBundle: '',
-  },
-  rules: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.rules,
-  matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
-  sideEffects: 'NoneOnDryRun',
-  failurePolicy: 'Fail',
-  matchPolicy: 'Equivalent',
-  timeoutSeconds: 5,
-  namespaceSelector: {},
-  objectSelector: {},
-  admissionReviewVersions: ['v1'],
-  ...overrides,
-});
+/** An override of `undefined` leaves the field unset, as the API server may store it. */
+type WebhookOverrides = { [K in keyof RegisteredWebhook]?: RegisteredWebhook[K] | undefined };
+
+const webhookOf = (overrides: WebhookOverrides = {}): RegisteredWebhook =>
+  ({
+    name: 'validate.profile-irsa-webhook.kubeflow.org',
+    clientConfig: {
+      service: { name: 'profile-irsa-webhook', namespace: 'irsa', path: '/validate', port: 443 },
+      caBundle: '',
+    },
+    rules: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.rules,
+    matchConditions: EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration.matchConditions,
+    sideEffects: 'NoneOnDryRun',
+    failurePolicy: 'Fail',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: 5,
+    namespaceSelector: {},
+    objectSelector: {},
+    admissionReviewVersions: ['v1'],
+    ...overrides,
+  }) as RegisteredWebhook;
 
 const configurationOf = (webhook: RegisteredWebhook): WebhookConfigurationFact => ({
   kind: 'ValidatingWebhookConfiguration',
@@ -401,7 +440,7 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     "an absent or empty selector is the chart's {}",
   );
   const mutating = EXPECTED_WEBHOOKS.MutatingWebhookConfiguration;
-  const judgeMutating = (webhook: Partial<RegisteredWebhook>) =>
+  const judgeMutating = (webhook: WebhookOverrides) =>
     judgeWebhookConfiguration(
       config(),
       mutating,
@@ -633,7 +672,7 @@ t.test('boundary: required in provision mode unless waived, and it must exist', 
 });
 
 t.test('account: a discovered account passes only when it holds the OIDC provider', async (t) => {
-  const identity = okOf({ arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' });
+  const identity = { arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' };
   const providerArn = 'arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X';
   const provider = { arn: providerArn, url: 'oidc.example/id/X', clientIds: ['sts.amazonaws.com'] };
   t.match(judgeAccountMatch(undefined, identity, { providerArn, provider: okOf(provider) }), {
