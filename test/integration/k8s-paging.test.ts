@@ -95,7 +95,7 @@ t.test('a full pass over more Profiles than one page judges every role in place'
       }),
     );
   }
-  const { reconciler } = buildReconciler({
+  const { reconciler } = await buildReconciler({
     config,
     role,
     decisions,

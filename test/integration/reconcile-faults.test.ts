@@ -66,7 +66,7 @@ for (let i = 0; i < 8; i++) {
 
 const metrics = createMetrics({ defaultMetrics: false });
 const logger = pino({ level: 'silent' });
-const parts = buildReconciler({ config, role, decisions, kubeConfig: via, metrics, logger });
+const parts = await buildReconciler({ config, role, decisions, kubeConfig: via, metrics, logger });
 const controller = new ReconcileController({
   reconciler: parts.reconciler,
   kubeConfig: via,
