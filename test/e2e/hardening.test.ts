@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import { apiErrorMessage, createObjects, plainProfile } from '../../tools/dev/cluster.js';
+import { createObjects, plainProfile } from '../../tools/dev/cluster.js';
 import { API_SERVER_DEPTH, nestedJson } from '../helpers/deep.js';
 import { chartDir, findObject, helmTemplate, REQUIRED_VALUES } from '../helpers/helm.js';
 import { roleExists } from '../helpers/iam-roles.js';
-import { serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { createReview } from '../helpers/reviews.js';
 import { testRoleSettings } from '../helpers/settings.js';
@@ -27,15 +27,6 @@ await serveWebhook(kc);
 
 const specFor = (ns: string) =>
   deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns);
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
-}
 
 async function createNamespace(name: string, annotations?: Record<string, string>) {
   await core.createNamespace({

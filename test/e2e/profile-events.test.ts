@@ -7,12 +7,11 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { plainProfile } from '../../tools/dev/cluster.js';
 import { serveWebhook, startE2eControlPlane, startE2eMoto, waitFor } from '../helpers/e2e.js';
-import { roleExists } from '../helpers/iam-roles.js';
+import { roleExists, widenInlinePolicy } from '../helpers/iam-roles.js';
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
 
@@ -68,19 +67,6 @@ async function kubectl(...args: string[]): Promise<string> {
   return stdout;
 }
 
-async function driftInlinePolicy() {
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
-}
-
 t.test("a Profile's life in its Events", async (t) => {
   const created = await api.create(plainProfile('team-a'));
   const uid = created.metadata!.uid!;
@@ -100,7 +86,7 @@ t.test("a Profile's life in its Events", async (t) => {
     uid,
   });
 
-  await driftInlinePolicy();
+  await widenInlinePolicy(iam, spec);
   const repaired = await waitFor(
     'RoleRepaired',
     async () => byReason(await describeEvents('team-a', uid), 'RoleRepaired'),
@@ -112,7 +98,7 @@ t.test("a Profile's life in its Events", async (t) => {
   t.equal(repaired.series, undefined);
 
   // The same drift again: the same Event, counted, not a second object.
-  await driftInlinePolicy();
+  await widenInlinePolicy(iam, spec);
   const again = await waitFor(
     'the repair counted on the same Event',
     async () => {

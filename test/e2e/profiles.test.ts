@@ -9,8 +9,8 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
-import { apiErrorMessage, plainProfile, type Profile } from '../../tools/dev/cluster.js';
-import { serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
+import { plainProfile, type Profile } from '../../tools/dev/cluster.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
 import { startTestWebhook, type TestWebhook } from '../helpers/webhook.js';
@@ -46,15 +46,6 @@ async function kubectl(args: string[], input?: Profile) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
     return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
 }
 
 t.test('a plain Profile is stored with the plugin and its role exists in IAM', async (t) => {

@@ -12,7 +12,6 @@ import {
   DeleteRolePolicyCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
-  PutRolePolicyCommand,
   UntagRoleCommand,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
@@ -26,7 +25,13 @@ import {
 } from '../../src/core/role-spec.js';
 import { plainProfile } from '../../tools/dev/cluster.js';
 import { serveWebhook, startE2eControlPlane, startE2eMoto, waitFor } from '../helpers/e2e.js';
-import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
+import {
+  createHandMadeRole,
+  EC2_TRUST,
+  roleExists,
+  roleSnapshot,
+  widenInlinePolicy,
+} from '../helpers/iam-roles.js';
 import { IAM_WRITES } from '../helpers/iam-proxy.js';
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
@@ -244,16 +249,7 @@ t.test('drift on a managed role is repaired within one pass', async (t) => {
       ),
     }),
   );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
+  await widenInlinePolicy(iam, spec);
   await iam.send(new UntagRoleCommand({ RoleName: spec.roleName, TagKeys: ['team'] }));
   const passesBefore = await metric(a, 'profile_irsa_reconcile_passes_total', {
     result: 'success',

@@ -14,13 +14,8 @@ import { AdmissionregistrationV1Api, ApiException } from '@kubernetes/client-nod
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { profileReview } from '../../tools/dev/sample.js';
-import {
-  apiErrorMessage,
-  plainProfile,
-  registerWebhook,
-  type Profile,
-} from '../../tools/dev/cluster.js';
-import { serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
+import { plainProfile, registerWebhook, type Profile } from '../../tools/dev/cluster.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
 import { roleExists } from '../helpers/iam-roles.js';
 import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
@@ -109,15 +104,6 @@ async function gone(name: string): Promise<boolean> {
     if (err instanceof ApiException && err.code === 404) return true;
     throw err;
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
 }
 
 /** IAM hangs (a black hole) for the duration of `body`; it always answers again afterwards. */

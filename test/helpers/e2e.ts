@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import {
+  apiErrorMessage,
   profiles,
   registerWebhook,
   waitUntilMutating,
@@ -89,4 +90,14 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(150);
   }
+}
+
+/** The API server's message for a request that must be refused; throws if it was accepted. */
+export async function rejection(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return apiErrorMessage(error);
+  }
+  throw new Error('the request was accepted');
 }

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
 import { createIamClient } from '../../src/iam/client.js';
+import { IAM_WRITES } from './iam-proxy.js';
 import type { CreateBudget } from '../../src/iam/create-budget.js';
 import { RoleProvisioningError } from '../../src/iam/errors.js';
 import { RoleEnsurer, type EnsureResult } from '../../src/iam/role-ensurer.js';
@@ -23,17 +24,6 @@ import {
 export const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
 const PROVIDER_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}`;
 export const BOUNDARY = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/kubeflow-boundary`;
-const WRITE_OPERATIONS = new Set([
-  'CreateRole',
-  'PutRolePolicy',
-  'UpdateAssumeRolePolicy',
-  'PutRolePermissionsBoundary',
-  'UpdateRole',
-  'TagRole',
-  'UntagRole',
-  'DeleteRole',
-  'DeleteRolePolicy',
-]);
 
 export function settings(overrides: Partial<RoleSettings> = {}): RoleSettings {
   return {
@@ -165,7 +155,7 @@ export async function count(metrics: Metrics, op?: string): Promise<number> {
 
 export async function writes(metrics: Metrics): Promise<number> {
   return (await calls(metrics))
-    .filter((c) => WRITE_OPERATIONS.has(c.op))
+    .filter((c) => IAM_WRITES.has(c.op))
     .reduce((sum, c) => sum + c.n, 0);
 }
 

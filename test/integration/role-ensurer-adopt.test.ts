@@ -16,7 +16,7 @@ import {
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
-import { createHandMadeRole, roleSnapshot } from '../helpers/iam-roles.js';
+import { createHandMadeRole, roleSnapshot, widenInlinePolicy } from '../helpers/iam-roles.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import {
   BOUNDARY,
@@ -40,16 +40,7 @@ t.test('repairs drift on an owned role', async (t) => {
       PolicyDocument: JSON.stringify(wildcardTrust(spec)),
     }),
   );
-  await raw.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
+  await widenInlinePolicy(raw, spec);
   h.ensurer.forget(spec.namespace);
 
   const result = await ensure(h, spec);
