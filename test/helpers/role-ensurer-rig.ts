@@ -1,11 +1,10 @@
 import { Writable } from 'node:stream';
 import type { Test } from 'tap';
-import type { IAMClient } from '@aws-sdk/client-iam';
+import { UpdateAssumeRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { pino, type Logger } from 'pino';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
 import { createIamClient } from '../../src/iam/client.js';
-import { IAM_WRITES } from './iam-proxy.js';
 import type { CreateBudget } from '../../src/iam/create-budget.js';
 import { RoleProvisioningError } from '../../src/iam/errors.js';
 import { RoleEnsurer, type EnsureResult } from '../../src/iam/role-ensurer.js';
@@ -18,6 +17,8 @@ import {
   startMoto,
   type TestMoto,
 } from './moto.js';
+import { IAM_WRITES } from './iam-proxy.js';
+import { testRoleSettings } from './settings.js';
 
 /** What the role ensurer's tests share: moto behind the IAM recorder, settings, a harness. */
 
@@ -25,22 +26,18 @@ export const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
 const PROVIDER_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}`;
 export const BOUNDARY = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/kubeflow-boundary`;
 
+/** The test settings with a boundary, a session duration and an extra tag: every field written. */
 export function settings(overrides: Partial<RoleSettings> = {}): RoleSettings {
-  return {
-    clusterName: 'prod',
+  return testRoleSettings({
     region: MOTO_REGION,
     accountId: MOTO_ACCOUNT_ID,
     oidcIssuer: `https://${ISSUER}`,
-    roleNameTemplate: '{namespace}-{cluster}-role',
-    rolePath: '/kubeflow-profiles/',
-    serviceAccounts: ['default-editor'],
-    s3Access: 'readwrite',
     s3Buckets: ['pipelines'],
     permissionsBoundary: BOUNDARY,
     maxSessionDuration: 7200,
     extraTags: { team: 'ml' },
     ...overrides,
-  };
+  });
 }
 
 export interface Harness {
@@ -157,6 +154,16 @@ export async function writes(metrics: Metrics): Promise<number> {
   return (await calls(metrics))
     .filter((c) => IAM_WRITES.has(c.op))
     .reduce((sum, c) => sum + c.n, 0);
+}
+
+/** Drift in the role's trust, made by hand: wildcardTrust. */
+export async function widenTrust(iam: IAMClient, spec: RoleSpec): Promise<void> {
+  await iam.send(
+    new UpdateAssumeRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
+    }),
+  );
 }
 
 /** A trust policy that admits a whole namespace by pattern: never acceptable. */
