@@ -43,7 +43,7 @@ export async function runReconcile(
 ): Promise<0 | 1> {
   const role = await resolveRoleSettings(config);
   const decisions = createDecisionContext(role, policySettings(config));
-  const { reconciler } = buildReconciler({
+  const { reconciler } = await buildReconciler({
     config,
     role,
     decisions,

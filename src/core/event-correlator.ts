@@ -9,7 +9,7 @@
  *   and the count is written with the next repeat that gets one.
  * - Both caches are LRUs of bounded size, so memory stays bounded whatever the objects.
  */
-import { Lru } from './lru.js';
+import { LRUCache } from 'lru-cache';
 import { formatMicroTime } from './micro-time.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -76,14 +76,15 @@ interface Bucket {
 }
 
 export class EventCorrelator {
-  readonly #series: Lru<Series>;
-  readonly #buckets: Lru<Bucket>;
+  readonly #series: LRUCache<string, Series>;
+  readonly #buckets: LRUCache<string, Bucket>;
   readonly #burst: number;
   readonly #refillMs: number;
 
   constructor(options: CorrelatorOptions = {}) {
-    this.#series = new Lru(options.maxEntries ?? 4096);
-    this.#buckets = new Lru(options.maxEntries ?? 4096);
+    const max = options.maxEntries ?? 4096;
+    this.#series = new LRUCache({ max });
+    this.#buckets = new LRUCache({ max });
     this.#burst = options.burst ?? 25;
     this.#refillMs = options.refillMs ?? 300_000;
   }

@@ -138,7 +138,7 @@ export function isOperatorFault(error: RoleProvisioningError): boolean {
  * (ECONNREFUSED, ECONNRESET, ENOTFOUND...), undici's UND_ERR_* codes and timed-out requests. The one list of network
  * failures for IAM and Kubernetes calls alike.
  */
-export function isNetworkError(err: unknown): boolean {
+function isNetworkError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
     const { code, name } = e as SdkErrorShape & { name?: unknown };
     if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return true;
@@ -162,9 +162,21 @@ export function isRetryableAwsError(err: unknown): boolean {
     isServerError(sdkError) ||
     err instanceof ConcurrentModificationException ||
     err instanceof ServiceFailureException ||
-    isNetworkError(err) ||
-    errorName(err) === 'TimeoutError'
+    isNetworkError(err)
   );
+}
+
+/** An IAM read where "no such entity" is an answer (undefined), not a failure. */
+export async function readOrMissing<T>(
+  context: AwsErrorContext,
+  call: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isNoSuchEntity(err)) return undefined;
+    throw fromAwsError(err, context);
+  }
 }
 
 export function deadlineError(roleName: string, cause?: unknown): RoleProvisioningError {

@@ -28,10 +28,11 @@ import {
   isEntityAlreadyExists,
   isNoSuchEntity,
   notOursBecause,
+  readOrMissing,
   roleNotOurs,
 } from './errors.js';
-import { readOrMissing, tagsOf } from './reads.js';
 import { RoleCache } from './role-cache.js';
+import { tagsOf } from './role-tags.js';
 import { mayBeSettling, untilIamSettles } from './settling.js';
 import { SingleFlight } from './single-flight.js';
 

@@ -16,9 +16,8 @@ import {
 import type { Logger } from 'pino';
 import type { InventoryRole, RoleAttachments } from '../core/reconcile-observed.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorName, fromAwsError } from './errors.js';
-import { isNoSuchEntity } from './errors.js';
-import { readOrMissing, tagsOf } from './reads.js';
+import { errorName, fromAwsError, isNoSuchEntity, readOrMissing } from './errors.js';
+import { tagsOf } from './role-tags.js';
 
 export interface RoleInventoryOptions {
   /** The reconciler's own client: rate-limited, so admissions never queue behind it. */

@@ -52,7 +52,7 @@ export interface EventSink {
  */
 export class EventRecorder implements EventSink {
   readonly #api: EventsV1Api;
-  readonly #o: EventRecorderOptions;
+  readonly #options: EventRecorderOptions;
   readonly #namespace: string;
   readonly #correlator: EventCorrelator;
   readonly #clock: MicroClock;
@@ -60,7 +60,7 @@ export class EventRecorder implements EventSink {
   readonly #maxQueued: number;
 
   constructor(options: EventRecorderOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#api = makeApiClient(options.kubeConfig, EventsV1Api);
     this.#namespace = options.namespace ?? CLUSTER_SCOPED_EVENTS_NAMESPACE;
     this.#correlator = options.correlator ?? new EventCorrelator();
@@ -69,7 +69,7 @@ export class EventRecorder implements EventSink {
   }
 
   record(intent: EventIntent): void {
-    const { metrics, logger } = this.#o;
+    const { metrics, logger } = this.#options;
     const correlation = this.#correlator.observe(intent, this.#clock.nowMicros());
     const count = (result: string) => metrics.events.inc({ reason: intent.reason, result });
     if (correlation.kind === 'rate-limited') {
@@ -137,7 +137,7 @@ export class EventRecorder implements EventSink {
   }
 
   get #timeoutMs(): number {
-    return this.#o.timeoutMs ?? 10_000;
+    return this.#options.timeoutMs ?? 10_000;
   }
 
   #body(record: EventRecord): EventsV1Event {
@@ -156,8 +156,8 @@ export class EventRecorder implements EventSink {
               lastObservedTime: wireMicroTime(record.series.lastObservedTime),
             },
           }),
-      reportingController: this.#o.reportingController,
-      reportingInstance: this.#o.reportingInstance,
+      reportingController: this.#options.reportingController,
+      reportingInstance: this.#options.reportingInstance,
       action: intent.action,
       reason: intent.reason,
       type: intent.type,

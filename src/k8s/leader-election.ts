@@ -137,7 +137,8 @@ export class LeaderElector {
         if ((await this.#campaign(signal)) && !signal.aborted) await this.#lead(lead, signal);
         await this.#release();
         // Not straight back: a lead() that keeps ending at once must not spin on the API server.
-        await pause(this.#retryPeriodMs * (1 + Math.random() * JITTER_FACTOR), signal);
+        // Each wait ends early when its signal aborts, and the loop then sees that signal.
+        await sleep(this.#jitteredRetryPeriodMs(), undefined, { signal }).catch(() => undefined);
       }
     } finally {
       this.#running = false;
@@ -158,7 +159,7 @@ export class LeaderElector {
       const timeout = AbortSignal.timeout(this.#attemptTimeoutMs);
       const attempt = await this.#attempt(AbortSignal.any([signal, timeout]), timeout);
       if (attempt.kind === 'holding') return true;
-      await pause(this.#retryPeriodMs * (1 + Math.random() * JITTER_FACTOR), signal);
+      await sleep(this.#jitteredRetryPeriodMs(), undefined, { signal }).catch(() => undefined);
     }
     return false;
   }
@@ -205,7 +206,9 @@ export class LeaderElector {
     void work.finally(() => settled.abort());
 
     while (!settled.signal.aborted) {
-      await pause(this.#retryPeriodMs, settled.signal);
+      await sleep(this.#retryPeriodMs, undefined, { signal: settled.signal }).catch(
+        () => undefined,
+      );
       if (settled.signal.aborted || renewals.signal.aborted) continue;
       if (!this.#isProgressing()) {
         this.#logger.warn('the guarded work is stuck; not renewing the Lease');
@@ -369,6 +372,10 @@ export class LeaderElector {
     if (holder !== '' && holder !== this.#identity) this.#logger.info({ holder }, 'new leader');
   }
 
+  #jitteredRetryPeriodMs(): number {
+    return this.#retryPeriodMs * (1 + Math.random() * JITTER_FACTOR);
+  }
+
   #notify(leading: boolean): void {
     try {
       this.#onLeadingChange?.(leading);
@@ -376,9 +383,4 @@ export class LeaderElector {
       this.#logger.error({ err }, 'onLeadingChange failed');
     }
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -8,7 +8,7 @@ import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
-import { createNamespaceReader, type NamespaceReader } from '../k8s/namespaces.js';
+import { createNamespaceReader } from '../k8s/namespaces.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -50,7 +50,7 @@ export interface BuildOptions {
 }
 
 /** The reconciler for `serve` and for the `reconcile` command, from one configuration. */
-export function buildReconciler(options: BuildOptions): ReconcilerParts {
+export async function buildReconciler(options: BuildOptions): Promise<ReconcilerParts> {
   const { config, role, decisions, kubeConfig, metrics } = options;
   const logger = options.logger.child({ component: 'reconciler' });
   const policy: ReconcilePolicy = {
@@ -76,10 +76,7 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     logger,
     pageSize: options.iamPageSize,
   });
-  const reader = createNamespaceReader(kubeConfig);
-  // Handled where it is awaited (each read), not here.
-  reader.catch(() => undefined);
-  const namespaces: NamespaceReader = { read: async (name) => (await reader).read(name) };
+  const namespaces = await createNamespaceReader(kubeConfig);
   const profiles = new ProfileClient(kubeConfig, { pageSize: options.pageSize });
   const serviceAccounts = new ServiceAccountClient(kubeConfig, { pageSize: options.pageSize });
   const observer = new Observer({

@@ -1,5 +1,5 @@
+import { LRUCache } from 'lru-cache';
 import { fieldPath } from '../core/json.js';
-import { Lru } from '../core/lru.js';
 import { profileEvents } from '../core/profile-events.js';
 import type { ObjectRef } from '../core/event-correlator.js';
 import type { ObservedProfile } from '../core/reconcile-observed.js';
@@ -28,7 +28,7 @@ export interface ReconcileEventSink {
  */
 export class ProfileEventSink implements ReconcileEventSink {
   readonly #events: EventSink;
-  readonly #uids = new Lru<string>(4096);
+  readonly #uids = new LRUCache<string, string>({ max: 4096 });
 
   constructor(events: EventSink) {
     this.#events = events;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import pRetry from 'p-retry';
-import { RoleProvisioningError, isNetworkError, isRetryableAwsError } from '../iam/errors.js';
+import { RoleProvisioningError, isRetryableAwsError } from '../iam/errors.js';
 import { statusOf } from '../k8s/errors.js';
 
 /** How long the reconciler waits out one call's retryable failures before it gives up. */
@@ -25,7 +25,7 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof RoleProvisioningError) return err.retryable;
   const status = statusOf(err);
   if (status !== undefined) return status === 429 || status >= 500;
-  return isRetryableAwsError(err) || isNetworkError(err);
+  return isRetryableAwsError(err);
 }
 
 /**

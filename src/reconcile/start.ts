@@ -69,7 +69,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     metrics,
     logger,
   });
-  const parts = buildReconciler({
+  const parts = await buildReconciler({
     config,
     role: options.role,
     decisions: options.decisions,

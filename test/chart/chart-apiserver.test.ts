@@ -14,7 +14,7 @@ import {
   type V1ValidatingWebhook,
 } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import {
   chartDir,
   helm,

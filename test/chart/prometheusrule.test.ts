@@ -213,273 +213,185 @@ const s = (metric: string, labels: string, values: string): Series => ({
   series: `${metric}{${SEL}${labels ? `,${labels}` : ''}}`,
   values,
 });
+const leader = (instance: string, values: string) =>
+  s('profile_irsa_reconcile_leader', `instance="${instance}"`, values);
+const lastPass = (instance: string, values: string) =>
+  s('profile_irsa_reconcile_last_success_timestamp_seconds', `instance="${instance}"`, values);
+const started = (instance: string, values: string) =>
+  s('process_start_time_seconds', `instance="${instance}"`, values);
+const iamFailures = (reason: string, values: string) =>
+  s('profile_irsa_admission_iam_failures_total', `instance="a",reason="${reason}"`, values);
+const iamCalls = (operation: string, outcome: string, values: string) =>
+  s(
+    'profile_irsa_iam_calls_total',
+    `instance="a",operation="${operation}",outcome="${outcome}"`,
+    values,
+  );
+const expiry = (instance: string, days: number) =>
+  s(
+    'profile_irsa_certificate_expiry_timestamp_seconds',
+    `instance="${instance}"`,
+    `${days * 86400}x30`,
+  );
+const roles = (instance: string, state: string, values: string) =>
+  s('profile_irsa_reconcile_roles', `instance="${instance}",state="${state}"`, values);
 
-const CASES: Case[] = [
+const warning = (value: string, labels: Record<string, string> = {}) => ({
+  labels: { severity: 'warning', ...labels },
+  value,
+});
+
+/** A case of one alert: its name, when it is evaluated, the series, the alerts (none: quiet). */
+type Row = [name: string, evalTime: string, input: Series[], fires?: Case['fires']];
+
+const TABLE: Record<string, Row[]> = {
   // No replica leads the reconciler.
-  {
-    name: 'no leader: both replicas at 0 for 15 minutes',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '0x30'),
-      s('profile_irsa_reconcile_leader', 'instance="b"', '0x30'),
+  ProfileIrsaReconcilerNoLeader: [
+    [
+      'no leader: both replicas at 0 for 15 minutes',
+      '15m',
+      [leader('a', '0x30'), leader('b', '0x30')],
+      [warning('0')],
     ],
-    evalTime: '15m',
-    alert: 'ProfileIrsaReconcilerNoLeader',
-    fires: [{ labels: { severity: 'warning' }, value: '0' }],
-  },
-  {
-    name: 'no leader: nothing scraped at all',
-    input: [{ series: 'up{job="other"}', values: '1x30' }],
-    evalTime: '15m',
-    alert: 'ProfileIrsaReconcilerNoLeader',
-    fires: [{ labels: { severity: 'warning' }, value: '1' }],
-  },
-  {
-    name: 'no leader: one replica leads',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x30'),
-      s('profile_irsa_reconcile_leader', 'instance="b"', '0x30'),
+    [
+      'no leader: nothing scraped at all',
+      '15m',
+      [{ series: 'up{job="other"}', values: '1x30' }],
+      [warning('1')],
     ],
-    evalTime: '15m',
-    alert: 'ProfileIrsaReconcilerNoLeader',
-    fires: [],
-  },
-  {
-    name: 'no leader: a handover shorter than 10 minutes',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x5 0x25'),
-      s('profile_irsa_reconcile_leader', 'instance="b"', '0x8 1x22'),
+    ['no leader: one replica leads', '15m', [leader('a', '1x30'), leader('b', '0x30')]],
+    [
+      'no leader: a handover shorter than 10 minutes',
+      '20m',
+      [leader('a', '1x5 0x25'), leader('b', '0x8 1x22')],
     ],
-    evalTime: '20m',
-    alert: 'ProfileIrsaReconcilerNoLeader',
-    fires: [],
-  },
+  ],
   // The last successful pass is older than twice the interval (1h by default).
-  {
-    name: 'stale pass: no pass since the replicas started 2h10m ago',
-    input: [
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="a"', '0x140'),
-      s('process_start_time_seconds', 'instance="a"', '0x140'),
+  ProfileIrsaReconcilePassStale: [
+    [
+      'stale pass: no pass since the replicas started 2h10m ago',
+      '130m',
+      [lastPass('a', '0x140'), started('a', '0x140')],
+      [warning('2h 10m 0s')],
     ],
-    evalTime: '130m',
-    alert: 'ProfileIrsaReconcilePassStale',
-    fires: [{ labels: { severity: 'warning' }, value: '2h 10m 0s' }],
-  },
-  {
-    name: 'stale pass: the last pass 2h10m ago',
-    input: [
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="a"', '0x10 600x140'),
-      s('process_start_time_seconds', 'instance="a"', '0x150'),
+    [
+      'stale pass: the last pass 2h10m ago',
+      '140m',
+      [lastPass('a', '0x10 600x140'), started('a', '0x150')],
+      [warning('2h 10m 0s')],
     ],
-    evalTime: '140m',
-    alert: 'ProfileIrsaReconcilePassStale',
-    fires: [{ labels: { severity: 'warning' }, value: '2h 10m 0s' }],
-  },
-  {
-    name: 'stale pass: a pass every minute',
-    input: [
-      // The gauge follows the clock: its value is the evaluation time in seconds.
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="a"', '0+60x140'),
-      s('process_start_time_seconds', 'instance="a"', '0x140'),
+    // The gauge follows the clock: its value is the evaluation time in seconds.
+    ['stale pass: a pass every minute', '130m', [lastPass('a', '0+60x140'), started('a', '0x140')]],
+    [
+      'stale pass: the only replica started an hour ago and has not finished a pass yet',
+      '130m',
+      [lastPass('a', '0x140'), started('a', '3600x140')],
     ],
-    evalTime: '130m',
-    alert: 'ProfileIrsaReconcilePassStale',
-    fires: [],
-  },
-  {
-    name: 'stale pass: the only replica started an hour ago and has not finished a pass yet',
-    input: [
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="a"', '0x140'),
-      s('process_start_time_seconds', 'instance="a"', '3600x140'),
+    [
+      'stale pass: the standby never passed, the leader did a minute ago',
+      '130m',
+      [
+        lastPass('a', '0+60x140'),
+        lastPass('b', '0x140'),
+        started('a', '0x140'),
+        started('b', '0x140'),
+      ],
     ],
-    evalTime: '130m',
-    alert: 'ProfileIrsaReconcilePassStale',
-    fires: [],
-  },
-  {
-    name: 'stale pass: the standby never passed, the leader did a minute ago',
-    input: [
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="a"', '0+60x140'),
-      s('profile_irsa_reconcile_last_success_timestamp_seconds', 'instance="b"', '0x140'),
-      s('process_start_time_seconds', 'instance="a"', '0x140'),
-      s('process_start_time_seconds', 'instance="b"', '0x140'),
-    ],
-    evalTime: '130m',
-    alert: 'ProfileIrsaReconcilePassStale',
-    fires: [],
-  },
+  ],
   // Admissions fail for IAM reasons.
-  {
-    name: 'admission IAM failures: one access-denied',
-    input: [
-      s(
-        'profile_irsa_admission_iam_failures_total',
-        'instance="a",reason="access-denied"',
-        '0 0 0 1x20',
-      ),
-      s('profile_irsa_admission_iam_failures_total', 'instance="a",reason="deadline"', '0x23'),
+  ProfileIrsaAdmissionIamFailures: [
+    [
+      'admission IAM failures: one access-denied',
+      '5m',
+      [iamFailures('access-denied', '0 0 0 1x20'), iamFailures('deadline', '0x23')],
+      [warning('', { reason: 'access-denied' })],
     ],
-    evalTime: '5m',
-    alert: 'ProfileIrsaAdmissionIamFailures',
-    fires: [{ labels: { severity: 'warning', reason: 'access-denied' }, value: '' }],
-  },
-  {
-    name: 'admission IAM failures: the last one 15 minutes ago',
-    input: [
-      s(
-        'profile_irsa_admission_iam_failures_total',
-        'instance="a",reason="access-denied"',
-        '0 0 0 1x20',
-      ),
+    [
+      'admission IAM failures: the last one 15 minutes ago',
+      '18m',
+      [iamFailures('access-denied', '0 0 0 1x20')],
     ],
-    evalTime: '18m',
-    alert: 'ProfileIrsaAdmissionIamFailures',
-    fires: [],
-  },
-  {
-    name: 'admission IAM failures: none',
-    input: [
-      s('profile_irsa_admission_iam_failures_total', 'instance="a",reason="deadline"', '0x30'),
-    ],
-    evalTime: '20m',
-    alert: 'ProfileIrsaAdmissionIamFailures',
-    fires: [],
-  },
+    ['admission IAM failures: none', '20m', [iamFailures('deadline', '0x30')]],
+  ],
   // IAM throttles.
-  {
-    name: 'throttled: throttling for 20 minutes',
-    input: [
-      s(
-        'profile_irsa_iam_calls_total',
-        'instance="a",operation="GetRole",outcome="Throttling"',
-        '0+1x40',
-      ),
-      s(
-        'profile_irsa_iam_calls_total',
-        'instance="a",operation="GetRole",outcome="success"',
-        '0+5x40',
-      ),
+  ProfileIrsaIamThrottled: [
+    [
+      'throttled: throttling for 20 minutes',
+      '20m',
+      [iamCalls('GetRole', 'Throttling', '0+1x40'), iamCalls('GetRole', 'success', '0+5x40')],
+      [warning('')],
     ],
-    evalTime: '20m',
-    alert: 'ProfileIrsaIamThrottled',
-    fires: [{ labels: { severity: 'warning' }, value: '' }],
-  },
-  {
-    name: 'throttled: one throttle, then none',
-    input: [
-      s(
-        'profile_irsa_iam_calls_total',
-        'instance="a",operation="GetRole",outcome="Throttling"',
-        '0 1x40',
-      ),
+    ['throttled: one throttle, then none', '25m', [iamCalls('GetRole', 'Throttling', '0 1x40')]],
+    [
+      'throttled: other errors are not throttling',
+      '25m',
+      [iamCalls('CreateRole', 'AccessDenied', '0+1x40')],
     ],
-    evalTime: '25m',
-    alert: 'ProfileIrsaIamThrottled',
-    fires: [],
-  },
-  {
-    name: 'throttled: other errors are not throttling',
-    input: [
-      s(
-        'profile_irsa_iam_calls_total',
-        'instance="a",operation="CreateRole",outcome="AccessDenied"',
-        '0+1x40',
-      ),
-    ],
-    evalTime: '25m',
-    alert: 'ProfileIrsaIamThrottled',
-    fires: [],
-  },
+  ],
   // The serving certificate expires within 7 days.
-  {
-    name: 'certificate: one pod serves a certificate with 6 days left',
-    input: [
-      s('profile_irsa_certificate_expiry_timestamp_seconds', 'instance="a"', `${6 * 86400}x30`),
-      s('profile_irsa_certificate_expiry_timestamp_seconds', 'instance="b"', `${30 * 86400}x30`),
+  ProfileIrsaCertificateExpiresSoon: [
+    [
+      'certificate: one pod serves a certificate with 6 days left',
+      '20m',
+      [expiry('a', 6), expiry('b', 30)],
+      [warning('5d 23h 40m 0s')],
     ],
-    evalTime: '20m',
-    alert: 'ProfileIrsaCertificateExpiresSoon',
-    fires: [{ labels: { severity: 'warning' }, value: '5d 23h 40m 0s' }],
-  },
-  {
-    name: 'certificate: 30 days left',
-    input: [
-      s('profile_irsa_certificate_expiry_timestamp_seconds', 'instance="a"', `${30 * 86400}x30`),
-    ],
-    evalTime: '20m',
-    alert: 'ProfileIrsaCertificateExpiresSoon',
-    fires: [],
-  },
+    ['certificate: 30 days left', '20m', [expiry('a', 30)]],
+  ],
   // Roles not in place for an hour (default interval 1h: the alert waits 75 minutes).
-  {
-    name: 'not in place: drift at every pass for 100 minutes',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="drift"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="in_place"', '4x100'),
+  ProfileIrsaRolesNotInPlace: [
+    [
+      'not in place: drift at every pass for 100 minutes',
+      '90m',
+      [leader('a', '1x100'), roles('a', 'drift', '1x100'), roles('a', 'in_place', '4x100')],
+      [warning('1', { state: 'drift' })],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaRolesNotInPlace',
-    fires: [{ labels: { severity: 'warning', state: 'drift' }, value: '1' }],
-  },
-  {
-    name: 'not in place: drift seen by one pass, repaired, gone at the next pass an hour later',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="drift"', '1x60 0x40'),
+    [
+      'not in place: drift seen by one pass, repaired, gone at the next pass an hour later',
+      '90m',
+      [leader('a', '1x100'), roles('a', 'drift', '1x60 0x40')],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaRolesNotInPlace',
-    fires: [],
-  },
-  {
-    name: 'not in place: a former leader still exports what it saw; the leader sees none',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_leader', 'instance="b"', '0x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="blocked"', '0x100'),
-      s('profile_irsa_reconcile_roles', 'instance="b",state="blocked"', '3x100'),
+    [
+      'not in place: a former leader still exports what it saw; the leader sees none',
+      '90m',
+      [
+        leader('a', '1x100'),
+        leader('b', '0x100'),
+        roles('a', 'blocked', '0x100'),
+        roles('b', 'blocked', '3x100'),
+      ],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaRolesNotInPlace',
-    fires: [],
-  },
-  {
-    name: 'not in place: blocked and missing together',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="blocked"', '2x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="missing"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="foreign"', '1x100'),
+    [
+      'not in place: blocked and missing together',
+      '90m',
+      [
+        leader('a', '1x100'),
+        roles('a', 'blocked', '2x100'),
+        roles('a', 'missing', '1x100'),
+        roles('a', 'foreign', '1x100'),
+      ],
+      [warning('2', { state: 'blocked' }), warning('1', { state: 'missing' })],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaRolesNotInPlace',
-    fires: [
-      { labels: { severity: 'warning', state: 'blocked' }, value: '2' },
-      { labels: { severity: 'warning', state: 'missing' }, value: '1' },
-    ],
-  },
+  ],
   // Orphans retained.
-  {
-    name: 'orphans: two retained for 100 minutes',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="orphan"', '2x100'),
+  ProfileIrsaOrphanRolesRetained: [
+    [
+      'orphans: two retained for 100 minutes',
+      '90m',
+      [leader('a', '1x100'), roles('a', 'orphan', '2x100')],
+      [{ labels: { severity: 'info' }, value: '2' }],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaOrphanRolesRetained',
-    fires: [{ labels: { severity: 'info' }, value: '2' }],
-  },
-  {
-    name: 'orphans: one seen, deleted after the grace, gone at the next pass',
-    input: [
-      s('profile_irsa_reconcile_leader', 'instance="a"', '1x100'),
-      s('profile_irsa_reconcile_roles', 'instance="a",state="orphan"', '1x60 0x40'),
+    [
+      'orphans: one seen, deleted after the grace, gone at the next pass',
+      '90m',
+      [leader('a', '1x100'), roles('a', 'orphan', '1x60 0x40')],
     ],
-    evalTime: '90m',
-    alert: 'ProfileIrsaOrphanRolesRetained',
-    fires: [],
-  },
-];
+  ],
+};
+
+const CASES: Case[] = Object.entries(TABLE).flatMap(([alert, rows]) =>
+  rows.map(([name, evalTime, input, fires = []]) => ({ name, input, evalTime, alert, fires })),
+);
 
 t.test('promtool: the rules are valid', async (t) => {
   await writeFile(

@@ -1,9 +1,7 @@
 import t from 'tap';
-import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile } from '../../tools/dev/cluster.js';
+import { serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { holdMany, TRICKLE_REQUEST } from '../helpers/held-connections.js';
-import { startMoto } from '../helpers/moto.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
 /*
  * The API server keeps admitting Profiles while other clients hold more idle connections than
@@ -13,18 +11,9 @@ import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
 t.setTimeout(240_000);
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const webhook = await startTestWebhook();
-t.teardown(() => webhook.stop());
-await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(cp.kubeConfig);
-const api = profiles(cp.kubeConfig);
+await startE2eMoto();
+const { kc, api } = await startE2eControlPlane();
+const webhook = await serveWebhook(kc);
 const target = { port: Number(new URL(webhook.url).port), certs: webhook.certs };
 
 t.test('Profiles are admitted while other clients hold and trickle connections', async (t) => {

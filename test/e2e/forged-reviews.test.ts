@@ -1,11 +1,9 @@
 import t from 'tap';
-import { ListRolesCommand, type IAMClient } from '@aws-sdk/client-iam';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { ListRolesCommand } from '@aws-sdk/client-iam';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
-import { iamClientFor, startMoto } from '../helpers/moto.js';
+import { startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { createReview } from '../helpers/reviews.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { startTestWebhook } from '../helpers/webhook.js';
 
 /*
  * Anyone who can reach the webhook's Service can POST AdmissionReviews for Profiles that are
@@ -22,18 +20,8 @@ const GRACE_MS = 4000;
 const FORGED = 100;
 const ROLE_PATH = '/kubeflow-profiles/';
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam: IAMClient = iamClientFor(moto.endpoint);
-
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-process.env.KUBECONFIG = cp.kubeconfigPath;
-await cp.kubeConfig
-  .makeApiClient(CoreV1Api)
-  .createNamespace({ body: { metadata: { name: 'irsa-system' } } });
+const { iam } = await startE2eMoto();
+await startE2eControlPlane({ namespaces: ['irsa-system'] });
 
 async function rolesUnderPath(): Promise<string[]> {
   const names: string[] = [];

@@ -3,59 +3,30 @@ import { request } from 'node:https';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthorizationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import {
-  apiErrorMessage,
-  createObjects,
-  plainProfile,
-  profiles,
-  registerWebhook,
-  waitUntilMutating,
-} from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { createObjects, plainProfile } from '../../tools/dev/cluster.js';
 import { API_SERVER_DEPTH, nestedJson } from '../helpers/deep.js';
 import { chartDir, findObject, helmTemplate, REQUIRED_VALUES } from '../helpers/helm.js';
 import { roleExists } from '../helpers/iam-roles.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { createReview } from '../helpers/reviews.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { startTestWebhook } from '../helpers/webhook.js';
 
 const PLUGIN = 'AwsIamForServiceAccount';
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam = iamClientFor(moto.endpoint);
-
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
+const { iam } = await startE2eMoto();
+// The webhook reads Namespaces through KUBECONFIG, as it would outside a pod.
+const { cp, kc, core, api } = await startE2eControlPlane();
 const workDir = await mkdtemp(join(tmpdir(), 'e2e-hardening-'));
 t.teardown(() => rm(workDir, { recursive: true, force: true }));
+await serveWebhook(kc);
 
-// The webhook reads Namespaces through KUBECONFIG, as it would outside a pod.
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const webhook = await startTestWebhook();
-t.teardown(() => webhook.stop());
-await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(cp.kubeConfig);
-
-const api = profiles(cp.kubeConfig);
-const core = cp.kubeConfig.makeApiClient(CoreV1Api);
 const specFor = (ns: string) =>
   deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns);
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
-}
 
 async function createNamespace(name: string, annotations?: Record<string, string>) {
   await core.createNamespace({

@@ -11,124 +11,41 @@
 // the projected volume (bound to the pod).
 
 import t from 'tap';
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  GetRoleCommand,
-  IAMClient,
-  PutUserPolicyCommand,
-} from '@aws-sdk/client-iam';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { GetRoleCommand } from '@aws-sdk/client-iam';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
+import type { V1Pod } from '@kubernetes/client-node';
 import { parsePolicyDocument } from '../../src/core/policy-compare.js';
 import type { PolicyDocument } from '../../src/core/policy-document.js';
 import { discoverOidcIssuer } from '../../src/discovery/oidc-issuer.js';
-import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, MOTO_REGION, startMoto } from '../helpers/moto.js';
+import { plainProfile } from '../../tools/dev/cluster.js';
+import {
+  BUCKET,
+  outcomeOf,
+  startAuthorizedMoto,
+  TEAM_B_BODY,
+  TEAM_B_KEY,
+} from '../helpers/authorized-moto.js';
+import { serveWebhook, startE2eControlPlane, waitFor } from '../helpers/e2e.js';
+import { MOTO_ACCOUNT_ID, MOTO_REGION } from '../helpers/moto.js';
 import { startPodIdentityWebhook } from '../helpers/pod-identity-webhook.js';
 import { ProfileControllerStandIn } from '../helpers/profile-controller.js';
-import { REQUIRED_ENV } from '../helpers/settings.js';
 import { judgeWebIdentity } from '../helpers/simulator.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
 const NAMESPACE = 'irsa-system';
 const ANNOTATION = 'eks.amazonaws.com/role-arn';
 const AUDIENCE = 'sts.amazonaws.com';
 const EXTRA_ACCOUNT = 'pipeline-runner';
-const BUCKET = REQUIRED_ENV.S3_BUCKET;
 
 // --- moto with its authorization on (as in test/integration/s3-isolation.test.ts) ---------------
-// It skips authorization for exactly the three requests that make the admin user.
-process.env.INITIAL_NO_AUTH_ACTION_COUNT = '3';
-const recorded = await startMoto();
-delete process.env.INITIAL_NO_AUTH_ACTION_COUNT;
-t.teardown(() => recorded.stop());
-// Past the IAM recorder, which reads roles with keys this moto refuses; the webhook's IAM calls
-// here are the ones every other file judges.
-const moto = recorded.direct;
-const bootstrap = iamClientFor(moto.endpoint);
-await bootstrap.send(new CreateUserCommand({ UserName: 'admin' }));
-await bootstrap.send(
-  new PutUserPolicyCommand({
-    UserName: 'admin',
-    PolicyName: 'admin',
-    PolicyDocument: JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
-    }),
-  }),
-);
-const { AccessKey } = await bootstrap.send(new CreateAccessKeyCommand({ UserName: 'admin' }));
-const admin = {
-  accessKeyId: AccessKey!.AccessKeyId!,
-  secretAccessKey: AccessKey!.SecretAccessKey!,
-};
-useMoto(moto);
-process.env.AWS_ACCESS_KEY_ID = admin.accessKeyId;
-process.env.AWS_SECRET_ACCESS_KEY = admin.secretAccessKey;
-const iam = new IAMClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: admin });
-
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-const s3For = (credentials: Credentials) =>
-  new S3Client({
-    region: MOTO_REGION,
-    endpoint: moto.endpoint,
-    credentials,
-    forcePathStyle: true,
-    // Plain signed payloads: moto does not verify aws-chunked trailing checksums.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-const adminS3 = s3For(admin);
-await adminS3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-const TEAM_B_KEY = 'private-artifacts/team-b/v2/artifacts/run-1/model.bin';
-await adminS3.send(new PutObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY, Body: 'team-b model' }));
-
-/*
- * The SDK sends AssumeRoleWithWebIdentity unsigned (the token is the credential); moto answers it
- * only when signed and does not check the token. So it is signed with the admin's key, and the
- * token is judged against the role's trust policy as stored in IAM with the policy simulator.
- */
-const sts = new STSClient({
-  region: MOTO_REGION,
-  endpoint: moto.endpoint,
-  credentials: admin,
-  httpAuthSchemeProvider: (params: { region?: string }) =>
-    [
-      {
-        schemeId: 'aws.auth#sigv4',
-        signingProperties: { name: 'sts', region: params.region },
-        propertiesExtractor: (config: unknown, context: unknown) => ({
-          signingProperties: { config, context },
-        }),
-      },
-    ] as never,
-});
+const { admin, iam, sts, s3For, adminS3 } = await startAuthorizedMoto();
 
 // --- the control plane, this webhook (admission and reconciler), the pod identity webhook ---------
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const kc = cp.kubeConfig;
-const core = kc.makeApiClient(CoreV1Api);
-const api = profiles(kc);
-await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+const { cp, kc, core, api } = await startE2eControlPlane({ namespaces: [NAMESPACE] });
 const issuer = await discoverOidcIssuer(kc);
 
-const webhook = await startTestWebhook(
+await serveWebhook(
+  kc,
   {
     RECONCILE: 'true',
     POD_NAMESPACE: NAMESPACE,
@@ -148,9 +65,6 @@ const webhook = await startTestWebhook(
     },
   },
 );
-t.teardown(() => webhook.stop());
-await registerWebhook(kc, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(kc);
 
 const podIdentity = await startPodIdentityWebhook({
   kubeconfigPath: cp.kubeconfigPath,
@@ -158,16 +72,6 @@ const podIdentity = await startPodIdentityWebhook({
   region: MOTO_REGION,
 });
 t.teardown(() => podIdentity.stop());
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const annotationOf = async (ns: string, name: string) =>
   (await core.readNamespacedServiceAccount({ namespace: ns, name })).metadata?.annotations?.[
@@ -210,21 +114,13 @@ async function createMutatedPod(namespace: string, body: V1Pod): Promise<V1Pod> 
       const dry = await core.createNamespacedPod({ namespace, body, dryRun: 'All' });
       return dry.spec?.containers[0]?.env?.some((e) => e.name === 'AWS_ROLE_ARN');
     },
+    60_000,
   );
   return core.createNamespacedPod({ namespace, body });
 }
 
 const envOf = (pod: V1Pod) =>
   Object.fromEntries((pod.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
-
-async function status(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'ok';
-  } catch (error) {
-    return (error as Error).name;
-  }
-}
 
 const roleA = await profileWithNamespace('team-a');
 const roleB = await profileWithNamespace('team-b');
@@ -238,8 +134,10 @@ t.test('the Profile gets its role; default-editor by the profile controller', as
 });
 
 t.test('the reconciler annotates the extra service account', async (t) => {
-  const annotated = await waitFor('the reconciler to annotate pipeline-runner', async () =>
-    (await annotationOf('team-a', EXTRA_ACCOUNT)) === roleA ? true : undefined,
+  const annotated = await waitFor(
+    'the reconciler to annotate pipeline-runner',
+    async () => ((await annotationOf('team-a', EXTRA_ACCOUNT)) === roleA ? true : undefined),
+    60_000,
   );
   t.ok(annotated);
 });
@@ -344,7 +242,7 @@ t.test(
 
     const own = 'private-artifacts/team-a/v2/artifacts/run-1/metrics.json';
     const results: string[] = [];
-    const put = await status(
+    const put = await outcomeOf(
       s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: own, Body: '{"acc":1}' })),
     );
     results.push(`PutObject ${own}: ${put}`);
@@ -393,16 +291,12 @@ t.test(
       ],
     ];
     for (const [op, key, call, expected] of checks) {
-      const got = await status(call());
+      const got = await outcomeOf(call());
       results.push(`${op} ${key}: ${got}`);
       t.equal(got, expected, `${op} ${key}`);
     }
     t.comment(`S3 with the pod's credentials:\n${results.join('\n')}`);
     const teamB = await adminS3.send(new GetObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY }));
-    t.equal(
-      await teamB.Body!.transformToString(),
-      'team-b model',
-      "team-b's artifact is untouched",
-    );
+    t.equal(await teamB.Body!.transformToString(), TEAM_B_BODY, "team-b's artifact is untouched");
   },
 );

@@ -7,16 +7,13 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PutRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
-import { CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
-import { roleExists } from '../helpers/iam-roles.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { plainProfile } from '../../tools/dev/cluster.js';
+import { serveWebhook, startE2eControlPlane, startE2eMoto, waitFor } from '../helpers/e2e.js';
+import { roleExists, widenInlinePolicy } from '../helpers/iam-roles.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
 const execFileP = promisify(execFile);
 const NAMESPACE = 'irsa-system';
@@ -24,21 +21,12 @@ const POD = 'profile-irsa-webhook-7c9d8-xk2lp';
 const GRACE_MS = 3000;
 const INTERVAL_MS = 4000;
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam: IAMClient = iamClientFor(moto.endpoint);
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const kc = cp.kubeConfig;
-const core = kc.makeApiClient(CoreV1Api);
-const api = profiles(kc);
-await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+const { iam } = await startE2eMoto();
+const { cp, kc, core, api } = await startE2eControlPlane({ namespaces: [NAMESPACE] });
 
 const spec = deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), 'team-a');
-const webhook = await startTestWebhook(
+await serveWebhook(
+  kc,
   { RECONCILE: 'true', POD_NAMESPACE: NAMESPACE, POD_NAME: POD, ORPHAN_POLICY: 'delete' },
   {
     reconcile: {
@@ -51,19 +39,6 @@ const webhook = await startTestWebhook(
     },
   },
 );
-t.teardown(() => webhook.stop());
-await registerWebhook(kc, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(kc);
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /** `kubectl describe profile`'s list: every namespace, name, kind, empty namespace and UID. */
 async function describeEvents(name: string, uid: string): Promise<CoreV1Event[]> {
@@ -92,19 +67,6 @@ async function kubectl(...args: string[]): Promise<string> {
   return stdout;
 }
 
-async function driftInlinePolicy() {
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
-}
-
 t.test("a Profile's life in its Events", async (t) => {
   const created = await api.create(plainProfile('team-a'));
   const uid = created.metadata!.uid!;
@@ -124,7 +86,7 @@ t.test("a Profile's life in its Events", async (t) => {
     uid,
   });
 
-  await driftInlinePolicy();
+  await widenInlinePolicy(iam, spec);
   const repaired = await waitFor(
     'RoleRepaired',
     async () => byReason(await describeEvents('team-a', uid), 'RoleRepaired'),
@@ -136,7 +98,7 @@ t.test("a Profile's life in its Events", async (t) => {
   t.equal(repaired.series, undefined);
 
   // The same drift again: the same Event, counted, not a second object.
-  await driftInlinePolicy();
+  await widenInlinePolicy(iam, spec);
   const again = await waitFor(
     'the repair counted on the same Event',
     async () => {

@@ -4,43 +4,26 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GetRoleCommand, GetRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
-import {
-  apiErrorMessage,
-  plainProfile,
-  profiles,
-  registerWebhook,
-  waitUntilMutating,
-  type Profile,
-} from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { plainProfile, type Profile } from '../../tools/dev/cluster.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
+import { startTestWebhook, type TestWebhook } from '../helpers/webhook.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 
 const run = promisify(execFile);
 const PLUGIN = 'AwsIamForServiceAccount';
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam: IAMClient = iamClientFor(moto.endpoint);
-
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-
-let webhook: TestWebhook = await startTestWebhook();
+const { iam } = await startE2eMoto();
+const { cp, kc, api } = await startE2eControlPlane();
+let webhook: TestWebhook = await serveWebhook(kc);
+// The webhook restarted below.
 t.teardown(() => webhook.stop());
-await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(cp.kubeConfig);
-
-const api = profiles(cp.kubeConfig);
 const specFor = (ns: string) =>
   deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns);
 const pluginOf = (profile: Profile) =>
@@ -63,15 +46,6 @@ async function kubectl(args: string[], input?: Profile) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
     return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
 }
 
 t.test('a plain Profile is stored with the plugin and its role exists in IAM', async (t) => {

@@ -12,12 +12,10 @@ import {
   DeleteRolePolicyCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
-  PutRolePolicyCommand,
   UntagRoleCommand,
   UpdateAssumeRolePolicyCommand,
-  type IAMClient,
 } from '@aws-sdk/client-iam';
-import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import {
   CLUSTER_TAG,
@@ -25,13 +23,19 @@ import {
   trustPolicy,
   type RoleSpec,
 } from '../../src/core/role-spec.js';
-import { plainProfile, profiles, registerWebhook, waitUntilMutating } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
-import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
+import { plainProfile } from '../../tools/dev/cluster.js';
+import { serveWebhook, startE2eControlPlane, startE2eMoto, waitFor } from '../helpers/e2e.js';
+import {
+  createHandMadeRole,
+  EC2_TRUST,
+  roleExists,
+  roleSnapshot,
+  widenInlinePolicy,
+} from '../helpers/iam-roles.js';
 import { IAM_WRITES } from '../helpers/iam-proxy.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
+import { startTestWebhook, type TestWebhook } from '../helpers/webhook.js';
 import { createReview } from '../helpers/reviews.js';
 
 const LEASE_MS = 3000;
@@ -40,20 +44,8 @@ const INTERVAL_MS = 6000;
 const NAMESPACE = 'irsa-system';
 const ANNOTATION = 'eks.amazonaws.com/role-arn';
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam: IAMClient = iamClientFor(moto.endpoint);
-
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-// The reconcilers find the API server as `serve` does in a pod: KUBECONFIG, else in-cluster.
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const kc: KubeConfig = cp.kubeConfig;
-const core = kc.makeApiClient(CoreV1Api);
-const api = profiles(kc);
-await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+const { iam } = await startE2eMoto();
+const { kc, core, api } = await startE2eControlPlane({ namespaces: [NAMESPACE] });
 
 const EXTRA = ['default', 'pipeline-runner'];
 const settings = testRoleSettings({
@@ -80,16 +72,6 @@ const TUNING = {
 };
 const startReplica = (name: string, env: Record<string, string> = {}) =>
   startTestWebhook({ ...RECONCILER_ENV, POD_NAME: name, ...env }, { reconcile: TUNING });
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(150);
-  }
-}
 
 /** IAM writes one replica made (admission and reconciler alike), from its own metrics. */
 async function writesOf(webhook: TestWebhook): Promise<number> {
@@ -158,10 +140,7 @@ const before = await Promise.all(untouched.map((name) => roleSnapshot(iam, name)
 
 // A pure webhook replica takes the admissions; A and B run for the Lease.
 // The same configuration as the reconcilers: admission and reconciler must agree on every role.
-const front = await startTestWebhook({ ...RECONCILER_ENV, RECONCILE: 'false' });
-t.teardown(() => front.stop());
-await registerWebhook(kc, front.url, front.certs.caCert);
-await waitUntilMutating(kc);
+const front = await serveWebhook(kc, { ...RECONCILER_ENV, RECONCILE: 'false' });
 
 const a = await startReplica('replica-a');
 let aStopped = false;
@@ -270,16 +249,7 @@ t.test('drift on a managed role is repaired within one pass', async (t) => {
       ),
     }),
   );
-  await iam.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
+  await widenInlinePolicy(iam, spec);
   await iam.send(new UntagRoleCommand({ RoleName: spec.roleName, TagKeys: ['team'] }));
   const passesBefore = await metric(a, 'profile_irsa_reconcile_passes_total', {
     result: 'success',

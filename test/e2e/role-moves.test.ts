@@ -1,19 +1,11 @@
 import t from 'tap';
 import { request, type RequestOptions } from 'node:https';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import {
-  createObjects,
-  plainProfile,
-  profiles,
-  registerWebhook,
-  waitUntilMutating,
-  type Profile,
-} from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { createObjects, plainProfile, type Profile } from '../../tools/dev/cluster.js';
+import { serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { roleExists } from '../helpers/iam-roles.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
 
 // An UPDATE that moves a Profile onto an allow-listed role, through the real API server: the
 // requester's groups are the API server's, so users are played by impersonation.
@@ -22,23 +14,12 @@ const PLUGIN = 'AwsIamForServiceAccount';
 const ADMIN_GROUP = 'platform-admins';
 const LEGACY_ROLE = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/legacy/shared-analytics`;
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
-useMoto(moto);
-const iam = iamClientFor(moto.endpoint);
-
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-
-process.env.KUBECONFIG = cp.kubeconfigPath;
-const webhook = await startTestWebhook({
+const { iam } = await startE2eMoto();
+const { cp, kc, api: admin } = await startE2eControlPlane();
+await serveWebhook(kc, {
   ALLOWED_ROLE_ARNS: `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/legacy/*`,
   ROLE_ADMIN_GROUPS: ADMIN_GROUP,
 });
-t.teardown(() => webhook.stop());
-await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert);
-await waitUntilMutating(cp.kubeConfig);
 
 // Every authenticated user may edit Profiles, as a tenant who may edit their own would: what
 // stops a move is the webhook, not RBAC.
@@ -66,7 +47,6 @@ await createObjects(cp.kubeConfig, [
   },
 ]);
 
-const admin = profiles(cp.kubeConfig);
 const derived = (ns: string) =>
   deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns).roleArn;
 

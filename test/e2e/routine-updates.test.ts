@@ -9,31 +9,23 @@ import {
   DeleteRoleCommand,
   DeleteRolePolicyCommand,
   ListRolePoliciesCommand,
-  type IAMClient,
 } from '@aws-sdk/client-iam';
 import { AdmissionregistrationV1Api, ApiException } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { profileReview } from '../../tools/dev/sample.js';
-import {
-  apiErrorMessage,
-  plainProfile,
-  profiles,
-  registerWebhook,
-  waitUntilMutating,
-  type Profile,
-} from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, registerWebhook, type Profile } from '../../tools/dev/cluster.js';
+import { rejection, serveWebhook, startE2eControlPlane, startE2eMoto } from '../helpers/e2e.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
 import { roleExists } from '../helpers/iam-roles.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import {
   FINALIZER,
   ProfileControllerStandIn,
   type ProfileWrite,
 } from '../helpers/profile-controller.js';
 import { testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto } from '../helpers/webhook.js';
+import { useMoto } from '../helpers/webhook.js';
 
 const PLUGIN = 'AwsIamForServiceAccount';
 /**
@@ -44,19 +36,14 @@ const PLUGIN = 'AwsIamForServiceAccount';
 const ROUTINE_LATENCY_MS = 2000;
 const MUTATING_TIMEOUT_S = 5;
 
-const moto = await startMoto();
-t.teardown(() => moto.stop());
+const { moto, iam } = await startE2eMoto();
 const proxy = await startIamProxy(moto.endpoint);
 t.teardown(() => proxy.close());
 // The webhook's IAM client goes through the proxy; the test reads IAM directly, uncounted.
 useMoto(proxy);
-const iam: IAMClient = iamClientFor(moto.endpoint);
 
-const cp = await startControlPlane();
-t.teardown(() => cp.stop());
-await installProfileCrd(cp.kubeConfig);
-const api = profiles(cp.kubeConfig);
-const admission = cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+const { cp, kc, api } = await startE2eControlPlane();
+const admission = kc.makeApiClient(AdmissionregistrationV1Api);
 
 // Profiles stored before any webhook is registered: the shapes a Profile made before the webhook
 // can have, for the matchCondition branches.
@@ -71,16 +58,13 @@ await api.create(bare('old-nospec'));
 await api.create(bare('old-noplugins', { owner: { kind: 'User', name: 'o@example.com' } }));
 
 // No role cache: any IAM need would show at once, and routine updates must not have one.
-const webhook = await startTestWebhook({
-  AWS_ACCOUNT_ID: MOTO_ACCOUNT_ID,
-  ROLE_CACHE_TTL_SECONDS: '0',
-});
-t.teardown(() => webhook.stop());
 const chartValues = ['--set', `webhook.mutating.timeoutSeconds=${MUTATING_TIMEOUT_S}`];
-await registerWebhook(cp.kubeConfig, webhook.url, webhook.certs.caCert, {
-  extraArgs: chartValues,
-});
-await waitUntilMutating(cp.kubeConfig);
+const webhook = await serveWebhook(
+  kc,
+  { AWS_ACCOUNT_ID: MOTO_ACCOUNT_ID, ROLE_CACHE_TTL_SECONDS: '0' },
+  {},
+  { extraArgs: chartValues },
+);
 
 const specFor = (ns: string) =>
   deriveRoleSpec(testRoleSettings({ accountId: MOTO_ACCOUNT_ID }), ns);
@@ -120,15 +104,6 @@ async function gone(name: string): Promise<boolean> {
     if (err instanceof ApiException && err.code === 404) return true;
     throw err;
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return apiErrorMessage(error);
-  }
-  throw new Error('the request was accepted');
 }
 
 /** IAM hangs (a black hole) for the duration of `body`; it always answers again afterwards. */

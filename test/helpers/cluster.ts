@@ -1,13 +1,10 @@
-// Profiles and webhook registration on the test control plane: tools/dev/cluster.ts (shared with
-// `npm run dev` and the benchmark).
+// Profiles and webhook registration on the test control plane, as tools/dev/cluster.ts has them
+// (shared with `npm run dev` and the benchmark). New tests import tools/dev/cluster.ts itself.
 
 export {
   apiErrorMessage,
   createObjects,
-  plainProfile,
-  PROFILES,
   profiles,
   registerWebhook,
   waitUntilMutating,
-  type Profile,
 } from '../../tools/dev/cluster.js';

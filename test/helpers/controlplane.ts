@@ -1,5 +1,4 @@
-// A real Kubernetes control plane for tests: tools/dev/controlplane.ts (shared with `npm run dev`
-// and the benchmark). Tests call startControlPlane() and never skip: when the binary is missing
-// it throws and says how to build it.
+// A real Kubernetes control plane, as tools/dev/controlplane.ts starts it (shared with `npm run
+// dev` and the benchmark). New tests import tools/dev/controlplane.ts itself.
 
-export { BUILD_HINT, installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
+export { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';

@@ -9,6 +9,23 @@ import {
 import { parsePolicyDocument } from '../../src/core/policy-compare.js';
 import type { RoleSpec } from '../../src/core/role-spec.js';
 
+/** An inline policy wider than any the webhook writes: all of S3. */
+export const ALL_OF_S3 = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
+};
+
+/** Drift, as a hand edit in the console would make it: the role's own inline policy widened. */
+export async function widenInlinePolicy(iam: IAMClient, spec: RoleSpec): Promise<void> {
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: spec.s3Policy.name,
+      PolicyDocument: JSON.stringify(ALL_OF_S3),
+    }),
+  );
+}
+
 /** What IAM (moto) holds, read directly: the tests' view of the real part. */
 export async function roleExists(iam: IAMClient, roleName: string): Promise<boolean> {
   try {
@@ -68,10 +85,7 @@ export async function createHandMadeRole(
     new PutRolePolicyCommand({
       RoleName: spec.roleName,
       PolicyName: 'admin-made',
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
+      PolicyDocument: JSON.stringify(ALL_OF_S3),
     }),
   );
 }

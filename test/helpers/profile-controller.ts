@@ -12,7 +12,7 @@ import {
   type KubeConfig,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { PROFILES, type Profile } from './cluster.js';
+import { PROFILES, type Profile } from '../../tools/dev/cluster.js';
 
 export const FINALIZER = 'profile-finalizer';
 const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';

@@ -17,7 +17,7 @@ import {
   PROFILE_UID_TAG,
 } from '../../src/core/role-binding.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
-import { EC2_TRUST } from './iam-roles.js';
+import { ALL_OF_S3, EC2_TRUST } from './iam-roles.js';
 import { testPolicySettings, testRoleSettings } from './settings.js';
 
 export interface PlanCase {
@@ -179,14 +179,7 @@ export function caseObservation(c: PlanCase): Observation {
               ? trustPolicy({ ...settings, serviceAccounts: r.trustServiceAccounts }, r.for)
               : spec.trustPolicy;
     const inline =
-      r.inline === 'missing'
-        ? undefined
-        : r.inline === 'wide'
-          ? {
-              Version: '2012-10-17',
-              Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-            }
-          : spec.s3Policy.document;
+      r.inline === 'missing' ? undefined : r.inline === 'wide' ? ALL_OF_S3 : spec.s3Policy.document;
     const roleName = r.name ?? spec.roleName;
     const path = r.path ?? spec.rolePath;
     return {

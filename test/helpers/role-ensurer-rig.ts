@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { Test } from 'tap';
-import type { IAMClient } from '@aws-sdk/client-iam';
+import { UpdateAssumeRolePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { pino, type Logger } from 'pino';
 import { deriveRoleSpec, type RoleSpec } from '../../src/core/role-spec.js';
 import type { RoleSettings } from '../../src/core/settings.js';
@@ -17,40 +17,27 @@ import {
   startMoto,
   type TestMoto,
 } from './moto.js';
+import { IAM_WRITES } from './iam-proxy.js';
+import { testRoleSettings } from './settings.js';
 
 /** What the role ensurer's tests share: moto behind the IAM recorder, settings, a harness. */
 
 export const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
 const PROVIDER_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:oidc-provider/${ISSUER}`;
 export const BOUNDARY = `arn:aws:iam::${MOTO_ACCOUNT_ID}:policy/kubeflow-boundary`;
-const WRITE_OPERATIONS = new Set([
-  'CreateRole',
-  'PutRolePolicy',
-  'UpdateAssumeRolePolicy',
-  'PutRolePermissionsBoundary',
-  'UpdateRole',
-  'TagRole',
-  'UntagRole',
-  'DeleteRole',
-  'DeleteRolePolicy',
-]);
 
+/** The test settings with a boundary, a session duration and an extra tag: every field written. */
 export function settings(overrides: Partial<RoleSettings> = {}): RoleSettings {
-  return {
-    clusterName: 'prod',
+  return testRoleSettings({
     region: MOTO_REGION,
     accountId: MOTO_ACCOUNT_ID,
     oidcIssuer: `https://${ISSUER}`,
-    roleNameTemplate: '{namespace}-{cluster}-role',
-    rolePath: '/kubeflow-profiles/',
-    serviceAccounts: ['default-editor'],
-    s3Access: 'readwrite',
     s3Buckets: ['pipelines'],
     permissionsBoundary: BOUNDARY,
     maxSessionDuration: 7200,
     extraTags: { team: 'ml' },
     ...overrides,
-  };
+  });
 }
 
 export interface Harness {
@@ -165,8 +152,18 @@ export async function count(metrics: Metrics, op?: string): Promise<number> {
 
 export async function writes(metrics: Metrics): Promise<number> {
   return (await calls(metrics))
-    .filter((c) => WRITE_OPERATIONS.has(c.op))
+    .filter((c) => IAM_WRITES.has(c.op))
     .reduce((sum, c) => sum + c.n, 0);
+}
+
+/** Drift in the role's trust, made by hand: wildcardTrust. */
+export async function widenTrust(iam: IAMClient, spec: RoleSpec): Promise<void> {
+  await iam.send(
+    new UpdateAssumeRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
+    }),
+  );
 }
 
 /** A trust policy that admits a whole namespace by pattern: never acceptable. */

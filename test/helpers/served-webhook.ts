@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,15 +56,7 @@ export async function startServedWebhook(
     }
   };
   t.teardown(stop);
-  let serving: { admission: string; ops: string } | undefined;
-  for (let i = 0; i < 300 && !serving && child.exitCode === null; i++) {
-    await sleep(100);
-    serving = logs
-      .split('\n')
-      .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
-      .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
-  }
-  if (!serving) throw new Error(`no "serving" log line:\n${logs}`);
+  const serving = await servingAddresses(child, () => logs);
   return {
     pid: child.pid!,
     port: Number(new URL(serving.admission).port),
@@ -73,6 +65,25 @@ export async function startServedWebhook(
     certs,
     stop,
   };
+}
+
+/**
+ * The addresses `serve` logs once it listens, from its JSON log as `output` has it so far; throws
+ * when the process exits first or 30 s pass without the line.
+ */
+export async function servingAddresses(
+  child: ChildProcess,
+  output: () => string,
+): Promise<{ admission: string; ops: string }> {
+  for (let i = 0; i < 300 && child.exitCode === null; i++) {
+    await sleep(100);
+    const serving = output()
+      .split('\n')
+      .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
+      .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
+    if (serving) return serving;
+  }
+  throw new Error(`no "serving" log line:\n${output()}`);
 }
 
 /** The value of one sample of the webhook's metrics, 0 when absent. */

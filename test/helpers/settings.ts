@@ -4,6 +4,10 @@ import type { PolicySettings, RoleSettings } from '../../src/core/settings.js';
 export const ACCOUNT_ID = '111122223333';
 export const ISSUER =
   'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
+/** The issuer without its scheme: how IAM names the provider and its condition keys. */
+export const PROVIDER = ISSUER.replace(/^https:\/\//, '');
+/** The issuer's OIDC provider in IAM. */
+export const PROVIDER_ARN = `arn:aws:iam::${ACCOUNT_ID}:oidc-provider/${PROVIDER}`;
 
 /**
  * The required settings, as environment variables, that the fixtures are written against. The

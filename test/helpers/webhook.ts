@@ -25,9 +25,9 @@ export interface TestWebhook {
   opsUrl: string;
   /** POSTs a JSON body to `/mutate` or `/validate` (with an optional `?timeout=`). */
   post(path: string, body: unknown, query?: string): Promise<HttpAnswer>;
-  /** Sum of IAM calls made so far, optionally for one operation. */
   /** IAM calls made, of one operation and (e.g. `success`) one outcome, or of all. */
   iamCalls(operation?: string, outcome?: string): Promise<number>;
+  /** Safe to call more than once. */
   stop(): Promise<void>;
 }
 
@@ -99,6 +99,7 @@ export async function startTestWebhook(
       ...(reuse.reconcile === undefined ? {} : { reconcile: reuse.reconcile }),
     },
   );
+  let stopping: Promise<void> | undefined;
   return {
     server,
     metrics,
@@ -118,9 +119,12 @@ export async function startTestWebhook(
         .filter((v) => outcome === undefined || v.labels.outcome === outcome)
         .reduce((sum, v) => sum + v.value, 0);
     },
-    async stop() {
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
+    stop() {
+      stopping ??= (async () => {
+        await server.close();
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return stopping;
     },
   };
 }

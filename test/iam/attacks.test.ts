@@ -1,13 +1,21 @@
 import t, { type Test } from 'tap';
-import { webhookIamPolicy, type IamPolicySettings } from '../../src/core/iam-policy.js';
 import type { PolicyDocument } from '../../src/core/policy-document.js';
 import {
   CLUSTER_TAG,
   MANAGED_BY_TAG,
-  MANAGED_BY_VALUE,
   OIDC_PROVIDER_TAG,
   PROFILE_TAG,
 } from '../../src/core/role-spec.js';
+import {
+  BOUNDARY,
+  existing,
+  OUR_TAGS,
+  tagging,
+  VARIANTS,
+  WITH_BOUNDARY,
+  WITHOUT_BOUNDARY,
+} from '../helpers/policy-requests.js';
+import { ACCOUNT_ID, PROVIDER } from '../helpers/settings.js';
 import { describeRequest, simulate, type SimulatedRequest } from '../helpers/simulator.js';
 
 // What someone holding the webhook's credentials could try, each judged by the policy simulator
@@ -15,40 +23,12 @@ import { describeRequest, simulate, type SimulatedRequest } from '../helpers/sim
 // variant (with a permissions boundary) and, where the item does not depend on the boundary,
 // without one too.
 
-const ACCOUNT = '111122223333';
-const PROVIDER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
 const OTHER_REGION_PROVIDER = 'oidc.eks.eu-west-1.amazonaws.com/id/WEST0000000000000000000000';
 const STAGING_PROVIDER = 'oidc.eks.us-east-1.amazonaws.com/id/STAGING000000000000000000000';
-const BOUNDARY = `arn:aws:iam::${ACCOUNT}:policy/profile-irsa-webhook-boundary`;
 const ROLE = (path: string, name = 'team-a-prod-role') =>
-  `arn:aws:iam::${ACCOUNT}:role${path}${name}`;
+  `arn:aws:iam::${ACCOUNT_ID}:role${path}${name}`;
 const UNDER_PATH = ROLE('/kubeflow-profiles/');
 
-const BASE: IamPolicySettings = {
-  accountId: ACCOUNT,
-  region: 'us-east-1',
-  clusterName: 'prod',
-  oidcIssuer: `https://${PROVIDER}`,
-  rolePath: '/kubeflow-profiles/',
-  extraTags: { team: 'ml' },
-  permissionsBoundary: BOUNDARY,
-  s3Buckets: ['kf-artifacts'],
-  mode: 'provision',
-};
-const WITH_BOUNDARY = webhookIamPolicy(BASE);
-const WITHOUT_BOUNDARY = webhookIamPolicy({ ...BASE, permissionsBoundary: undefined });
-const VARIANTS: [string, PolicyDocument][] = [
-  ['with the boundary', WITH_BOUNDARY],
-  ['without a boundary', WITHOUT_BOUNDARY],
-];
-
-const OUR_TAGS = {
-  team: 'ml',
-  [MANAGED_BY_TAG]: MANAGED_BY_VALUE,
-  [CLUSTER_TAG]: 'prod',
-  [OIDC_PROVIDER_TAG]: PROVIDER,
-  [PROFILE_TAG]: 'team-a',
-};
 const STAGING_TAGS = {
   ...OUR_TAGS,
   [CLUSTER_TAG]: 'staging',
@@ -57,25 +37,6 @@ const STAGING_TAGS = {
 const OTHER_REGION_TAGS = { ...OUR_TAGS, [OIDC_PROVIDER_TAG]: OTHER_REGION_PROVIDER };
 const { [OIDC_PROVIDER_TAG]: _provider, ...LEGACY_TAGS } = OUR_TAGS;
 void _provider;
-
-/** The condition keys IAM sets from a role's own tags and boundary. */
-function existing(tags: Record<string, string>, boundary?: string) {
-  const context: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(tags)) {
-    context[`iam:ResourceTag/${key}`] = value;
-    context[`aws:ResourceTag/${key}`] = value;
-  }
-  if (boundary !== undefined) context['iam:PermissionsBoundary'] = boundary;
-  return context;
-}
-
-/** The condition keys of a request that sets tags. */
-function tagging(tags: Record<string, string>) {
-  return {
-    ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
-    'aws:TagKeys': Object.keys(tags),
-  };
-}
 
 async function denied(
   t: Test,
@@ -198,14 +159,17 @@ t.test(
         resource: UNDER_PATH,
         context: {
           ...tagging(OUR_TAGS),
-          'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT}:policy/weaker`,
+          'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT_ID}:policy/weaker`,
         },
       },
       { action: 'iam:PutRolePolicy', resource: UNDER_PATH, context: owned },
       {
         action: 'iam:PutRolePolicy',
         resource: UNDER_PATH,
-        context: { ...owned, 'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT}:policy/weaker` },
+        context: {
+          ...owned,
+          'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT_ID}:policy/weaker`,
+        },
       },
       { action: 'iam:UpdateAssumeRolePolicy', resource: UNDER_PATH, context: owned },
     ];
@@ -379,7 +343,10 @@ t.test('iam:PassRole and attaching managed policies, even beside broader grants'
         {
           action: 'iam:PutRolePermissionsBoundary',
           resource: UNDER_PATH,
-          context: { ...owned, 'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT}:policy/weaker` },
+          context: {
+            ...owned,
+            'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT_ID}:policy/weaker`,
+          },
         },
         label,
         true,
@@ -411,23 +378,23 @@ t.test('iam:PassRole and attaching managed policies, even beside broader grants'
 
 t.test('nothing beyond roles: users, keys, policies, other services', async (t) => {
   const cases: SimulatedRequest[] = [
-    { action: 'iam:CreateUser', resource: `arn:aws:iam::${ACCOUNT}:user/backdoor` },
-    { action: 'iam:CreateAccessKey', resource: `arn:aws:iam::${ACCOUNT}:user/admin` },
-    { action: 'iam:PutUserPolicy', resource: `arn:aws:iam::${ACCOUNT}:user/admin` },
-    { action: 'iam:CreatePolicy', resource: `arn:aws:iam::${ACCOUNT}:policy/anything` },
+    { action: 'iam:CreateUser', resource: `arn:aws:iam::${ACCOUNT_ID}:user/backdoor` },
+    { action: 'iam:CreateAccessKey', resource: `arn:aws:iam::${ACCOUNT_ID}:user/admin` },
+    { action: 'iam:PutUserPolicy', resource: `arn:aws:iam::${ACCOUNT_ID}:user/admin` },
+    { action: 'iam:CreatePolicy', resource: `arn:aws:iam::${ACCOUNT_ID}:policy/anything` },
     {
       action: 'iam:CreateOpenIDConnectProvider',
-      resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/evil.example.com`,
+      resource: `arn:aws:iam::${ACCOUNT_ID}:oidc-provider/evil.example.com`,
     },
     {
       action: 'iam:UpdateOpenIDConnectProviderThumbprint',
-      resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/${PROVIDER}`,
+      resource: `arn:aws:iam::${ACCOUNT_ID}:oidc-provider/${PROVIDER}`,
     },
     { action: 'sts:AssumeRole', resource: UNDER_PATH },
     { action: 's3:GetObject', resource: 'arn:aws:s3:::kf-artifacts/x' },
     {
       action: 'iam:GetOpenIDConnectProvider',
-      resource: `arn:aws:iam::${ACCOUNT}:oidc-provider/${STAGING_PROVIDER}`,
+      resource: `arn:aws:iam::${ACCOUNT_ID}:oidc-provider/${STAGING_PROVIDER}`,
     },
     { action: 'iam:GetRolePolicy', resource: ROLE('/admin/') },
   ];

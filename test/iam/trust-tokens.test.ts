@@ -4,7 +4,7 @@ import { request, type RequestOptions } from 'node:https';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { discoverOidcIssuer } from '../../src/discovery/oidc-issuer.js';
-import { startControlPlane } from '../helpers/controlplane.js';
+import { startControlPlane } from '../../tools/dev/controlplane.js';
 import { ACCOUNT_ID, testRoleSettings } from '../helpers/settings.js';
 import { judgeWebIdentity } from '../helpers/simulator.js';
 

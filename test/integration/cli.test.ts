@@ -10,6 +10,7 @@ import { writeLocalCerts } from '../../tools/dev/certs.js';
 import { httpsRequest } from '../helpers/https.js';
 import { FAKE_CREDENTIALS, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';
+import { servingAddresses } from '../helpers/served-webhook.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { startSlowProxy } from '../helpers/tcp-faults.js';
 import { localServeEnv } from '../helpers/webhook.js';
@@ -169,15 +170,7 @@ t.test(
       if (child.exitCode === null) child.kill('SIGKILL');
     });
 
-    let serving: { admission: string; ops: string } | undefined;
-    for (let i = 0; i < 100 && !serving; i++) {
-      await sleep(100);
-      serving = logs
-        .split('\n')
-        .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
-        .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
-    }
-    if (!serving) throw new Error(`no "serving" log line:\n${logs}`);
+    const serving = await servingAddresses(child, () => logs);
     const ops = serving.ops;
     t.equal((await fetch(`${ops}/readyz`)).status, 200, 'ready');
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ApiException, CustomObjectsApi, VersionApi } from '@kubernetes/client-node';
 import { plainProfile } from '../../tools/dev/sample.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { isAlive } from '../helpers/processes.js';
 
 const execFileP = promisify(execFile);

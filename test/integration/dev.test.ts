@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { BUILD_HINT } from '../helpers/controlplane.js';
+import { BUILD_HINT } from '../../tools/dev/controlplane.js';
 import { isAlive } from '../helpers/processes.js';
 
 /*

@@ -13,8 +13,8 @@ import { statusOf } from '../../src/k8s/errors.js';
 import { MicroClock } from '../../src/k8s/micro-clock.js';
 import { wireMicroTime } from '../../src/k8s/micro-time.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 
 const cp = await startControlPlane();
 t.teardown(() => cp.stop());

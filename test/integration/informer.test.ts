@@ -10,8 +10,8 @@ import { pino } from 'pino';
 import { SupervisedInformer } from '../../src/k8s/informer.js';
 import { PROFILES_PATH, ProfileClient, type Profile } from '../../src/k8s/profiles.js';
 import { listenOnLoopback } from '../../tools/dev/loopback.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { kubeConfigVia } from '../helpers/electors.js';
 
 const cp = await startControlPlane();

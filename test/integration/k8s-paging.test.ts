@@ -15,8 +15,8 @@ import { ServiceAccountClient } from '../../src/k8s/service-accounts.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { buildReconciler } from '../../src/reconcile/build.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { useMoto } from '../helpers/webhook.js';
@@ -95,7 +95,7 @@ t.test('a full pass over more Profiles than one page judges every role in place'
       }),
     );
   }
-  const { reconciler } = buildReconciler({
+  const { reconciler } = await buildReconciler({
     config,
     role,
     decisions,

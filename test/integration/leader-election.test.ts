@@ -11,7 +11,7 @@ import { ApiException, CoordinationV1Api } from '@kubernetes/client-node';
 import { LeadershipLostError } from '../../src/k8s/leader-election.js';
 import { LeaseClient, type LeaseSnapshot } from '../../src/k8s/lease-client.js';
 import { MICRO_TIME_PATTERN } from '../../src/core/micro-time.js';
-import { startControlPlane } from '../helpers/controlplane.js';
+import { startControlPlane } from '../../tools/dev/controlplane.js';
 import {
   activeLeader,
   captureLogger,

@@ -17,7 +17,6 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { writeLocalCerts } from '../../tools/dev/certs.js';
 import { repoRoot } from '../../tools/repo-root.js';
 import {
@@ -32,6 +31,7 @@ import { httpsRequest } from '../helpers/https.js';
 import { roleExists } from '../helpers/iam-roles.js';
 import { FAKE_CREDENTIALS, iamClientFor, MOTO_REGION, startMoto } from '../helpers/moto.js';
 import { createReview, decodePatch } from '../helpers/reviews.js';
+import { servingAddresses } from '../helpers/served-webhook.js';
 import { localServeEnv } from '../helpers/webhook.js';
 
 /*
@@ -366,15 +366,7 @@ t.test(
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
 
-    let serving: { admission: string; ops: string } | undefined;
-    for (let i = 0; i < 300 && !serving && child.exitCode === null; i++) {
-      await sleep(100);
-      serving = stdout
-        .split('\n')
-        .filter((line) => line.includes('"msg":"serving"') && line.endsWith('}'))
-        .map((line) => JSON.parse(line) as { admission: string; ops: string })[0];
-    }
-    if (!serving) throw new Error(`no "serving" log line:\n${stdout}\n${stderr}`);
+    const serving = await servingAddresses(child, () => `${stdout}\n${stderr}`);
     const running = spawnSync('ps', ['-o', 'uid=', '-p', String(child.pid)], { encoding: 'utf8' });
     if (isRoot) t.equal(Number(running.stdout.trim()), uid, `serve runs as uid ${uid}`);
 

@@ -21,8 +21,8 @@ import {
 } from '../../src/core/role-spec.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { ORPHANED_SINCE_TAG, PROFILE_UID_TAG } from '../../src/core/role-binding.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { createHandMadeRole, EC2_TRUST, roleExists, roleSnapshot } from '../helpers/iam-roles.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
 import { FAKE_CREDENTIALS, iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';

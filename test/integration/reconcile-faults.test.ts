@@ -11,8 +11,8 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import { buildReconciler } from '../../src/reconcile/build.js';
 import { ReconcileController } from '../../src/reconcile/controller.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { kubeConfigVia } from '../helpers/electors.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
 import { MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
@@ -66,7 +66,7 @@ for (let i = 0; i < 8; i++) {
 
 const metrics = createMetrics({ defaultMetrics: false });
 const logger = pino({ level: 'silent' });
-const parts = buildReconciler({ config, role, decisions, kubeConfig: via, metrics, logger });
+const parts = await buildReconciler({ config, role, decisions, kubeConfig: via, metrics, logger });
 const controller = new ReconcileController({
   reconciler: parts.reconciler,
   kubeConfig: via,

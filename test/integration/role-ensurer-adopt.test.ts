@@ -13,10 +13,9 @@ import {
   PutRolePolicyCommand,
   TagRoleCommand,
   UntagRoleCommand,
-  UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
-import { createHandMadeRole, roleSnapshot } from '../helpers/iam-roles.js';
+import { createHandMadeRole, roleSnapshot, widenInlinePolicy } from '../helpers/iam-roles.js';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import {
   BOUNDARY,
@@ -24,7 +23,7 @@ import {
   ensure,
   rejection,
   startRig,
-  wildcardTrust,
+  widenTrust,
   writes,
 } from '../helpers/role-ensurer-rig.js';
 
@@ -34,22 +33,8 @@ t.test('repairs drift on an owned role', async (t) => {
   const h = harness();
   const spec = specFor('drift');
   await ensure(h, spec);
-  await raw.send(
-    new UpdateAssumeRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
-    }),
-  );
-  await raw.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
-      }),
-    }),
-  );
+  await widenTrust(raw, spec);
+  await widenInlinePolicy(raw, spec);
   h.ensurer.forget(spec.namespace);
 
   const result = await ensure(h, spec);
@@ -173,12 +158,7 @@ t.test('a missing boundary is reported, never set, and blocks other repairs', as
   t.match(await roleSnapshot(raw, spec.roleName), { boundary: undefined });
 
   // With drift as well: the policy lets it write only roles that carry the boundary, so deny.
-  await raw.send(
-    new UpdateAssumeRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
-    }),
-  );
+  await widenTrust(raw, spec);
   h.ensurer.forget(spec.namespace);
   const before = await roleSnapshot(raw, spec.roleName);
   const writesBefore = await writes(h.metrics);
@@ -217,12 +197,7 @@ t.test('an owned role with a managed policy attached is not adopted', async (t) 
     }),
   );
   await raw.send(new AttachRolePolicyCommand({ RoleName: spec.roleName, PolicyArn: Policy!.Arn! }));
-  await raw.send(
-    new UpdateAssumeRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyDocument: JSON.stringify(wildcardTrust(spec)),
-    }),
-  );
+  await widenTrust(raw, spec);
   h.ensurer.forget(spec.namespace);
   const before = await roleSnapshot(raw, spec.roleName);
   const writesBefore = await writes(h.metrics);

@@ -1,114 +1,32 @@
 import t from 'tap';
-import {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  GetRolePolicyCommand,
-  IAMClient,
-  ListRolesCommand,
-  PutUserPolicyCommand,
-} from '@aws-sdk/client-iam';
+import { GetRolePolicyCommand, ListRolesCommand } from '@aws-sdk/client-iam';
 import {
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleWithWebIdentityCommand } from '@aws-sdk/client-sts';
 import { parsePolicyDocument, policiesEqual } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
 import { S3_PREFIX_PRESETS } from '../../src/core/s3-policy.js';
-import { iamClientFor, MOTO_ACCOUNT_ID, MOTO_REGION, startMoto } from '../helpers/moto.js';
+import {
+  BUCKET,
+  outcomeOf,
+  startAuthorizedMoto,
+  TEAM_B_BODY,
+  TEAM_B_KEY,
+  type Credentials,
+} from '../helpers/authorized-moto.js';
+import { MOTO_ACCOUNT_ID } from '../helpers/moto.js';
 import { createReview, decodePatch, profileWithRole } from '../helpers/reviews.js';
-import { REQUIRED_ENV, testRoleSettings } from '../helpers/settings.js';
-import { startTestWebhook, useMoto, type TestWebhook } from '../helpers/webhook.js';
+import { testRoleSettings } from '../helpers/settings.js';
+import { startTestWebhook, type TestWebhook } from '../helpers/webhook.js';
 import { profileReview } from '../../tools/dev/sample.js';
 
-/*
- * moto with its authorization on: requests are authenticated, and for IAM users and assumed
- * roles the actions and resources of their policies are enforced (conditions are not). It skips
- * authorization for as many requests as INITIAL_NO_AUTH_ACTION_COUNT says: exactly the three
- * below that make the admin user every other request is signed with.
- */
-process.env.INITIAL_NO_AUTH_ACTION_COUNT = '3';
-const recorded = await startMoto();
-delete process.env.INITIAL_NO_AUTH_ACTION_COUNT;
-t.teardown(() => recorded.stop());
-/*
- * Straight to moto, past the IAM recorder: the recorder reads roles with keys moto issued to no
- * one, which moto refuses once its authorization is on. The webhook's IAM calls here are the same
- * ones every other file has judged.
- */
-const moto = recorded.direct;
-
-const bootstrap = iamClientFor(moto.endpoint);
-await bootstrap.send(new CreateUserCommand({ UserName: 'admin' }));
-await bootstrap.send(
-  new PutUserPolicyCommand({
-    UserName: 'admin',
-    PolicyName: 'admin',
-    PolicyDocument: JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
-    }),
-  }),
-);
-const { AccessKey } = await bootstrap.send(new CreateAccessKeyCommand({ UserName: 'admin' }));
-const admin = {
-  accessKeyId: AccessKey!.AccessKeyId!,
-  secretAccessKey: AccessKey!.SecretAccessKey!,
-};
-
-// The webhook reaches IAM through the SDK's environment chain, as the admin.
-useMoto(moto);
-process.env.AWS_ACCESS_KEY_ID = admin.accessKeyId;
-process.env.AWS_SECRET_ACCESS_KEY = admin.secretAccessKey;
-
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-const BUCKET = REQUIRED_ENV.S3_BUCKET;
-const iam = new IAMClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: admin });
-const s3For = (credentials: Credentials) =>
-  new S3Client({
-    region: MOTO_REGION,
-    endpoint: moto.endpoint,
-    credentials,
-    forcePathStyle: true,
-    // Plain signed payloads: moto does not verify aws-chunked trailing checksums.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-const adminS3 = s3For(admin);
-await adminS3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-const TEAM_B_KEY = 'private-artifacts/team-b/v2/artifacts/run-1/model.bin';
-await adminS3.send(new PutObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY, Body: 'team-b model' }));
-
-/*
- * The SDK sends AssumeRoleWithWebIdentity unsigned (the token is the credential). moto answers it
- * only when signed, and does not check the token: who may assume the role is the trust policy's
- * business, tested against real service account tokens elsewhere. So: signed with the admin's key.
- */
-const sts = new STSClient({
-  region: MOTO_REGION,
-  endpoint: moto.endpoint,
-  credentials: admin,
-  httpAuthSchemeProvider: (params: { region?: string }) =>
-    [
-      {
-        schemeId: 'aws.auth#sigv4',
-        signingProperties: { name: 'sts', region: params.region },
-        propertiesExtractor: (config: unknown, context: unknown) => ({
-          signingProperties: { config, context },
-        }),
-      },
-    ] as never,
-});
+const { bootstrap, admin, iam, sts, s3For, adminS3 } = await startAuthorizedMoto();
 
 /** The credentials a pod running as the namespace's default-editor gets through IRSA. */
 async function podCredentials(namespace: string, roleArn: string): Promise<Credentials> {
@@ -139,15 +57,6 @@ async function admitted(webhook: TestWebhook, review: unknown) {
     roleArn: response.auditAnnotations?.['role-arn'] as string,
     patch: decodePatch(response.patch),
   };
-}
-
-async function status(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'ok';
-  } catch (error) {
-    return (error as Error).name;
-  }
 }
 
 async function body(s3: S3Client, key: string): Promise<string> {
@@ -188,8 +97,8 @@ const webhook = await startTestWebhook({ S3_PREFIXES: 'kfp' }, { iamCredentials:
 t.teardown(() => webhook.stop());
 
 t.test('moto enforces IAM here: unknown credentials are refused', async (t) => {
-  t.equal(await status(bootstrap.send(new ListRolesCommand({}))), 'InvalidClientTokenId');
-  t.equal(await status(iam.send(new ListRolesCommand({}))), 'ok');
+  t.equal(await outcomeOf(bootstrap.send(new ListRolesCommand({}))), 'InvalidClientTokenId');
+  t.equal(await outcomeOf(iam.send(new ListRolesCommand({}))), 'ok');
 });
 
 t.test(
@@ -203,13 +112,15 @@ t.test(
     const pod = s3For(await podCredentials('team-a', roleArn));
     const own = 'private-artifacts/team-a/v2/artifacts/run-1/metrics.json';
     t.equal(
-      await status(pod.send(new PutObjectCommand({ Bucket: BUCKET, Key: own, Body: '{"acc":1}' }))),
+      await outcomeOf(
+        pod.send(new PutObjectCommand({ Bucket: BUCKET, Key: own, Body: '{"acc":1}' })),
+      ),
       'ok',
       'writes under private-artifacts/team-a/',
     );
     t.equal(await body(pod, own), '{"acc":1}', 'reads it back');
     t.equal(
-      await status(
+      await outcomeOf(
         pod.send(
           new PutObjectCommand({ Bucket: BUCKET, Key: 'private/team-a/nb.ipynb', Body: '{}' }),
         ),
@@ -241,17 +152,19 @@ t.test(
     t.equal(await body(pod, `${own}.parts`), 'one part', 'a multipart upload completes');
 
     t.equal(
-      await status(pod.send(new GetObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY }))),
+      await outcomeOf(pod.send(new GetObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY }))),
       'AccessDenied',
       "team-b's object cannot be read",
     );
     t.equal(
-      await status(pod.send(new PutObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY, Body: 'x' }))),
+      await outcomeOf(
+        pod.send(new PutObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY, Body: 'x' })),
+      ),
       'AccessDenied',
       "team-b's object cannot be overwritten",
     );
     t.equal(
-      await status(
+      await outcomeOf(
         pod.send(
           new PutObjectCommand({
             Bucket: BUCKET,
@@ -263,7 +176,7 @@ t.test(
       'AccessDenied',
       'nor can a namespace whose name starts with team-a be written',
     );
-    t.equal(await body(adminS3, TEAM_B_KEY), 'team-b model', "team-b's object is untouched");
+    t.equal(await body(adminS3, TEAM_B_KEY), TEAM_B_BODY, "team-b's object is untouched");
   },
 );
 
@@ -276,7 +189,7 @@ t.test(
       'made with the whole bucket',
     );
     const pod = s3For(await podCredentials('team-c', teamCArn));
-    t.equal(await body(pod, TEAM_B_KEY), 'team-b model', "before: team-c reads team-b's object");
+    t.equal(await body(pod, TEAM_B_KEY), TEAM_B_BODY, "before: team-c reads team-b's object");
 
     // The Profile as stored, admitted again: a cache miss, so the role is checked and repaired.
     const review = profileReview({
@@ -289,12 +202,12 @@ t.test(
       'the inline policy is the scoped one',
     );
     t.equal(
-      await status(pod.send(new GetObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY }))),
+      await outcomeOf(pod.send(new GetObjectCommand({ Bucket: BUCKET, Key: TEAM_B_KEY }))),
       'AccessDenied',
       "after: the same session no longer reads team-b's object",
     );
     t.equal(
-      await status(
+      await outcomeOf(
         pod.send(
           new PutObjectCommand({ Bucket: BUCKET, Key: 'private-artifacts/team-c/x', Body: 'x' }),
         ),

@@ -6,7 +6,6 @@ import {
   truncateUtf8,
   type EventIntent,
 } from '../../src/core/event-correlator.js';
-import { Lru } from '../../src/core/lru.js';
 
 const T0 = Date.parse('2026-12-01T12:00:00Z') * 1000; // µs
 const SECOND = 1_000_000;
@@ -153,14 +152,13 @@ t.test(
   },
 );
 
-t.test('Lru: use refreshes an entry; the least recently used goes', async (t) => {
-  const lru = new Lru<number>(2);
-  lru.set('a', 1);
-  lru.set('b', 2);
-  lru.get('a');
-  lru.set('c', 3);
-  t.equal(lru.get('b'), undefined);
-  t.equal(lru.get('a'), 1);
-  t.equal(lru.get('c'), 3);
-  t.throws(() => new Lru(0), RangeError);
+t.test('a repeat keeps its series in the LRU; the least recently seen goes', async (t) => {
+  const c = new EventCorrelator({ maxEntries: 2 });
+  t.equal(c.observe(repaired('team-a'), T0).kind, 'create');
+  t.equal(c.observe(repaired('team-b'), T0 + 1).kind, 'create');
+  t.equal(c.observe(repaired('team-a'), T0 + 2).kind, 'patch', 'a repeat is a use');
+  t.equal(c.observe(repaired('team-c'), T0 + 3).kind, 'create');
+  t.equal(c.observe(repaired('team-a'), T0 + 4).kind, 'patch', 'the used series stayed');
+  t.equal(c.observe(repaired('team-b'), T0 + 5).kind, 'create', 'the unused one went');
+  t.throws(() => new EventCorrelator({ maxEntries: 0 }), 'an LRU holds at least one entry');
 });

@@ -6,27 +6,13 @@ import {
   trustAdmits,
 } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import type { RoleSettings } from '../../src/core/settings.js';
+import { PROVIDER, PROVIDER_ARN, testRoleSettings } from '../helpers/settings.js';
 
-const settings: RoleSettings = {
-  clusterName: 'prod',
-  region: 'us-east-1',
-  accountId: '111122223333',
-  oidcIssuer: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
-  roleNameTemplate: '{namespace}-{cluster}-role',
-  rolePath: '/kubeflow-profiles/',
-  serviceAccounts: ['default-editor'],
-  s3Access: 'readwrite',
-  s3Buckets: ['pipelines'],
-  extraTags: {},
-};
-const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/ABC';
-const PROVIDER = `arn:aws:iam::111122223333:oidc-provider/${ISSUER}`;
 const SUB = 'system:serviceaccount:team-a:default-editor';
 
-const spec = deriveRoleSpec(settings, 'team-a');
+const spec = deriveRoleSpec(testRoleSettings(), 'team-a');
 const twoSaSpec = deriveRoleSpec(
-  { ...settings, serviceAccounts: ['default-editor', 'runner'] },
+  testRoleSettings({ serviceAccounts: ['default-editor', 'runner'] }),
   'team-a',
 );
 
@@ -37,10 +23,10 @@ function trust(overrides: Record<string, unknown> = {}, condition?: unknown): un
     Statement: [
       {
         Effect: 'Allow',
-        Principal: { Federated: PROVIDER },
+        Principal: { Federated: PROVIDER_ARN },
         Action: 'sts:AssumeRoleWithWebIdentity',
         Condition: condition ?? {
-          StringEquals: { [`${ISSUER}:aud`]: 'sts.amazonaws.com', [`${ISSUER}:sub`]: SUB },
+          StringEquals: { [`${PROVIDER}:aud`]: 'sts.amazonaws.com', [`${PROVIDER}:sub`]: SUB },
         },
         ...overrides,
       },
@@ -184,7 +170,9 @@ t.test('trustAdmits accepts', async (t) => {
       'a one-item list of subjects',
       trust(
         {},
-        { StringEquals: { [`${ISSUER}:aud`]: ['sts.amazonaws.com'], [`${ISSUER}:sub`]: [SUB] } },
+        {
+          StringEquals: { [`${PROVIDER}:aud`]: ['sts.amazonaws.com'], [`${PROVIDER}:sub`]: [SUB] },
+        },
       ),
       spec,
     ],
@@ -193,7 +181,7 @@ t.test('trustAdmits accepts', async (t) => {
       'condition keys in another case',
       trust(
         {},
-        { StringEquals: { [`${ISSUER}:AUD`]: 'sts.amazonaws.com', [`${ISSUER}:Sub`]: SUB } },
+        { StringEquals: { [`${PROVIDER}:AUD`]: 'sts.amazonaws.com', [`${PROVIDER}:Sub`]: SUB } },
       ),
       spec,
     ],
@@ -208,8 +196,8 @@ t.test('trustAdmits accepts', async (t) => {
                 {},
                 {
                   StringEquals: {
-                    [`${ISSUER}:aud`]: 'sts.amazonaws.com',
-                    [`${ISSUER}:sub`]: `system:serviceaccount:team-a:${sa}`,
+                    [`${PROVIDER}:aud`]: 'sts.amazonaws.com',
+                    [`${PROVIDER}:sub`]: `system:serviceaccount:team-a:${sa}`,
                   },
                 },
               ) as { Statement: unknown[] }
@@ -233,8 +221,8 @@ t.test('trustAdmits denies with a readable reason', async (t) => {
         {},
         {
           StringEquals: {
-            [`${ISSUER}:aud`]: 'sts.amazonaws.com',
-            [`${ISSUER}:sub`]: 'system:serviceaccount:team-a:*',
+            [`${PROVIDER}:aud`]: 'sts.amazonaws.com',
+            [`${PROVIDER}:sub`]: 'system:serviceaccount:team-a:*',
           },
         },
       ),
@@ -245,15 +233,18 @@ t.test('trustAdmits denies with a readable reason', async (t) => {
       trust(
         {},
         {
-          StringEquals: { [`${ISSUER}:aud`]: 'sts.amazonaws.com' },
-          StringLike: { [`${ISSUER}:sub`]: 'system:serviceaccount:team-a:*' },
+          StringEquals: { [`${PROVIDER}:aud`]: 'sts.amazonaws.com' },
+          StringLike: { [`${PROVIDER}:sub`]: 'system:serviceaccount:team-a:*' },
         },
       ),
       /only by pattern; it must admit system:serviceaccount:team-a:default-editor with StringEquals/,
     ],
     [
       'StringLike with the exact subject',
-      trust({}, { StringLike: { [`${ISSUER}:aud`]: 'sts.amazonaws.com', [`${ISSUER}:sub`]: SUB } }),
+      trust(
+        {},
+        { StringLike: { [`${PROVIDER}:aud`]: 'sts.amazonaws.com', [`${PROVIDER}:sub`]: SUB } },
+      ),
       /only by pattern/,
     ],
     [
@@ -262,8 +253,8 @@ t.test('trustAdmits denies with a readable reason', async (t) => {
         {},
         {
           StringEquals: {
-            [`${ISSUER}:aud`]: 'sts.amazonaws.com',
-            [`${ISSUER}:sub`]: 'system:serviceaccount:team-b:default-editor',
+            [`${PROVIDER}:aud`]: 'sts.amazonaws.com',
+            [`${PROVIDER}:sub`]: 'system:serviceaccount:team-b:default-editor',
           },
         },
       ),
@@ -278,17 +269,17 @@ t.test('trustAdmits denies with a readable reason', async (t) => {
     ],
     [
       'provider of another account',
-      trust({ Principal: { Federated: `arn:aws:iam::999999999999:oidc-provider/${ISSUER}` } }),
+      trust({ Principal: { Federated: `arn:aws:iam::999999999999:oidc-provider/${PROVIDER}` } }),
       /does not trust the cluster's OIDC provider/,
     ],
     [
       'missing aud',
-      trust({}, { StringEquals: { [`${ISSUER}:sub`]: SUB } }),
+      trust({}, { StringEquals: { [`${PROVIDER}:sub`]: SUB } }),
       /admits system:serviceaccount:team-a:default-editor but does not require the audience sts\.amazonaws\.com/,
     ],
     [
       'wrong aud',
-      trust({}, { StringEquals: { [`${ISSUER}:aud`]: 'other', [`${ISSUER}:sub`]: SUB } }),
+      trust({}, { StringEquals: { [`${PROVIDER}:aud`]: 'other', [`${PROVIDER}:sub`]: SUB } }),
       /does not require the audience/,
     ],
     [

@@ -2,29 +2,15 @@ import t from 'tap';
 import fc from 'fast-check';
 import { trustAdmits } from '../../src/core/policy-compare.js';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
-import type { RoleSettings } from '../../src/core/settings.js';
+import { PROVIDER, PROVIDER_ARN, testRoleSettings } from '../helpers/settings.js';
 
 // A role someone else made is used as is only when its trust admits the namespace's service
 // accounts and nobody else: these are the ways a trust policy is broader.
 
-const settings: RoleSettings = {
-  clusterName: 'prod',
-  region: 'us-east-1',
-  accountId: '111122223333',
-  oidcIssuer: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC',
-  roleNameTemplate: '{namespace}-{cluster}-role',
-  rolePath: '/kubeflow-profiles/',
-  serviceAccounts: ['default-editor'],
-  s3Access: 'readwrite',
-  s3Buckets: ['pipelines'],
-  extraTags: {},
-};
-const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/ABC';
-const PROVIDER = `arn:aws:iam::111122223333:oidc-provider/${ISSUER}`;
-const SUB_KEY = `${ISSUER}:sub`;
-const AUD_KEY = `${ISSUER}:aud`;
+const SUB_KEY = `${PROVIDER}:sub`;
+const AUD_KEY = `${PROVIDER}:aud`;
 const SUB = 'system:serviceaccount:team-a:default-editor';
-const spec = deriveRoleSpec(settings, 'team-a');
+const spec = deriveRoleSpec(testRoleSettings(), 'team-a');
 
 type Statement = Record<string, unknown>;
 
@@ -32,7 +18,7 @@ type Statement = Record<string, unknown>;
 function exact(overrides: Statement = {}): Statement {
   return {
     Effect: 'Allow',
-    Principal: { Federated: PROVIDER },
+    Principal: { Federated: PROVIDER_ARN },
     Action: 'sts:AssumeRoleWithWebIdentity',
     Condition: { StringEquals: { [AUD_KEY]: 'sts.amazonaws.com', [SUB_KEY]: SUB } },
     ...overrides,
@@ -133,7 +119,7 @@ const broader: [string, Statement[], RegExp][] = [
     [
       exact({
         Principal: {
-          Federated: [PROVIDER, 'arn:aws:iam::111122223333:oidc-provider/oidc.example/other'],
+          Federated: [PROVIDER_ARN, 'arn:aws:iam::111122223333:oidc-provider/oidc.example/other'],
         },
       }),
     ],
@@ -172,7 +158,7 @@ const broader: [string, Statement[], RegExp][] = [
   ],
   [
     'NotAction',
-    [exact(), { Effect: 'Allow', Principal: { Federated: PROVIDER }, NotAction: 's3:*' }],
+    [exact(), { Effect: 'Allow', Principal: { Federated: PROVIDER_ARN }, NotAction: 's3:*' }],
     /an Allow statement with NotAction/,
   ],
   [
@@ -248,7 +234,10 @@ t.test('what only narrows the trust is accepted', async (t) => {
     ],
     [
       'another action for this provider',
-      [exact(), { Effect: 'Allow', Principal: { Federated: PROVIDER }, Action: 'sts:TagSession' }],
+      [
+        exact(),
+        { Effect: 'Allow', Principal: { Federated: PROVIDER_ARN }, Action: 'sts:TagSession' },
+      ],
     ],
     ['the subject twice', [exact(), exact()]],
   ];
@@ -289,7 +278,7 @@ t.test('property: the exact statement plus any broader one is always denied', as
     fc.constant<unknown>('*'),
     fc.constantFrom('ec2.amazonaws.com', 'lambda.amazonaws.com').map((Service) => ({ Service })),
     fc.constantFrom('*', 'arn:aws:iam::999999999999:root').map((AWS) => ({ AWS })),
-    fc.constant({ Federated: [PROVIDER, 'arn:aws:iam::111122223333:oidc-provider/x.example'] }),
+    fc.constant({ Federated: [PROVIDER_ARN, 'arn:aws:iam::111122223333:oidc-provider/x.example'] }),
   );
   const broaderStatement = fc.oneof(
     subCondition.map((Condition) => exact({ Condition })),
