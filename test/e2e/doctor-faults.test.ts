@@ -9,8 +9,8 @@ import {
   V1MicroTime,
 } from '@kubernetes/client-node';
 import { createCa } from '../../tools/dev/certs.js';
-import { apiErrorMessage, createObjects, waitUntilMutating } from '../helpers/cluster.js';
-import { installProfileCrd } from '../helpers/controlplane.js';
+import { apiErrorMessage, createObjects, waitUntilMutating } from '../../tools/dev/cluster.js';
+import { installProfileCrd } from '../../tools/dev/controlplane.js';
 import { checkOf, LEASE, NAME, NAMESPACE, RELEASE, startDoctorRig } from '../helpers/doctor-rig.js';
 import {
   chartDir,

@@ -8,7 +8,7 @@ import { expectedFor } from '../../src/doctor/registration.js';
 import type { WebhookKind } from '../../src/doctor/facts.js';
 import { CHECK_PROFILE_NAME } from '../../src/doctor/judge-e2e.js';
 import type { Report } from '../../src/doctor/runner.js';
-import { profiles } from '../helpers/cluster.js';
+import { profiles } from '../../tools/dev/cluster.js';
 import {
   checkOf,
   checksOf,

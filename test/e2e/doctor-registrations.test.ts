@@ -8,8 +8,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Report } from '../../src/doctor/runner.js';
 import { createCa } from '../../tools/dev/certs.js';
-import { registerWebhook } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { registerWebhook } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { REQUIRED_ENV } from '../helpers/settings.js';
 
 // The registrations as the chart installs them on the real API server, then edited the way an

@@ -15,8 +15,8 @@ import {
 } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/load.js';
 import type { Report, ReportCheck } from '../../src/doctor/runner.js';
-import { registerWebhook, waitUntilMutating } from './cluster.js';
-import { installProfileCrd, startControlPlane } from './controlplane.js';
+import { registerWebhook, waitUntilMutating } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import {
   FAKE_CREDENTIALS,
   iamClientFor,

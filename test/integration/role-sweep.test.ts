@@ -11,8 +11,8 @@ import { policySettings, roleSettings } from '../../src/config/settings.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { buildReconciler } from '../../src/reconcile/build.js';
-import { plainProfile, profiles } from '../helpers/cluster.js';
-import { installProfileCrd, startControlPlane } from '../helpers/controlplane.js';
+import { plainProfile, profiles } from '../../tools/dev/cluster.js';
+import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
@@ -32,7 +32,7 @@ if (!loaded.ok) throw new Error(loaded.problems.join('; '));
 const { config } = loaded;
 const role = roleSettings(config, MOTO_ACCOUNT_ID, ISSUER);
 const decisions = createDecisionContext(role, policySettings(config));
-const { reconciler } = buildReconciler({
+const { reconciler } = await buildReconciler({
   config,
   role,
   decisions,
