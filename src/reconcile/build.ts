@@ -8,7 +8,12 @@ import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
-import { createNamespaceReader, type NamespaceReader } from '../k8s/namespaces.js';
+import {
+  createNamespaceLister,
+  createNamespaceReader,
+  type NamespaceLister,
+  type NamespaceReader,
+} from '../k8s/namespaces.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -77,9 +82,14 @@ export function buildReconciler(options: BuildOptions): ReconcilerParts {
     pageSize: options.iamPageSize,
   });
   const reader = createNamespaceReader(kubeConfig);
-  // Handled where it is awaited (each read), not here.
+  const lister = createNamespaceLister(kubeConfig, { pageSize: options.pageSize });
+  // Handled where each is awaited (each read or list), not here.
   reader.catch(() => undefined);
-  const namespaces: NamespaceReader = { read: async (name) => (await reader).read(name) };
+  lister.catch(() => undefined);
+  const namespaces: NamespaceReader & NamespaceLister = {
+    read: async (name) => (await reader).read(name),
+    list: async (signal) => (await lister).list(signal),
+  };
   const profiles = new ProfileClient(kubeConfig, { pageSize: options.pageSize });
   const serviceAccounts = new ServiceAccountClient(kubeConfig, { pageSize: options.pageSize });
   const observer = new Observer({

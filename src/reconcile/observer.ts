@@ -3,12 +3,13 @@ import type { ObservedNamespace } from '../core/namespace.js';
 import type {
   InventoryRole,
   Observation,
+  ObservedProfile,
   ObservedServiceAccount,
 } from '../core/reconcile-observed.js';
 import { ownerNamespace, roleReadNeeds, type ReconcilePolicy } from '../core/reconcile-plan.js';
 import { PROFILE_UID_TAG } from '../core/role-binding.js';
 import type { RoleInventory } from '../iam/role-inventory.js';
-import type { NamespaceReader } from '../k8s/namespaces.js';
+import type { NamespaceLister, NamespaceReader } from '../k8s/namespaces.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
 import { retryTransient, type RetryBudget } from './retry.js';
@@ -20,8 +21,11 @@ export interface ObserverOptions {
   policy: ReconcilePolicy;
   /** A boundary is configured, so each managed role's boundary must be read (GetRole). */
   readBoundary: boolean;
-  /** The Namespaces of Profiles, for the namespace-owner rule (admission's). */
-  namespaces?: NamespaceReader | undefined;
+  /**
+   * The Namespaces of Profiles, for the namespace-owner rule (admission's): one GET for a
+   * namespace's look, one paged LIST for a full pass.
+   */
+  namespaces?: (NamespaceReader & NamespaceLister) | undefined;
   logger: Logger;
   retryBudget?: RetryBudget | undefined;
   /** Called after every call that succeeded: the pass is making progress. */
@@ -56,12 +60,7 @@ export class Observer {
       this.deps.profiles.list(signal),
     );
     const names = new Set(profiles.map((profile) => profile.name));
-    const namespaces = new Map<string, ObservedNamespace>();
-    for (const profile of profiles) {
-      if (profile.terminating) continue;
-      const observed = await this.readNamespace(profile.name, signal);
-      if (observed !== undefined) namespaces.set(profile.name, observed);
-    }
+    const namespaces = await this.listNamespaces(profiles, signal);
     const strays = new Map<string, Set<string>>();
     const roles: InventoryRole[] = [];
     let marker: string | undefined;
@@ -211,6 +210,22 @@ export class Observer {
       role.roleName !== spec.roleName &&
       role.arn === `${spec.roleArn.slice(0, -spec.roleName.length)}${role.roleName}`
     );
+  }
+
+  /** The Namespaces of the Profiles not being deleted, from one LIST of every Namespace. */
+  private async listNamespaces(
+    profiles: readonly ObservedProfile[],
+    signal: AbortSignal,
+  ): Promise<Map<string, ObservedNamespace>> {
+    const observed = new Map<string, ObservedNamespace>();
+    const lister = this.deps.namespaces;
+    if (lister === undefined) return observed;
+    const all = await this.retrying('list Namespaces', signal, () => lister.list(signal));
+    for (const profile of profiles) {
+      if (profile.terminating) continue;
+      observed.set(profile.name, all.get(profile.name) ?? { exists: false });
+    }
+    return observed;
   }
 
   private async readNamespace(
