@@ -69,10 +69,8 @@ export class Observer {
         this.deps.inventory.listRoles(marker, signal),
       );
       for (const role of page.roles) {
-        role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
-          this.deps.inventory.tags(role.roleName, signal),
-        );
-        await this.complete(role, (namespace) => names.has(namespace), signal);
+        if (!(await this.readTags(role, signal))) continue;
+        await this.complete(role, (namespace) => names.has(namespace), signal, false);
         this.noteStray(strays, role);
         roles.push(role);
       }
@@ -193,6 +191,28 @@ export class Observer {
     } while (marker !== undefined);
     this.swept = seen;
     return due;
+  }
+
+  /**
+   * A listed role's tags, and its boundary when one is configured: GetRole returns both, one
+   * call where ListRoleTags and then GetRole would be two (ListRoles returns neither). False
+   * when the role was deleted since it was listed.
+   */
+  private async readTags(role: InventoryRole, signal: AbortSignal): Promise<boolean> {
+    const { inventory } = this.deps;
+    if (!this.deps.readBoundary) {
+      role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
+        inventory.tags(role.roleName, signal),
+      );
+      return true;
+    }
+    const read = await this.retrying(`GetRole ${role.roleName}`, signal, () =>
+      inventory.getRole(role.roleName, signal),
+    );
+    if (read === undefined) return false;
+    role.tags = read.tags;
+    role.permissionsBoundaryArn = read.permissionsBoundaryArn;
+    return true;
   }
 
   private noteStray(strays: Map<string, Set<string>>, role: InventoryRole): void {
