@@ -14,6 +14,11 @@ import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
 import { retryTransient, type RetryBudget } from './retry.js';
 
+/** IAM requests made so far by one full pass. */
+interface IamTally {
+  calls: number;
+}
+
 export interface ObserverOptions {
   inventory: RoleInventory;
   profiles: ProfileClient;
@@ -63,14 +68,18 @@ export class Observer {
     const namespaces = await this.listNamespaces(profiles, signal);
     const strays = new Map<string, Set<string>>();
     const roles: InventoryRole[] = [];
+    const tally: IamTally = { calls: 0 };
     let marker: string | undefined;
     do {
-      const page = await this.retrying('ListRoles', signal, () =>
-        this.deps.inventory.listRoles(marker, signal),
+      const page = await this.retrying(
+        'ListRoles',
+        signal,
+        () => this.deps.inventory.listRoles(marker, signal),
+        tally,
       );
       for (const role of page.roles) {
-        if (!(await this.readTags(role, signal))) continue;
-        await this.complete(role, (namespace) => names.has(namespace), signal, false);
+        if (!(await this.readTags(role, signal, tally))) continue;
+        await this.complete(role, (namespace) => names.has(namespace), signal, false, tally);
         this.noteStray(strays, role);
         roles.push(role);
       }
@@ -93,6 +102,7 @@ export class Observer {
       namespaces,
       goneAt,
       now: this.now(),
+      iamCalls: tally.calls,
     };
   }
 
@@ -198,16 +208,26 @@ export class Observer {
    * call where ListRoleTags and then GetRole would be two (ListRoles returns neither). False
    * when the role was deleted since it was listed.
    */
-  private async readTags(role: InventoryRole, signal: AbortSignal): Promise<boolean> {
+  private async readTags(
+    role: InventoryRole,
+    signal: AbortSignal,
+    tally: IamTally,
+  ): Promise<boolean> {
     const { inventory } = this.deps;
     if (!this.deps.readBoundary) {
-      role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
-        inventory.tags(role.roleName, signal),
+      role.tags = await this.retrying(
+        `ListRoleTags ${role.roleName}`,
+        signal,
+        () => inventory.tags(role.roleName, signal),
+        tally,
       );
       return true;
     }
-    const read = await this.retrying(`GetRole ${role.roleName}`, signal, () =>
-      inventory.getRole(role.roleName, signal),
+    const read = await this.retrying(
+      `GetRole ${role.roleName}`,
+      signal,
+      () => inventory.getRole(role.roleName, signal),
+      tally,
     );
     if (read === undefined) return false;
     role.tags = read.tags;
@@ -262,29 +282,58 @@ export class Observer {
     profileExists: (namespace: string) => boolean,
     signal: AbortSignal,
     readBoundary = this.deps.readBoundary,
+    tally?: IamTally,
   ): Promise<void> {
     const needs = roleReadNeeds(role, this.deps.policy, profileExists);
     const { inventory } = this.deps;
     if (needs === 'inline-policy') {
       const namespace = ownerNamespace(role, this.deps.policy.owner)!;
       const policyName = this.deps.policy.specFor(namespace).s3Policy.name;
-      role.inlinePolicy = await this.retrying(`GetRolePolicy ${role.roleName}`, signal, () =>
-        inventory.inlinePolicy(role.roleName, policyName, signal),
+      role.inlinePolicy = await this.retrying(
+        `GetRolePolicy ${role.roleName}`,
+        signal,
+        () => inventory.inlinePolicy(role.roleName, policyName, signal),
+        tally,
       );
       if (readBoundary) {
-        role.permissionsBoundaryArn = await this.retrying(`GetRole ${role.roleName}`, signal, () =>
-          inventory.permissionsBoundary(role.roleName, signal),
+        role.permissionsBoundaryArn = await this.retrying(
+          `GetRole ${role.roleName}`,
+          signal,
+          () => inventory.permissionsBoundary(role.roleName, signal),
+          tally,
         );
       }
     } else if (needs === 'attachments') {
-      role.attachments = await this.retrying(`attachments of ${role.roleName}`, signal, () =>
-        inventory.attachments(role.roleName, signal),
+      role.attachments = await this.retrying(
+        `attachments of ${role.roleName}`,
+        signal,
+        () => inventory.attachments(role.roleName, signal),
+        tally,
+        // ListRolePolicies, ListAttachedRolePolicies, ListInstanceProfilesForRole.
+        3,
       );
     }
   }
 
-  private async retrying<T>(what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
-    const result = await retryTransient(what, call, {
+  /**
+   * Runs an API server or IAM call with retries of transient failures; an IAM call's attempts
+   * are counted in `tally` (weighted by the requests one attempt makes).
+   */
+  private async retrying<T>(
+    what: string,
+    signal: AbortSignal,
+    call: () => Promise<T>,
+    tally?: IamTally,
+    requests = 1,
+  ): Promise<T> {
+    const counted =
+      tally === undefined
+        ? call
+        : () => {
+            tally.calls += requests;
+            return call();
+          };
+    const result = await retryTransient(what, counted, {
       signal,
       logger: this.deps.logger,
       budget: this.deps.retryBudget,

@@ -120,25 +120,28 @@ async function pass(withBoundary: boolean) {
   }
   const states: Record<string, number> = {};
   for (const plan of plans) states[plan.state.kind] = (states[plan.state.kind] ?? 0) + 1;
-  return { calls, states };
+  const reported = (await metrics.reconcile.passIamCalls.get()).values[0]?.value;
+  return { calls, states, reported };
 }
 
 t.test('without a boundary: ListRoleTags and GetRolePolicy per role', async (t) => {
   await populate('calls-plain', false);
-  const { calls, states } = await pass(false);
+  const { calls, states, reported } = await pass(false);
   t.same(states, { 'in-place': COUNT }, 'every role in place');
   t.same(calls, { ListRoles: 2, ListRoleTags: COUNT, GetRolePolicy: COUNT });
   const total = Object.values(calls).reduce((a, b) => a + b, 0);
+  t.equal(reported, total, 'the pass reports the IAM requests it made');
   t.ok(total / COUNT <= 2.1, `${total / COUNT} IAM calls per Profile`);
 });
 
 t.test('with a boundary: GetRole brings tags and boundary in one call', async (t) => {
   // The path holds the first test's roles too (no boundary): judged as well, so counted.
   await populate('calls-bound', true);
-  const { calls, states } = await pass(true);
+  const { calls, states, reported } = await pass(true);
   t.equal(states['in-place'], COUNT, "this configuration's roles in place");
   t.equal(states.drift, COUNT, 'the roles without the boundary drift: it was read');
   t.same(calls, { ListRoles: 4, GetRole: 2 * COUNT, GetRolePolicy: 2 * COUNT });
   const total = Object.values(calls).reduce((a, b) => a + b, 0);
+  t.equal(reported, total, 'the pass reports the IAM requests it made');
   t.ok(total / (2 * COUNT) <= 2.1, `${total / (2 * COUNT)} IAM calls per role`);
 });
