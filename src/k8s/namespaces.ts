@@ -2,7 +2,6 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObservedNamespace } from '../core/namespace.js';
 import type { ApiClientOptions } from './api-client.js';
-import { statusOf } from './errors.js';
 import { loadKubeConfigIfAny } from './kubeconfig.js';
 
 /** What admission needs to know about one Namespace; one GET, no cache, no watch. */
@@ -37,8 +36,10 @@ export class NamespaceReadError extends Error {
 const NAMESPACE_READ_TIMEOUT_MS = 10_000;
 
 export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<NamespaceReader> {
+  // The Kubernetes client is loaded only when Kubernetes is configured (start-up memory).
   const { CoreV1Api } = await import('@kubernetes/client-node');
   const { makeApiClient } = await import('./api-client.js');
+  const { statusOf } = await import('./errors.js');
   const api = makeApiClient(kubeConfig, CoreV1Api, { timeoutMs: NAMESPACE_READ_TIMEOUT_MS });
   return {
     async read(name) {

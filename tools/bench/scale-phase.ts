@@ -41,7 +41,7 @@ const REPLICA_INTERVAL = '1m';
 const REPLICA_IAM_RATE = 100;
 const LEASE_NAMESPACE = 'profile-irsa-webhook';
 
-export interface CreationRun {
+interface CreationRun {
   profiles: number;
   seconds: number;
   perSecond: number;
@@ -57,6 +57,10 @@ export interface ScalePass {
   rolesBound: number;
   inPlace: number;
   rssBytes: number | null;
+  /** V8's heap in use and committed, and memory outside it (Buffers), from the replica's metrics. */
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
 }
 
 export interface ScaleResult {
@@ -249,11 +253,15 @@ async function watchPasses(
       rolesBound: bound,
       inPlace: metricSum(samples, 'profile_irsa_reconcile_roles', { state: 'in_place' }),
       rssBytes: (await rssBytes(replica.pid)) ?? null,
+      heapUsedBytes: metricSum(samples, 'nodejs_heap_size_used_bytes'),
+      heapTotalBytes: metricSum(samples, 'nodejs_heap_size_total_bytes'),
+      externalBytes: metricSum(samples, 'nodejs_external_memory_bytes'),
     };
     passes.push(pass);
     progress(
       `scale: pass ${count}: ${seconds.toFixed(1)} s, ${iamCalls} IAM calls for ${profiles} Profiles, ` +
-        `${pass.inPlace} in place, RSS ${((pass.rssBytes ?? 0) / 1e6).toFixed(0)} MB`,
+        `${pass.inPlace} in place, RSS ${((pass.rssBytes ?? 0) / 1e6).toFixed(0)} MB ` +
+        `(heap ${(pass.heapUsedBytes / 1e6).toFixed(0)} of ${(pass.heapTotalBytes / 1e6).toFixed(0)} MB)`,
     );
     // Steady: this pass began after the last role was bound.
     if (boundAt !== undefined && Date.now() - seconds * 1000 > boundAt && passes.length >= 2) {

@@ -17,7 +17,7 @@ function passRow(label: string, pass: ScalePass): string[] {
     `${pass.seconds.toFixed(1)} s`,
     `${pass.iamCalls} for ${pass.profiles} Profiles (${pass.iamCallsPerProfile.toFixed(3)} per Profile)`,
     `${pass.inPlace} in place, ${pass.rolesBound} bound`,
-    mb(pass.rssBytes),
+    `${mb(pass.rssBytes)} (heap ${mb(pass.heapUsedBytes)} of ${mb(pass.heapTotalBytes)}, external ${mb(pass.externalBytes)})`,
   ];
 }
 
@@ -41,7 +41,7 @@ export function renderScale(summary: ScaleSummary): string {
     '',
     `Reconciling replica (serve, --iam-rate ${scale.iamRate}, --reconcile-interval ${scale.interval}); RSS at start ${mb(scale.replica.rssAtStartBytes)}:`,
     ...table(
-      ['pass', 'time', 'IAM calls', 'roles', 'RSS after'],
+      ['pass', 'time', 'IAM calls', 'roles', 'RSS after the pass'],
       scale.replica.passes.map((pass, i) =>
         passRow(
           i === 0
