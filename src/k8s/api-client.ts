@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RequestOptions } from 'node:https';
 import {
   createConfiguration,
+  IsomorphicFetchHttpLibrary,
   Observable,
   ServerConfiguration,
   setHeaderMiddleware,
@@ -44,10 +45,27 @@ export function makeApiClient<T extends ApiType>(
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new Error('the Kubernetes configuration names no current cluster');
   const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const connections = pooledConnections(kubeConfig);
+  const http = new IsomorphicFetchHttpLibrary();
   return new api(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
-      authMethods: { default: pooledConnections(kubeConfig) },
+      authMethods: { default: connections },
+      // A request that failed without an answer (timed out, reset, refused) may have died with
+      // its connection, which the pool would hand out again: the pool goes, the next request
+      // connects afresh.
+      httpApi: {
+        send: (request) =>
+          new Observable(
+            http
+              .send(request)
+              .toPromise()
+              .catch((err: unknown) => {
+                connections.discard();
+                throw err;
+              }),
+          ),
+      },
       middleware: [
         setHeaderMiddleware('User-Agent', USER_AGENT),
         signalMiddleware(() => AbortSignal.timeout(timeoutMs)),
@@ -106,6 +124,11 @@ function pooledConnections(kubeConfig: KubeConfig) {
       const old = pool;
       pool = { key, agent: made };
       void old?.agent.close().catch(() => undefined);
+    },
+    discard(): void {
+      const old = pool;
+      pool = undefined;
+      void old?.agent.destroy().catch(() => undefined);
     },
   };
 }
