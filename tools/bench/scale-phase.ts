@@ -175,6 +175,9 @@ export async function scalePhase(options: ScaleOptions): Promise<ScaleResult> {
       ...env,
       RECONCILE: 'true',
       RECONCILE_INTERVAL: REPLICA_INTERVAL,
+      // The pass bound defaults to the interval, which the least interval is too short for past
+      // about 3,000 Profiles at this rate.
+      RECONCILE_PASS_TIMEOUT: '30m',
       IAM_RATE: String(REPLICA_IAM_RATE),
     });
     stops.push(() => replica.stop());
@@ -231,6 +234,9 @@ async function watchPasses(
     const samples = parsePrometheus(await replica.metrics());
     const failed = metricSum(samples, 'profile_irsa_reconcile_passes_total', { result: 'failure' });
     if (failed > 0) throw new Error(`the replica's pass failed:\n${replica.stderrTail()}`);
+    if (metricSum(samples, 'profile_irsa_reconcile_passes_aborted_total') > 0) {
+      throw new Error(`the replica's pass outlived its bound:\n${replica.stderrTail()}`);
+    }
     const bound = metricSum(samples, 'profile_irsa_reconcile_actions_total', {
       action: 'bind-role',
       result: 'success',
