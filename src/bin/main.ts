@@ -7,7 +7,6 @@ import { parseDuration } from '../core/duration.js';
 import { iamPolicy } from '../commands/iam-policy.js';
 import { plan, PlanInputError, planInput } from '../commands/plan.js';
 import { resolveRoleSettings } from '../commands/resolve.js';
-import { runReconcile } from '../commands/reconcile.js';
 import { serve } from '../commands/serve.js';
 import { DiscoveryError } from '../discovery/errors.js';
 import { createLogger } from '../log/logger.js';
@@ -168,6 +167,8 @@ withSettings(
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   try {
+    // Loaded here, like doctor: `serve` without the reconciler never loads the Kubernetes client.
+    const { runReconcile } = await import('../commands/reconcile.js');
     const code = await runReconcile(
       config,
       {

@@ -9,11 +9,7 @@ import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { namespaceReaderFor } from '../k8s/namespaces.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { createDecisionContext } from '../core/decision-context.js';
-import {
-  startReconciler,
-  type ReconcilerTuning,
-  type RunningReconciler,
-} from '../reconcile/start.js';
+import type { ReconcilerTuning, RunningReconciler } from '../reconcile/start.js';
 import { resolveRoleSettings } from './resolve.js';
 
 export interface ServeOverrides {
@@ -97,6 +93,8 @@ export async function startWebhook(
   let reconciler: RunningReconciler | undefined;
   if (config.reconcile) {
     try {
+      // Loaded only when it runs: a pure webhook never loads the reconciler's Kubernetes code.
+      const { startReconciler } = await import('../reconcile/start.js');
       reconciler = await startReconciler({
         config,
         role,

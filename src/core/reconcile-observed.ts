@@ -63,6 +63,8 @@ export interface Observation {
   /** When the watch saw a Profile go (ms), for namespaces it saw go; a later Profile clears it. */
   goneAt: ReadonlyMap<string, number>;
   now: number;
+  /** IAM requests this observation took (a full pass reports them as a metric). */
+  iamCalls?: number | undefined;
 }
 
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import type { RequestOptions } from 'node:https';
 import {
   createConfiguration,
+  IsomorphicFetchHttpLibrary,
   Observable,
   ServerConfiguration,
   setHeaderMiddleware,
@@ -8,6 +11,7 @@ import {
   type ConfigurationOptions,
   type KubeConfig,
   type ObservableMiddleware,
+  type RequestContext,
 } from '@kubernetes/client-node';
 
 /**
@@ -41,10 +45,27 @@ export function makeApiClient<T extends ApiType>(
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new Error('the Kubernetes configuration names no current cluster');
   const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const connections = pooledConnections(kubeConfig);
+  const http = new IsomorphicFetchHttpLibrary();
   return new api(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kubeConfig },
+      authMethods: { default: connections },
+      // A request that failed without an answer (timed out, reset, refused) may have died with
+      // its connection, which the pool would hand out again: the pool goes, the next request
+      // connects afresh.
+      httpApi: {
+        send: (request) =>
+          new Observable(
+            http
+              .send(request)
+              .toPromise()
+              .catch((err: unknown) => {
+                connections.discard();
+                throw err;
+              }),
+          ),
+      },
       middleware: [
         setHeaderMiddleware('User-Agent', USER_AGENT),
         signalMiddleware(() => AbortSignal.timeout(timeoutMs)),
@@ -73,4 +94,64 @@ function signalMiddleware(signal: () => AbortSignal): ObservableMiddleware {
     },
     post: (response) => new Observable(Promise.resolve(response)),
   };
+}
+
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/**
+ * The KubeConfig's authentication, with one connection pool per client. client-node builds a
+ * new undici Agent for every request, so every request opened its own TLS connection, and left
+ * it open: a reconciler making thousands of requests in a pass held hundreds of megabytes of
+ * connection state (TLS contexts, buffers) outside the heap. Here the agent is kept and reused
+ * for as long as the TLS material (CA, client certificate, server, proxy) stays the same; when it
+ * changes (a rotated client certificate), the next agent replaces it and the old one is closed.
+ */
+function pooledConnections(kubeConfig: KubeConfig) {
+  let pool: { key: string; agent: Dispatcher } | undefined;
+  return {
+    getName: () => kubeConfig.getName(),
+    async applySecurityAuthentication(context: RequestContext): Promise<void> {
+      // Headers (tokens, refreshed as the KubeConfig does) and a fresh agent, used only when
+      // the TLS material changed: an agent opens no connection until it is used.
+      await kubeConfig.applySecurityAuthentication(context);
+      const made = context.getDispatcher();
+      if (made === undefined) return;
+      const key = await tlsKey(kubeConfig);
+      if (pool?.key === key) {
+        context.setDispatcher(pool.agent);
+        return;
+      }
+      const old = pool;
+      pool = { key, agent: made };
+      void old?.agent.close().catch(() => undefined);
+    },
+    discard(): void {
+      const old = pool;
+      pool = undefined;
+      void old?.agent.destroy().catch(() => undefined);
+    },
+  };
+}
+
+/** A digest of what a connection depends on: server, proxy and TLS material, not the token. */
+async function tlsKey(kubeConfig: KubeConfig): Promise<string> {
+  const options: RequestOptions = {};
+  await kubeConfig.applyToHTTPSOptions(options);
+  const cluster = kubeConfig.getCurrentCluster();
+  const hash = createHash('sha256');
+  for (const part of [
+    cluster?.server,
+    cluster?.proxyUrl,
+    options.ca,
+    options.cert,
+    options.key,
+    options.pfx,
+    options.passphrase,
+    options.rejectUnauthorized,
+    options.servername,
+  ]) {
+    hash.update(part === undefined ? '-' : JSON.stringify(part));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
 }

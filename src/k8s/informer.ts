@@ -25,6 +25,11 @@ export interface SupervisedInformerOptions<T extends KubernetesObject> {
   name: string;
   logger: Logger;
   handlers: InformerHandlers<T>;
+  /**
+   * What is kept of each object, listed or watched, before the cache and the handlers see it:
+   * the cache holds every object for as long as the informer runs.
+   */
+  transform?: ((object: T) => T) | undefined;
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -53,10 +58,18 @@ export class SupervisedInformer<T extends KubernetesObject> {
     this.name = options.name;
     this.minBackoffMs = options.minBackoffMs ?? 1000;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    const transform = options.transform;
     this.informer = new ListWatch(
       options.path,
-      new Watch(options.kubeConfig),
-      options.list,
+      transform === undefined
+        ? new Watch(options.kubeConfig)
+        : new TransformingWatch(options.kubeConfig, transform),
+      transform === undefined
+        ? options.list
+        : async () => {
+            const list = await options.list();
+            return { ...list, items: list.items.map(transform) };
+          },
       false,
       undefined,
       options.fieldSelector,
@@ -139,5 +152,36 @@ export class SupervisedInformer<T extends KubernetesObject> {
     const delay = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** this.failures);
     this.failures++;
     return delay;
+  }
+}
+
+/** A watch whose events carry the transformed object (the event's raw copy is dropped). */
+class TransformingWatch<T> extends Watch {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly transform: (object: T) => T,
+  ) {
+    super(kubeConfig);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, object: unknown) =>
+        // ERROR and BOOKMARK events carry a Status or a bare resourceVersion: passed as they are.
+        callback(
+          phase,
+          phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED'
+            ? this.transform(object as T)
+            : object,
+        ),
+      done,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObservedNamespace } from '../core/namespace.js';
-import { statusOf } from './errors.js';
+import type { ApiClientOptions } from './api-client.js';
 import { loadKubeConfigIfAny } from './kubeconfig.js';
 
 /** What admission needs to know about one Namespace; one GET, no cache, no watch. */
@@ -36,8 +36,10 @@ export class NamespaceReadError extends Error {
 const NAMESPACE_READ_TIMEOUT_MS = 10_000;
 
 export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<NamespaceReader> {
+  // The Kubernetes client is loaded only when Kubernetes is configured (start-up memory).
   const { CoreV1Api } = await import('@kubernetes/client-node');
   const { makeApiClient } = await import('./api-client.js');
+  const { statusOf } = await import('./errors.js');
   const api = makeApiClient(kubeConfig, CoreV1Api, { timeoutMs: NAMESPACE_READ_TIMEOUT_MS });
   return {
     async read(name) {
@@ -49,6 +51,43 @@ export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<Nam
         if (status === 404) return { exists: false };
         throw new NamespaceReadError(name, status, { cause: error });
       }
+    },
+  };
+}
+
+/**
+ * Every Namespace's owner, for a full reconcile pass: one paged LIST, read to its last page,
+ * instead of one GET per Profile.
+ */
+export interface NamespaceLister {
+  list(signal?: AbortSignal): Promise<Map<string, ObservedNamespace>>;
+}
+
+export async function createNamespaceLister(
+  kubeConfig: KubeConfig,
+  options: ApiClientOptions = {},
+): Promise<NamespaceLister> {
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { DEFAULT_PAGE_SIZE, makeApiClient, withSignal } = await import('./api-client.js');
+  const api = makeApiClient(kubeConfig, CoreV1Api, options);
+  const limit = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  return {
+    async list(signal) {
+      const namespaces = new Map<string, ObservedNamespace>();
+      let next: string | undefined;
+      do {
+        const page = await api.listNamespace(
+          { limit, ...(next !== undefined ? { _continue: next } : {}) },
+          withSignal(signal),
+        );
+        for (const namespace of page.items) {
+          const name = namespace.metadata?.name;
+          if (name === undefined) continue;
+          namespaces.set(name, { exists: true, owner: namespace.metadata?.annotations?.['owner'] });
+        }
+        next = page.metadata?._continue || undefined;
+      } while (next !== undefined);
+      return namespaces;
     },
   };
 }

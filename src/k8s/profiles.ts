@@ -7,6 +7,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
+import { profileView } from '../core/profile-view.js';
 import type { ObservedProfile } from '../core/reconcile-observed.js';
 import {
   DEFAULT_PAGE_SIZE,
@@ -70,11 +71,23 @@ export class ProfileClient {
   }
 
   /**
-   * One unpaged list call, as the informer's ListWatch wants it (it watches from the list's
-   * resourceVersion, which only a complete list gives).
+   * Every Profile in one list, as the informer's ListWatch wants it, read page by page: a
+   * continued list is one snapshot, so every page carries the resourceVersion the watch starts
+   * from. A snapshot that expires before the last page (410) fails the list, and the informer
+   * lists again from the start.
    */
-  listForWatch = async (): Promise<KubernetesListObject<Profile>> =>
-    await this.listPage(undefined, 0);
+  listForWatch = async (): Promise<KubernetesListObject<Profile>> => {
+    const items: Profile[] = [];
+    let next: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const page = await this.listPage(next, this.pageSize);
+      items.push(...page.items);
+      resourceVersion ??= page.metadata?.resourceVersion;
+      next = page.metadata?.continue || undefined;
+    } while (next !== undefined);
+    return { items, metadata: resourceVersion === undefined ? {} : { resourceVersion } };
+  };
 
   /**
    * A JSON patch through the API server, so the webhooks see the change like any other. It
@@ -113,7 +126,7 @@ export class ProfileClient {
     return (await this.api.listClusterCustomObject(
       {
         ...PROFILES,
-        ...(limit > 0 ? { limit } : {}),
+        limit,
         ...(next !== undefined ? { _continue: next } : {}),
       },
       withSignal(signal),
@@ -121,10 +134,15 @@ export class ProfileClient {
   }
 }
 
+/** Only what the reconciler reads of a Profile is kept (profileView). */
+export function viewOf(profile: Profile): Profile {
+  return profileView(profile) as Profile;
+}
+
 function observedProfile(profile: Profile): ObservedProfile {
   return {
     name: profile.metadata?.name ?? '',
-    object: profile,
+    object: profileView(profile),
     resourceVersion: profile.metadata?.resourceVersion,
     terminating:
       profile.metadata?.deletionTimestamp !== undefined &&

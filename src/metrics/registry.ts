@@ -40,6 +40,8 @@ interface ReconcileMetrics {
   passes: Counter<'result'>;
   passesAborted: Counter;
   passDuration: Histogram;
+  passIamCalls: Gauge;
+  passProfiles: Gauge;
   lastSuccess: Gauge;
   roles: Gauge<'state'>;
   actions: Counter<'action' | 'result'>;
@@ -191,6 +193,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
         name: 'profile_irsa_reconcile_pass_duration_seconds',
         help: 'Time a full reconcile pass took to observe and plan, IAM throttling included.',
         buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+        registers,
+      }),
+      passIamCalls: new Gauge({
+        name: 'profile_irsa_reconcile_pass_iam_calls',
+        help: 'IAM requests the last successful full pass made to observe every role (sizing: divided by --iam-rate, the least time a pass can take).',
+        registers,
+      }),
+      passProfiles: new Gauge({
+        name: 'profile_irsa_reconcile_pass_profiles',
+        help: 'Profiles the last successful full pass observed.',
         registers,
       }),
       lastSuccess: new Gauge({

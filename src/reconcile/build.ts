@@ -8,7 +8,7 @@ import type { IamClientOptions } from '../iam/client.js';
 import { createRateLimitedIamClient } from '../iam/rate-limit.js';
 import { RoleEnsurer } from '../iam/role-ensurer.js';
 import { RoleInventory } from '../iam/role-inventory.js';
-import { createNamespaceReader } from '../k8s/namespaces.js';
+import { createNamespaceLister, createNamespaceReader } from '../k8s/namespaces.js';
 import { ProfileClient } from '../k8s/profiles.js';
 import { ServiceAccountClient } from '../k8s/service-accounts.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -76,7 +76,12 @@ export async function buildReconciler(options: BuildOptions): Promise<Reconciler
     logger,
     pageSize: options.iamPageSize,
   });
-  const namespaces = await createNamespaceReader(kubeConfig);
+  const reader = await createNamespaceReader(kubeConfig);
+  const lister = await createNamespaceLister(kubeConfig, { pageSize: options.pageSize });
+  const namespaces = {
+    read: (name: string) => reader.read(name),
+    list: (signal?: AbortSignal) => lister.list(signal),
+  };
   const profiles = new ProfileClient(kubeConfig, { pageSize: options.pageSize });
   const serviceAccounts = new ServiceAccountClient(kubeConfig, { pageSize: options.pageSize });
   const observer = new Observer({

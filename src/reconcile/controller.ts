@@ -5,7 +5,7 @@ import { fieldPath } from '../core/json.js';
 import { ROLE_ARN_ANNOTATION } from '../core/reconcile-observed.js';
 import type { ReconcilePolicy } from '../core/reconcile-plan.js';
 import { SupervisedInformer } from '../k8s/informer.js';
-import { PROFILES_PATH, type Profile, type ProfileClient } from '../k8s/profiles.js';
+import { PROFILES_PATH, viewOf, type Profile, type ProfileClient } from '../k8s/profiles.js';
 import {
   SERVICE_ACCOUNTS_PATH,
   nameSelector,
@@ -72,6 +72,7 @@ export class ReconcileController {
       kubeConfig: this.deps.kubeConfig,
       path: PROFILES_PATH,
       list: this.deps.profiles.listForWatch,
+      transform: viewOf,
       name: 'profiles',
       logger,
       ...(backoff === undefined ? {} : { minBackoffMs: backoff.min, maxBackoffMs: backoff.max }),

@@ -3,15 +3,21 @@ import type { ObservedNamespace } from '../core/namespace.js';
 import type {
   InventoryRole,
   Observation,
+  ObservedProfile,
   ObservedServiceAccount,
 } from '../core/reconcile-observed.js';
 import { ownerNamespace, roleReadNeeds, type ReconcilePolicy } from '../core/reconcile-plan.js';
 import { PROFILE_UID_TAG } from '../core/role-binding.js';
 import type { RoleInventory } from '../iam/role-inventory.js';
-import type { NamespaceReader } from '../k8s/namespaces.js';
+import type { NamespaceLister, NamespaceReader } from '../k8s/namespaces.js';
 import type { ProfileClient } from '../k8s/profiles.js';
 import type { ServiceAccountClient } from '../k8s/service-accounts.js';
 import { retryTransient, type RetryBudget } from './retry.js';
+
+/** IAM requests made so far by one full pass. */
+interface IamTally {
+  calls: number;
+}
 
 export interface ObserverOptions {
   inventory: RoleInventory;
@@ -20,8 +26,11 @@ export interface ObserverOptions {
   policy: ReconcilePolicy;
   /** A boundary is configured, so each managed role's boundary must be read (GetRole). */
   readBoundary: boolean;
-  /** The Namespaces of Profiles, for the namespace-owner rule (admission's). */
-  namespaces?: NamespaceReader | undefined;
+  /**
+   * The Namespaces of Profiles, for the namespace-owner rule (admission's): one GET for a
+   * namespace's look, one paged LIST for a full pass.
+   */
+  namespaces?: (NamespaceReader & NamespaceLister) | undefined;
   logger: Logger;
   retryBudget?: RetryBudget | undefined;
   /** Called after every call that succeeded: the pass is making progress. */
@@ -59,24 +68,21 @@ export class Observer {
       this.deps.profiles.list(signal),
     );
     const names = new Set(profiles.map((profile) => profile.name));
-    const namespaces = new Map<string, ObservedNamespace>();
-    for (const profile of profiles) {
-      if (profile.terminating) continue;
-      const observed = await this.readNamespace(profile.name, signal);
-      if (observed !== undefined) namespaces.set(profile.name, observed);
-    }
+    const namespaces = await this.listNamespaces(profiles, signal);
     const strays = new Map<string, Set<string>>();
     const roles: InventoryRole[] = [];
+    const tally: IamTally = { calls: 0 };
     let marker: string | undefined;
     do {
-      const page = await this.retrying('ListRoles', signal, () =>
-        this.deps.inventory.listRoles(marker, signal),
+      const page = await this.retrying(
+        'ListRoles',
+        signal,
+        () => this.deps.inventory.listRoles(marker, signal),
+        tally,
       );
       for (const role of page.roles) {
-        role.tags = await this.retrying(`ListRoleTags ${role.roleName}`, signal, () =>
-          this.deps.inventory.tags(role.roleName, signal),
-        );
-        await this.complete(role, (namespace) => names.has(namespace), signal);
+        if (!(await this.readTags(role, signal, tally))) continue;
+        await this.complete(role, (namespace) => names.has(namespace), signal, false, tally);
         this.noteStray(strays, role);
         roles.push(role);
       }
@@ -99,6 +105,7 @@ export class Observer {
       namespaces,
       goneAt,
       now: this.now(),
+      iamCalls: tally.calls,
     };
   }
 
@@ -206,6 +213,38 @@ export class Observer {
     else this.swept.delete(id);
   }
 
+  /**
+   * A listed role's tags, and its boundary when one is configured: GetRole returns both, one
+   * call where ListRoleTags and then GetRole would be two (ListRoles returns neither). False
+   * when the role was deleted since it was listed.
+   */
+  private async readTags(
+    role: InventoryRole,
+    signal: AbortSignal,
+    tally: IamTally,
+  ): Promise<boolean> {
+    const { inventory } = this.deps;
+    if (!this.deps.readBoundary) {
+      role.tags = await this.retrying(
+        `ListRoleTags ${role.roleName}`,
+        signal,
+        () => inventory.tags(role.roleName, signal),
+        tally,
+      );
+      return true;
+    }
+    const read = await this.retrying(
+      `GetRole ${role.roleName}`,
+      signal,
+      () => inventory.getRole(role.roleName, signal),
+      tally,
+    );
+    if (read === undefined) return false;
+    role.tags = read.tags;
+    role.permissionsBoundaryArn = read.permissionsBoundaryArn;
+    return true;
+  }
+
   private noteStray(strays: Map<string, Set<string>>, role: InventoryRole): void {
     const namespace = ownerNamespace(role, this.deps.policy.owner);
     if (namespace === undefined || !this.isStrayOf(role, namespace)) return;
@@ -223,6 +262,22 @@ export class Observer {
     );
   }
 
+  /** The Namespaces of the Profiles not being deleted, from one LIST of every Namespace. */
+  private async listNamespaces(
+    profiles: readonly ObservedProfile[],
+    signal: AbortSignal,
+  ): Promise<Map<string, ObservedNamespace>> {
+    const observed = new Map<string, ObservedNamespace>();
+    const lister = this.deps.namespaces;
+    if (lister === undefined) return observed;
+    const all = await this.retrying('list Namespaces', signal, () => lister.list(signal));
+    for (const profile of profiles) {
+      if (profile.terminating) continue;
+      observed.set(profile.name, all.get(profile.name) ?? { exists: false });
+    }
+    return observed;
+  }
+
   private async readNamespace(
     name: string,
     signal: AbortSignal,
@@ -237,29 +292,58 @@ export class Observer {
     profileExists: (namespace: string) => boolean,
     signal: AbortSignal,
     readBoundary = this.deps.readBoundary,
+    tally?: IamTally,
   ): Promise<void> {
     const needs = roleReadNeeds(role, this.deps.policy, profileExists);
     const { inventory } = this.deps;
     if (needs === 'inline-policy') {
       const namespace = ownerNamespace(role, this.deps.policy.owner)!;
       const policyName = this.deps.policy.specFor(namespace).s3Policy.name;
-      role.inlinePolicy = await this.retrying(`GetRolePolicy ${role.roleName}`, signal, () =>
-        inventory.inlinePolicy(role.roleName, policyName, signal),
+      role.inlinePolicy = await this.retrying(
+        `GetRolePolicy ${role.roleName}`,
+        signal,
+        () => inventory.inlinePolicy(role.roleName, policyName, signal),
+        tally,
       );
       if (readBoundary) {
-        role.permissionsBoundaryArn = await this.retrying(`GetRole ${role.roleName}`, signal, () =>
-          inventory.permissionsBoundary(role.roleName, signal),
+        role.permissionsBoundaryArn = await this.retrying(
+          `GetRole ${role.roleName}`,
+          signal,
+          () => inventory.permissionsBoundary(role.roleName, signal),
+          tally,
         );
       }
     } else if (needs === 'attachments') {
-      role.attachments = await this.retrying(`attachments of ${role.roleName}`, signal, () =>
-        inventory.attachments(role.roleName, signal),
+      role.attachments = await this.retrying(
+        `attachments of ${role.roleName}`,
+        signal,
+        () => inventory.attachments(role.roleName, signal),
+        tally,
+        // ListRolePolicies, ListAttachedRolePolicies, ListInstanceProfilesForRole.
+        3,
       );
     }
   }
 
-  private async retrying<T>(what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
-    const result = await retryTransient(what, call, {
+  /**
+   * Runs an API server or IAM call with retries of transient failures; an IAM call's attempts
+   * are counted in `tally` (weighted by the requests one attempt makes).
+   */
+  private async retrying<T>(
+    what: string,
+    signal: AbortSignal,
+    call: () => Promise<T>,
+    tally?: IamTally,
+    requests = 1,
+  ): Promise<T> {
+    const counted =
+      tally === undefined
+        ? call
+        : () => {
+            tally.calls += requests;
+            return call();
+          };
+    const result = await retryTransient(what, counted, {
       signal,
       logger: this.deps.logger,
       budget: this.deps.retryBudget,

@@ -60,6 +60,8 @@ export class Reconciler {
       const seconds = (performance.now() - started) / 1000;
       metrics.reconcile.passes.inc({ result: 'success' });
       metrics.reconcile.passDuration.observe(seconds);
+      metrics.reconcile.passIamCalls.set(observation.iamCalls ?? 0);
+      metrics.reconcile.passProfiles.set(observation.profiles.length);
       metrics.reconcile.lastSuccess.set(Date.now() / 1000);
       const counts = new Map(STATES.map((state) => [state, 0]));
       for (const plan of plans) counts.set(plan.state.kind, (counts.get(plan.state.kind) ?? 0) + 1);

@@ -133,6 +133,11 @@ t.test(
     );
     t.same(ruleFor(rulesOf(objects, 'ClusterRole'), 'profiles')?.verbs, ['get', 'list', 'watch']);
     t.equal(ruleFor(rulesOf(objects, 'ClusterRole'), 'serviceaccounts'), undefined);
+    t.same(
+      ruleFor(rulesOf(objects, 'ClusterRole'), 'namespaces')?.verbs,
+      ['get'],
+      "admission reads one Namespace; only the reconciler's full pass lists them",
+    );
     const role = findObject(objects, 'Role', FULLNAME) as any;
     t.notMatch(JSON.stringify(role.rules), /leases/, 'no Lease rights');
     t.notOk(

@@ -294,7 +294,7 @@ t.test('service, service account and least RBAC', async (t) => {
       resourceNames: [FULLNAME],
       verbs: ['get'],
     },
-    { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] },
   ]);
   const role = findObject(objects, 'Role', FULLNAME) as K8sObject & {
     rules: Record<string, string[]>[];

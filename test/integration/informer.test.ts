@@ -1,14 +1,15 @@
 // The supervised informer against the real kube-apiserver, through a TCP proxy that can cut every
 // connection: client-node's ListWatch stops for good on such an error; ours restarts, resumes
 // from its last resourceVersion and keeps delivering events, and a list that fails at start is
-// retried until it succeeds.
+// retried until it succeeds. The Profiles' first list is read in pages to its end, and the cache
+// keeps only what the reconciler reads of each Profile.
 
 import t from 'tap';
 import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { SupervisedInformer } from '../../src/k8s/informer.js';
-import { PROFILES_PATH, ProfileClient, type Profile } from '../../src/k8s/profiles.js';
+import { PROFILES_PATH, ProfileClient, viewOf, type Profile } from '../../src/k8s/profiles.js';
 import { listenOnLoopback } from '../../tools/dev/loopback.js';
 import { plainProfile, profiles } from '../../tools/dev/cluster.js';
 import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
@@ -159,3 +160,63 @@ t.test('stop ends it for good, and an aborted start rejects', async (t) => {
   await informer.stop();
   proxy.refuse(false);
 });
+
+t.test(
+  'the first list is read page by page; the cache keeps only what the plan reads',
+  async (t) => {
+    for (let i = 0; i < 5; i++) {
+      await api.create({
+        ...plainProfile(`paged-${i}`),
+        metadata: {
+          name: `paged-${i}`,
+          labels: { team: 'paged' },
+          annotations: { note: 'x'.repeat(2000) },
+        },
+      });
+    }
+    const expected = (await new ProfileClient(cp.kubeConfig).list()).map((p) => p.name).sort();
+    t.ok(expected.length >= 8, 'more Profiles than four pages of two');
+    const updated: Profile[] = [];
+    const informer = new SupervisedInformer<Profile>({
+      kubeConfig: cp.kubeConfig,
+      path: PROFILES_PATH,
+      list: new ProfileClient(cp.kubeConfig, { pageSize: 2 }).listForWatch,
+      transform: viewOf,
+      name: 'profiles',
+      logger: pino({ level: 'silent' }),
+      handlers: { update: (p) => updated.push(p) },
+    });
+    const stop = new AbortController();
+    t.teardown(async () => {
+      stop.abort();
+      await informer.stop();
+    });
+    await informer.start(stop.signal);
+    t.same(
+      informer
+        .list()
+        .map((p) => p.metadata!.name)
+        .sort(),
+      expected,
+      'every Profile, in pages of two',
+    );
+    const cached = informer.list().find((p) => p.metadata?.name === 'paged-0')!;
+    t.same(Object.keys(cached.metadata!).sort(), ['name', 'resourceVersion', 'uid']);
+    t.same(cached.spec, { owner: { kind: 'User', name: 'paged-0@example.com' } });
+
+    // The watch starts from the paged list's snapshot and its events are trimmed alike.
+    const stored = await api.get('paged-1');
+    await api.replace({
+      ...stored,
+      spec: { ...stored.spec, plugins: [{ kind: 'WorkloadIdentity', spec: {} }] },
+    });
+    await waitFor('the update', () => updated.some((p) => p.metadata?.name === 'paged-1'));
+    const event = updated.find((p) => p.metadata?.name === 'paged-1')!;
+    t.notOk('annotations' in event.metadata!, 'no annotations');
+    t.notOk('managedFields' in event.metadata!, 'no managedFields');
+    t.same(event.spec, {
+      owner: { kind: 'User', name: 'paged-1@example.com' },
+      plugins: [{ kind: 'WorkloadIdentity', spec: {} }],
+    });
+  },
+);

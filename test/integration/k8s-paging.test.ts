@@ -1,7 +1,8 @@
 // Every Kubernetes list the reconciler makes is read to its last page, against the real
 // kube-apiserver with a page size far below the objects listed: Profiles (a custom-object list,
-// plain JSON whose page token is `metadata.continue`), service accounts across namespaces, and a
-// full reconcile pass over more Profiles than one page, which must judge every role in place.
+// plain JSON whose page token is `metadata.continue`), service accounts across namespaces,
+// Namespaces, and a full reconcile pass over more Profiles and Namespaces than one page, which
+// must judge every role in place and see the owner of a Namespace listed on the last page.
 
 import t from 'tap';
 import { pino } from 'pino';
@@ -10,6 +11,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/load.js';
 import { policySettings, roleSettings } from '../../src/config/settings.js';
 import { deriveRoleSpec } from '../../src/core/role-spec.js';
+import { createNamespaceLister } from '../../src/k8s/namespaces.js';
 import { ProfileClient } from '../../src/k8s/profiles.js';
 import { ServiceAccountClient } from '../../src/k8s/service-accounts.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -76,7 +78,37 @@ t.test('service accounts are listed to the last page', async (t) => {
   t.same(listed.map((a) => a.namespace).sort(), namespaces, 'five accounts in pages of two');
 });
 
+t.test('Namespaces and their owners are listed to the last page', async (t) => {
+  const created = ['ns-page-a', 'ns-page-b', 'ns-page-c', 'ns-page-d', 'ns-page-e'];
+  for (const name of created) {
+    await core.createNamespace({
+      body: { metadata: { name, annotations: { owner: `${name}@example.com` } } },
+    });
+  }
+  const listed = await (await createNamespaceLister(cp.kubeConfig, { pageSize: 2 })).list();
+  for (const name of created) {
+    t.same(listed.get(name), { exists: true, owner: `${name}@example.com` }, name);
+  }
+  t.same(listed.get('kube-system'), { exists: true, owner: undefined }, 'one with no owner');
+  t.equal(listed.get('ns-page-absent'), undefined);
+  const all = await core.listNamespace();
+  t.equal(listed.size, all.items.length, 'every Namespace, in pages of two');
+});
+
 t.test('a full pass over more Profiles than one page judges every role in place', async (t) => {
+  // Every Profile's Namespace, as the profile controller makes it; the last one listed belongs
+  // to someone else, so admission's namespace-owner rule refuses its role.
+  const taken = names.at(-1)!;
+  for (const name of names) {
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name,
+          annotations: { owner: name === taken ? 'mallory@example.com' : `${name}@example.com` },
+        },
+      },
+    });
+  }
   for (const name of names) {
     const spec = deriveRoleSpec(role, name);
     await iam.send(
@@ -107,5 +139,10 @@ t.test('a full pass over more Profiles than one page judges every role in place'
   const plans = await reconciler.planAll(AbortSignal.timeout(120_000));
   const states = new Map<string, number>();
   for (const plan of plans) states.set(plan.state.kind, (states.get(plan.state.kind) ?? 0) + 1);
-  t.same(Object.fromEntries(states), { 'in-place': PROFILES_COUNT }, 'every role in place');
+  t.same(
+    Object.fromEntries(states),
+    { 'in-place': PROFILES_COUNT - 1, refused: 1 },
+    'every role in place but the one whose Namespace is taken',
+  );
+  t.equal(plans.find((plan) => plan.state.kind === 'refused')?.namespace, taken);
 });

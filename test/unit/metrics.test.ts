@@ -50,6 +50,8 @@ t.test('every documented metric is exported with the product prefix', async (t) 
     'profile_irsa_role_cache_misses_total',
     'profile_irsa_certificate_expiry_timestamp_seconds',
     'profile_irsa_reconcile_results_total',
+    'profile_irsa_reconcile_pass_iam_calls',
+    'profile_irsa_reconcile_pass_profiles',
     'profile_irsa_admission_no_iam_total',
     'process_cpu_seconds_total',
     'nodejs_eventloop_lag_seconds',

@@ -43,7 +43,7 @@ export interface ApiServerPhaseOptions {
 const GROUP = 'kubeflow.org';
 const VERSION = 'v1';
 const PLURAL = 'profiles';
-const SELECTOR_LABEL = 'bench.profile-irsa-webhook/webhook';
+export const SELECTOR_LABEL = 'bench.profile-irsa-webhook/webhook';
 /** Helm release name: the configurations are `bench-profile-irsa-webhook`. */
 const RELEASE = 'bench';
 
@@ -133,7 +133,7 @@ function profile(name: string, webhook: 'on' | 'off'): Profile {
  * chart's own selector, before they are created. Everything else (rules, failure policies, timeouts, reinvocation) is
  * what users install.
  */
-async function registerBenchWebhook(kc: KubeConfig, admissionUrl: string, caCert: string) {
+export async function registerBenchWebhook(kc: KubeConfig, admissionUrl: string, caCert: string) {
   const { mutating, validating } = await renderWebhookConfigurations({
     url: admissionUrl,
     ca: caCert,

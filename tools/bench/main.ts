@@ -17,8 +17,13 @@ import {
   type WebhookProcess,
 } from './processes.js';
 import { machine, render, targets, type MemorySample, type Summary } from './report.js';
+import { MOTO_MAX_PROFILES, scalePhase } from './scale-phase.js';
+import { renderScale, type ScaleSummary } from './scale-report.js';
+
+const MAX_SCALE = 10_000;
 
 const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [--cpu-prof DIR]
+       npm run bench -- --scale N [--iam moto|stub] [--quick] [--json FILE]
 
 Starts moto, the webhook (node dist/bin/cli.js serve) and a baseline fastify HTTPS server on
 127.0.0.1, runs bounded load against them and prints a table and, last, one JSON summary line.
@@ -26,6 +31,11 @@ Starts moto, the webhook (node dist/bin/cli.js serve) and a baseline fastify HTT
   --quick          a smoke run of a few seconds (CI); timings are not meaningful
   --json FILE      also write the JSON summary to FILE
   --cpu-prof DIR   run the main webhook process with --cpu-prof, writing the profile to DIR
+  --scale N        instead: N Profiles (at most ${MAX_SCALE}) created through the local API server
+                   with the webhook registered, then a reconciling replica over them until a
+                   steady full pass; prints creations per second with and without the webhook,
+                   IAM calls per new Profile, each pass's time, IAM calls per Profile and RSS
+  --iam moto|stub  the IAM server of --scale: moto up to ${MOTO_MAX_PROFILES} Profiles, else the stub
 `;
 
 const ISSUER = 'https://oidc.eks.us-east-1.amazonaws.com/id/BENCHMARK0000000000000000000000';
@@ -78,12 +88,23 @@ function webhookEnv(certFile: string, keyFile: string, iamEndpoint: string, stsE
   };
 }
 
+/** The table, then the JSON summary as the last stdout line (and in `jsonFile`). */
+async function emit(summary: object, table: string, jsonFile: string | undefined): Promise<void> {
+  const json = JSON.stringify(summary, (_key, value: unknown) =>
+    typeof value === 'number' && !Number.isInteger(value) ? Math.round(value * 1000) / 1000 : value,
+  );
+  if (jsonFile !== undefined) await writeFile(jsonFile, `${json}\n`);
+  process.stdout.write(`${table}\n\n${json}\n`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      scale: { type: 'string' },
+      iam: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -109,6 +130,34 @@ async function main(): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'irsa-bench-'));
     cleanup.add(() => rm(dir, { recursive: true, force: true }));
     const certs = await writeLocalCerts(dir);
+
+    if (values.scale !== undefined) {
+      const profiles = Number(values.scale);
+      if (!Number.isInteger(profiles) || profiles < 1 || profiles > MAX_SCALE) {
+        throw new Error(`--scale must be a whole number from 1 to ${MAX_SCALE}`);
+      }
+      const iam = values.iam ?? (profiles <= MOTO_MAX_PROFILES ? 'moto' : 'stub');
+      if (iam !== 'moto' && iam !== 'stub') throw new Error('--iam must be moto or stub');
+      const scale = await scalePhase({
+        profiles,
+        quick,
+        iam,
+        certFile: certs.certFile,
+        keyFile: certs.keyFile,
+        caCert: certs.caCert,
+        env: (endpoint) => webhookEnv(certs.certFile, certs.keyFile, endpoint, endpoint),
+        progress,
+      });
+      const summary: ScaleSummary = {
+        benchmark: 'profile-irsa-webhook',
+        mode: 'scale',
+        machine: host,
+        scale,
+        seconds: (performance.now() - started) / 1000,
+      };
+      await emit(summary, renderScale(summary), values.json);
+      return;
+    }
 
     progress('starting moto');
     const moto = await startMoto();
@@ -201,13 +250,7 @@ async function main(): Promise<void> {
       targets: targets(partial),
       seconds: (performance.now() - started) / 1000,
     };
-    const json = JSON.stringify(summary, (_key, value: unknown) =>
-      typeof value === 'number' && !Number.isInteger(value)
-        ? Math.round(value * 1000) / 1000
-        : value,
-    );
-    if (values.json !== undefined) await writeFile(values.json, `${json}\n`);
-    process.stdout.write(`${render(summary)}\n\n${json}\n`);
+    await emit(summary, render(summary), values.json);
   } finally {
     await cleanup.run();
   }
