@@ -89,3 +89,31 @@ export async function createHandMadeRole(
     }),
   );
 }
+
+/**
+ * Creates a profile's role as the webhook makes it: the derived trust and ownership tags, and
+ * (unless `inlinePolicy: false`) the derived inline policy; no Profile UID tag yet.
+ */
+export async function createOwnedRole(
+  iam: IAMClient,
+  spec: RoleSpec,
+  options: { boundaryArn?: string; inlinePolicy?: boolean } = {},
+): Promise<void> {
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: spec.roleName,
+      Path: spec.rolePath,
+      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
+      Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
+      PermissionsBoundary: options.boundaryArn,
+    }),
+  );
+  if (options.inlinePolicy === false) return;
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: spec.roleName,
+      PolicyName: spec.s3Policy.name,
+      PolicyDocument: JSON.stringify(spec.s3Policy.document),
+    }),
+  );
+}

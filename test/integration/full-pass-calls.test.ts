@@ -5,12 +5,7 @@
 
 import t from 'tap';
 import { pino } from 'pino';
-import {
-  CreatePolicyCommand,
-  CreateRoleCommand,
-  PutRolePolicyCommand,
-  type IAMClient,
-} from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config/load.js';
 import { policySettings, roleSettings } from '../../src/config/settings.js';
@@ -20,6 +15,7 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import { buildReconciler } from '../../src/reconcile/build.js';
 import { plainProfile, profiles } from '../../tools/dev/cluster.js';
 import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
+import { createOwnedRole } from '../helpers/iam-roles.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { useMoto } from '../helpers/webhook.js';
@@ -81,22 +77,7 @@ async function populate(prefix: string, withBoundary: boolean) {
     await core.createNamespace({
       body: { metadata: { name, annotations: { owner: `${name}@example.com` } } },
     });
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: spec.roleName,
-        Path: spec.rolePath,
-        AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
-        Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
-        ...(withBoundary ? { PermissionsBoundary: boundaryArn } : {}),
-      }),
-    );
-    await iam.send(
-      new PutRolePolicyCommand({
-        RoleName: spec.roleName,
-        PolicyName: spec.s3Policy.name,
-        PolicyDocument: JSON.stringify(spec.s3Policy.document),
-      }),
-    );
+    await createOwnedRole(iam, spec, withBoundary ? { boundaryArn } : {});
   }
 }
 

@@ -8,7 +8,6 @@ import {
   AttachRolePolicyCommand,
   CreateInstanceProfileCommand,
   CreatePolicyCommand,
-  CreateRoleCommand,
   DeleteRoleCommand,
   DeleteRolePolicyCommand,
   GetRoleCommand,
@@ -25,6 +24,7 @@ import {
   startMoto,
 } from '../helpers/moto.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
+import { createOwnedRole } from '../helpers/iam-roles.js';
 import { testRoleSettings } from '../helpers/settings.js';
 
 const moto = await startMoto();
@@ -35,7 +35,7 @@ const settings = testRoleSettings({ accountId: MOTO_ACCOUNT_ID });
 const proxy = await startIamProxy(moto.endpoint);
 t.teardown(() => proxy.close());
 proxy.pageLists();
-const inventory = (pageSize: number) =>
+const inventory = (pageSize: number, deleteConflictDelaysMs: number[] = []) =>
   new RoleInventory({
     iam: new IAMClient({
       region: MOTO_REGION,
@@ -45,26 +45,12 @@ const inventory = (pageSize: number) =>
     rolePath: settings.rolePath,
     logger: pino({ level: 'silent' }),
     pageSize,
-    deleteConflictDelaysMs: [],
+    deleteConflictDelaysMs,
   });
 
 async function makeRole(namespace: string) {
   const spec = deriveRoleSpec(settings, namespace);
-  await admin.send(
-    new CreateRoleCommand({
-      RoleName: spec.roleName,
-      Path: spec.rolePath,
-      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
-      Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
-    }),
-  );
-  await admin.send(
-    new PutRolePolicyCommand({
-      RoleName: spec.roleName,
-      PolicyName: spec.s3Policy.name,
-      PolicyDocument: JSON.stringify(spec.s3Policy.document),
-    }),
-  );
+  await createOwnedRole(admin, spec);
   return spec;
 }
 
@@ -237,19 +223,12 @@ t.test('ListRolePolicies and ListInstanceProfilesForRole are read past page 1', 
 
   // A deletion that lists the inline policies itself deletes every one of them.
   const { Role } = await admin.send(new GetRoleCommand({ RoleName: spec.roleName }));
-  const small = new RoleInventory({
-    iam: new IAMClient({
-      region: MOTO_REGION,
-      endpoint: proxy.endpoint,
-      credentials: FAKE_CREDENTIALS,
-    }),
-    rolePath: settings.rolePath,
-    logger: pino({ level: 'silent' }),
-    pageSize: 1,
-    deleteConflictDelaysMs: [0],
-  });
   await t.rejects(
-    small.deleteRole(spec.roleName, { roleId: Role!.RoleId!, beforeStep: async () => {} }, signal),
+    inventory(1, [0]).deleteRole(
+      spec.roleName,
+      { roleId: Role!.RoleId!, beforeStep: async () => {} },
+      signal,
+    ),
     /DeleteConflict|instance profile|must remove/i,
     'IAM refuses while instance profiles hold the role',
   );

@@ -5,7 +5,7 @@
 
 import t from 'tap';
 import { pino } from 'pino';
-import { CreateRoleCommand, DeleteRoleCommand } from '@aws-sdk/client-iam';
+import { DeleteRoleCommand } from '@aws-sdk/client-iam';
 import { loadConfig } from '../../src/config/load.js';
 import { policySettings, roleSettings } from '../../src/config/settings.js';
 import { createDecisionContext } from '../../src/core/decision-context.js';
@@ -14,6 +14,7 @@ import { buildReconciler } from '../../src/reconcile/build.js';
 import { plainProfile, profiles } from '../../tools/dev/cluster.js';
 import { installProfileCrd, startControlPlane } from '../../tools/dev/controlplane.js';
 import { startIamProxy } from '../helpers/iam-proxy.js';
+import { createOwnedRole } from '../helpers/iam-roles.js';
 import { iamClientFor, MOTO_ACCOUNT_ID, startMoto } from '../helpers/moto.js';
 import { ISSUER, REQUIRED_ENV } from '../helpers/settings.js';
 import { useMoto } from '../helpers/webhook.js';
@@ -48,15 +49,7 @@ const NAMESPACES = ['sweep-0', 'sweep-1', 'sweep-2', 'sweep-3', 'sweep-4'];
 
 /** As an admission makes it: tagged for this cluster, bound to no Profile yet. */
 async function makeRole(namespace: string) {
-  const spec = decisions.specFor(namespace);
-  await admin.send(
-    new CreateRoleCommand({
-      RoleName: spec.roleName,
-      Path: spec.rolePath,
-      AssumeRolePolicyDocument: JSON.stringify(spec.trustPolicy),
-      Tags: Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })),
-    }),
-  );
+  await createOwnedRole(admin, decisions.specFor(namespace), { inlinePolicy: false });
 }
 for (const namespace of NAMESPACES) await makeRole(namespace);
 
