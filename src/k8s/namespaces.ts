@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObservedNamespace } from '../core/namespace.js';
 import type { ApiClientOptions } from './api-client.js';
@@ -35,6 +35,11 @@ export class NamespaceReadError extends Error {
  */
 const NAMESPACE_READ_TIMEOUT_MS = 10_000;
 
+/** What the namespace-owner rule reads of a Namespace, the same from a GET and from a LIST. */
+function observedNamespace(namespace: V1Namespace): ObservedNamespace {
+  return { exists: true, owner: namespace.metadata?.annotations?.['owner'] };
+}
+
 export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<NamespaceReader> {
   // The Kubernetes client is loaded only when Kubernetes is configured (start-up memory).
   const { CoreV1Api } = await import('@kubernetes/client-node');
@@ -44,8 +49,7 @@ export async function createNamespaceReader(kubeConfig: KubeConfig): Promise<Nam
   return {
     async read(name) {
       try {
-        const namespace = await api.readNamespace({ name });
-        return { exists: true, owner: namespace.metadata?.annotations?.['owner'] };
+        return observedNamespace(await api.readNamespace({ name }));
       } catch (error) {
         const status = statusOf(error);
         if (status === 404) return { exists: false };
@@ -83,7 +87,7 @@ export async function createNamespaceLister(
         for (const namespace of page.items) {
           const name = namespace.metadata?.name;
           if (name === undefined) continue;
-          namespaces.set(name, { exists: true, owner: namespace.metadata?.annotations?.['owner'] });
+          namespaces.set(name, observedNamespace(namespace));
         }
         next = page.metadata?._continue || undefined;
       } while (next !== undefined);

@@ -1,10 +1,6 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { runBench } from '../helpers/bench.js';
 
 /*
  * Keeps `npm run bench` from rotting: runs the benchmark's --quick smoke (dist/ must be built, as
@@ -12,29 +8,11 @@ import { fileURLToPath } from 'node:url';
  * the only property checked is a correctness one: 100 concurrent CREATEs of one new namespace
  * make exactly one CreateRole call.
  */
-const BENCH = fileURLToPath(new URL('../../.build/tools/bench/main.js', import.meta.url));
 
 t.setTimeout(240_000);
 
 t.test('npm run bench -- --quick writes a complete summary', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const jsonFile = join(dir, 'summary.json');
-
-  const child = spawn(process.execPath, [BENCH, '--quick', '--json', jsonFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr
-    .setEncoding('utf8')
-    .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-8000)));
-  // If this test is cut short, the benchmark goes too (it stops everything it started on SIGTERM).
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const { code, stdout, stderr, jsonFile } = await runBench(t, ['--quick']);
   t.equal(code, 0, `benchmark exits 0\n${stderr}`);
 
   const summary = JSON.parse(await readFile(jsonFile, 'utf8'));

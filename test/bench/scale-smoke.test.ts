@@ -1,10 +1,6 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { runBench } from '../helpers/bench.js';
 
 /*
  * Keeps `npm run bench -- --scale N` from rotting: 50 Profiles through the local API server with
@@ -14,32 +10,16 @@ import { fileURLToPath } from 'node:url';
  * it, and each full pass read at most 2.1 IAM calls per Profile. It lasts about a minute and a
  * half: the reconciler's least interval between passes is one minute.
  */
-const BENCH = fileURLToPath(new URL('../../.build/tools/bench/main.js', import.meta.url));
 const PROFILES = 50;
 
 t.setTimeout(280_000);
 
 t.test('npm run bench -- --scale 50 --quick', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scale-smoke-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const jsonFile = join(dir, 'summary.json');
-
-  const child = spawn(
-    process.execPath,
-    [BENCH, '--scale', String(PROFILES), '--quick', '--json', jsonFile],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr
-    .setEncoding('utf8')
-    .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-8000)));
-  // If this test is cut short, the benchmark goes too (it stops everything it started on SIGTERM).
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const { code, stdout, stderr, jsonFile } = await runBench(t, [
+    '--scale',
+    String(PROFILES),
+    '--quick',
+  ]);
   t.equal(code, 0, `benchmark exits 0\n${stderr}`);
 
   const summary = JSON.parse(await readFile(jsonFile, 'utf8'));
