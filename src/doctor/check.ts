@@ -4,9 +4,13 @@ export type CheckResult =
 
 export type CheckStatus = CheckResult['status'];
 
-/** The sections, in the order they are printed. */
-export const SECTIONS = ['configuration', 'aws', 'kubernetes', 'end to end'] as const;
-type Section = (typeof SECTIONS)[number];
+/** The sections, in the order they are printed, by the prefix of their checks' ids. */
+export const SECTIONS = {
+  config: 'configuration',
+  aws: 'aws',
+  k8s: 'kubernetes',
+  e2e: 'end to end',
+} as const;
 
 /**
  * What a check cannot judge without (the API server answers, the AWS credentials work). When it
@@ -21,13 +25,12 @@ export interface Need<Facts> {
 }
 
 /**
- * One check: a stable id (scripts match on it), its section, what it needs, and how to judge the
- * facts of one round. `run` gathers what it needs through `facts` and judges it with a pure
- * function; it may throw, which the runner reports as a failure of that check.
+ * One check: a stable id (scripts match on it; its prefix names the section), what it needs, and
+ * how to judge the facts of one round. `run` gathers what it needs through `facts` and judges it
+ * with a pure function; it may throw, which the runner reports as a failure of that check.
  */
 export interface Check<Facts> {
-  id: string;
-  section: Section;
+  id: `${keyof typeof SECTIONS}.${string}`;
   /** Tried in order: the first that does not hold is the reason given. */
   needs?: readonly Need<Facts>[];
   run(facts: Facts): Promise<CheckResult>;

@@ -19,13 +19,14 @@ import {
   judgeLease,
   judgeProfileCrd,
   judgeServiceEndpoints,
-  judgeWebhookConfiguration,
 } from './judge-kubernetes.js';
+import { judgeWebhookConfiguration } from './judge-webhooks.js';
 import { caBundlePem, judgeServingCertificate, tlsTargets } from './judge-tls.js';
 import { expectedFor } from './registration.js';
 
 type DoctorCheck = Check<DoctorFacts>;
 type DoctorNeed = Need<DoctorFacts>;
+type Registered = Awaited<ReturnType<DoctorFacts['registered']>>[number];
 
 /** A fact a need has established: asked again in the same round, it gives the same answer. */
 function known<T>(outcome: Outcome<T>): T {
@@ -86,161 +87,92 @@ const READY_ENDPOINTS: DoctorNeed = {
   holds: async (f) => (await f.readyEndpoints())?.length !== 0,
 };
 
-const webhookCheck = (kind: WebhookKind, id: string): DoctorCheck => ({
-  id,
-  section: 'kubernetes',
-  needs: [API],
-  run: async (f) =>
+/** A check: its id, what it needs, and how it gathers and judges. */
+function check(id: DoctorCheck['id'], needs: DoctorNeed[], run: DoctorCheck['run']): DoctorCheck {
+  return { id, needs, run };
+}
+
+const webhookCheck = (kind: WebhookKind, id: DoctorCheck['id']) =>
+  check(id, [API], async (f) =>
     judgeWebhookConfiguration(
       f.config,
       expectedFor(kind, known(await f.serverVersion())),
       await f.webhookConfiguration(kind),
     ),
-});
+  );
 
 export const CHECKS: readonly DoctorCheck[] = [
-  { id: 'config.valid', section: 'configuration', run: async (f) => judgeValid(f.config) },
-  {
-    id: 'config.account',
-    section: 'configuration',
-    run: async (f) => judgeAccount(f.config.accountId, f.sources.accountId, await f.identity()),
-  },
-  {
-    id: 'config.issuer',
-    section: 'configuration',
-    run: async (f) => judgeIssuer(f.config, f.sources.oidcIssuer, await f.apiIssuer()),
-  },
+  check('config.valid', [], async (f) => judgeValid(f.config)),
+  check('config.account', [], async (f) =>
+    judgeAccount(f.config.accountId, f.sources.accountId, await f.identity()),
+  ),
+  check('config.issuer', [], async (f) =>
+    judgeIssuer(f.config, f.sources.oidcIssuer, await f.apiIssuer()),
+  ),
 
-  { id: 'aws.credentials', section: 'aws', run: async (f) => judgeCredentials(await f.identity()) },
-  {
-    id: 'aws.account',
-    section: 'aws',
-    needs: [CREDENTIALS],
-    run: async (f) => {
-      const identity = known(await f.identity());
-      // A configured account is judged by the credentials; a discovered one by the provider.
-      const settings = f.config.accountId === undefined ? await f.settings() : undefined;
-      if (!settings) return judgeAccountMatch(f.config.accountId, identity);
-      const providerArn = oidcProviderArn(settings);
-      const provider = await f.oidcProvider(providerArn);
-      return judgeAccountMatch(undefined, identity, { providerArn, provider });
-    },
-  },
-  {
-    id: 'aws.oidc-provider',
-    section: 'aws',
-    needs: [CREDENTIALS, SETTINGS],
-    run: async (f) => {
-      const settings = await settingsOf(f);
-      const arn = oidcProviderArn(settings);
-      return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
-    },
-  },
-  {
-    id: 'aws.permissions',
-    section: 'aws',
-    needs: [CREDENTIALS, SETTINGS, ACCOUNT],
-    run: async (f) => {
-      const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
-      if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
-      const calls = webhookIamCalls(
-        { ...(await settingsOf(f)), mode: f.config.mode },
-        { webhookRoleArn: principal.arn },
-      );
-      const actions = [...new Set(calls.map((c) => c.action))];
-      return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
-    },
-  },
-  {
-    id: 'aws.permissions-boundary',
-    section: 'aws',
-    needs: [BOUNDARY_READABLE],
-    run: async (f) => {
-      const boundary = boundaryOf(f.config);
-      return judgeBoundary(f.config, boundary ? await f.policyExists(boundary) : undefined);
-    },
-  },
+  check('aws.credentials', [], async (f) => judgeCredentials(await f.identity())),
+  check('aws.account', [CREDENTIALS], async (f) => {
+    const identity = known(await f.identity());
+    // A configured account is judged by the credentials; a discovered one by the provider.
+    const settings = f.config.accountId === undefined ? await f.settings() : undefined;
+    if (!settings) return judgeAccountMatch(f.config.accountId, identity);
+    const providerArn = oidcProviderArn(settings);
+    const provider = await f.oidcProvider(providerArn);
+    return judgeAccountMatch(undefined, identity, { providerArn, provider });
+  }),
+  check('aws.oidc-provider', [CREDENTIALS, SETTINGS], async (f) => {
+    const settings = await settingsOf(f);
+    const arn = oidcProviderArn(settings);
+    return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
+  }),
+  check('aws.permissions', [CREDENTIALS, SETTINGS, ACCOUNT], async (f) => {
+    const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
+    if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
+    const calls = webhookIamCalls(
+      { ...(await settingsOf(f)), mode: f.config.mode },
+      { webhookRoleArn: principal.arn },
+    );
+    const actions = [...new Set(calls.map((c) => c.action))];
+    return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
+  }),
+  check('aws.permissions-boundary', [BOUNDARY_READABLE], async (f) => {
+    const boundary = boundaryOf(f.config);
+    return judgeBoundary(f.config, boundary ? await f.policyExists(boundary) : undefined);
+  }),
 
-  {
-    id: 'k8s.api',
-    section: 'kubernetes',
-    run: async (f) => judgeApiServer(f.apiServer, await f.serverVersion()),
-  },
-  {
-    id: 'k8s.crd',
-    section: 'kubernetes',
-    needs: [API],
-    run: async (f) => judgeProfileCrd(await f.profileApi()),
-  },
+  check('k8s.api', [], async (f) => judgeApiServer(f.apiServer, await f.serverVersion())),
+  check('k8s.crd', [API], async (f) => judgeProfileCrd(await f.profileApi())),
   webhookCheck('MutatingWebhookConfiguration', 'k8s.mutating-webhook'),
   webhookCheck('ValidatingWebhookConfiguration', 'k8s.validating-webhook'),
-  {
-    id: 'k8s.service-endpoints',
-    section: 'kubernetes',
-    needs: [API],
-    run: async (f) => {
-      const endpoint = await f.endpoint();
-      if ('problem' in endpoint || endpoint.mode === 'url')
-        return judgeServiceEndpoints(endpoint, undefined, undefined);
-      const service = await f.service(endpoint.namespace, endpoint.name);
-      const slices =
-        service.ok && service.value
-          ? await f.endpointSlices(endpoint.namespace, endpoint.name)
-          : undefined;
-      return judgeServiceEndpoints(endpoint, service, slices);
-    },
-  },
-  {
-    id: 'k8s.serving-certificate',
-    section: 'kubernetes',
-    needs: [API],
-    run: async (f) => {
-      const ready = await f.readyEndpoints();
-      const checked = await Promise.all(
-        (await f.registered()).map(async ({ configuration, webhook }) => {
-          const targets = tlsTargets(webhook, ready);
-          const ca = caBundlePem(webhook.clientConfig.caBundle);
-          const probes =
-            'problem' in targets
-              ? targets
-              : await Promise.all(
-                  targets.map(async (target) => ({ target, result: await f.tls(target, ca) })),
-                );
-          return { configuration, webhook, probes };
-        }),
-      );
-      return judgeServingCertificate(checked, f.inCluster, f.now());
-    },
-  },
-  {
-    id: 'k8s.leader-lease',
-    section: 'kubernetes',
-    needs: [API],
-    run: async (f) => {
-      const lease =
-        f.config.reconcile && f.config.podNamespace
-          ? await f.lease(f.config.podNamespace, f.config.leaderElectionLease)
-          : undefined;
-      return judgeLease(f.config, lease, f.now());
-    },
-  },
+  check('k8s.service-endpoints', [API], async (f) => {
+    const { endpoint, service, slices } = await f.serviceEndpoints();
+    return judgeServiceEndpoints(endpoint, service, slices);
+  }),
+  check('k8s.serving-certificate', [API], async (f) => {
+    const ready = await f.readyEndpoints();
+    const probe = async ({ configuration, webhook }: Registered) => {
+      const targets = tlsTargets(webhook, ready);
+      if ('problem' in targets) return { configuration, webhook, probes: targets };
+      const ca = caBundlePem(webhook.clientConfig.caBundle);
+      const probes = targets.map(async (target) => ({ target, result: await f.tls(target, ca) }));
+      return { configuration, webhook, probes: await Promise.all(probes) };
+    };
+    const checked = await Promise.all((await f.registered()).map(probe));
+    return judgeServingCertificate(checked, f.inCluster, f.now());
+  }),
+  check('k8s.leader-lease', [API], async (f) => {
+    const { reconcile, podNamespace, leaderElectionLease } = f.config;
+    const lease =
+      reconcile && podNamespace ? await f.lease(podNamespace, leaderElectionLease) : undefined;
+    return judgeLease(f.config, lease, f.now());
+  }),
 
-  {
-    id: 'e2e.dry-run-create',
-    section: 'end to end',
-    needs: [API, CRD, SETTINGS, READY_ENDPOINTS],
-    run: async (f) => {
-      const spec = deriveRoleSpec(await settingsOf(f), CHECK_PROFILE_NAME);
-      const before = await f.roleExists(spec.roleName);
-      const response = await f.dryRunCreate(checkProfile());
-      const after = response.ok ? await f.roleExists(spec.roleName) : undefined;
-      return judgeDryRun(f.config, {
-        expectedArn: spec.roleArn,
-        roleName: spec.roleName,
-        before,
-        response,
-        after,
-      });
-    },
-  },
+  check('e2e.dry-run-create', [API, CRD, SETTINGS, READY_ENDPOINTS], async (f) => {
+    const spec = deriveRoleSpec(await settingsOf(f), CHECK_PROFILE_NAME);
+    const before = await f.roleExists(spec.roleName);
+    const response = await f.dryRunCreate(checkProfile());
+    const after = response.ok ? await f.roleExists(spec.roleName) : undefined;
+    const { roleArn: expectedArn, roleName } = spec;
+    return judgeDryRun(f.config, { expectedArn, roleName, before, response, after });
+  }),
 ];

@@ -1,9 +1,9 @@
-import type { V1MatchCondition, V1ValidatingWebhook } from '@kubernetes/client-node';
+import type { V1ObjectMeta, V1ValidatingWebhook } from '@kubernetes/client-node';
 
 /**
  * What doctor observed, as plain data: the gatherers (gather-*.ts) produce these, the judges
  * (judge-*.ts) turn them into results without any I/O, so every judgement is testable with a
- * literal.
+ * literal. Kubernetes objects stay in client-node's own types.
  */
 
 /** An error as observed: the SDK's or API server's name/reason, message, HTTP status, code. */
@@ -16,6 +16,25 @@ export interface ErrorFact {
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorFact };
 
+/**
+ * A reader for one source of facts: a read's value, `missing` when the source says there is no
+ * such object (absent is a fact, not a failure), or the error as `describe` sees it.
+ */
+export function reader(
+  describe: (error: unknown) => ErrorFact,
+  isMissing: (e: ErrorFact) => boolean,
+) {
+  return async <T>(read: () => Promise<T>, missing?: T): Promise<Outcome<T>> => {
+    try {
+      return { ok: true, value: await read() };
+    } catch (error) {
+      const fact = describe(error);
+      if (missing !== undefined && isMissing(fact)) return { ok: true, value: missing };
+      return { ok: false, error: fact };
+    }
+  };
+}
+
 /** Where a setting came from, for messages ("from environment AWS_ACCOUNT_ID"). */
 export type SettingSource =
   { kind: 'flag'; name: string } | { kind: 'environment'; name: string } | { kind: 'discovery' };
@@ -27,7 +46,6 @@ export interface CallerIdentity {
 
 export interface OidcProviderFact {
   arn: string;
-  url: string;
   clientIds: string[];
 }
 
@@ -39,52 +57,19 @@ export interface SimulationDecision {
   purpose?: string | undefined;
 }
 
-/**
- * One webhook of a Mutating/ValidatingWebhookConfiguration as stored (the validating shape is
- * what both share), with the rules doctor compares made complete. Selectors stay as stored: the
- * API server defaults an absent one to `{}` (everything).
- */
-export type RegisteredWebhook = Omit<V1ValidatingWebhook, 'rules' | 'matchConditions'> & {
-  rules: WebhookRule[];
-  matchConditions: V1MatchCondition[];
-};
-
-export interface WebhookRule {
-  apiGroups: string[];
-  apiVersions: string[];
-  resources: string[];
-  operations: string[];
-  scope?: string | undefined;
-}
-
 export type WebhookKind = 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration';
 
-export interface WebhookConfigurationFact {
+/** Either configuration as stored: the validating webhook's shape is what both share. */
+export interface WebhookConfiguration {
   kind: WebhookKind;
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  webhooks: RegisteredWebhook[];
+  metadata?: V1ObjectMeta | undefined;
+  webhooks?: V1ValidatingWebhook[] | undefined;
 }
 
-export interface ServiceFact {
-  namespace: string;
-  name: string;
-  ports: { name?: string | undefined; port: number }[];
-  selector: Record<string, string>;
-}
-
-export interface EndpointSliceFact {
-  name: string;
-  ports: { name?: string | undefined; port?: number | undefined }[];
-  endpoints: { address: string; ready: boolean; pod?: string | undefined }[];
-}
-
-export interface LeaseFact {
-  holderIdentity?: string | undefined;
-  renewTime?: Date | undefined;
-  leaseDurationSeconds?: number | undefined;
-}
+/** Where both configurations send requests: a Service, or URLs (the chart's `webhook.url`). */
+export type WebhookEndpoint =
+  | { mode: 'service'; namespace: string; name: string; port: number }
+  | { mode: 'url'; urls: string[] };
 
 /** Which versions of the API group the API server serves, and whether v1 has `profiles`. */
 export interface ProfileApiFact {
@@ -100,17 +85,10 @@ export interface TlsTarget {
   serverName: string;
 }
 
-interface PeerCertificateFact {
-  subject: string;
-  issuer: string;
-  subjectAltName: string;
-  validTo: Date;
-}
-
 export interface TlsFact {
   /** The chain did not verify against the caBundle (OpenSSL's reason), else undefined. */
   chainError?: string | undefined;
   /** The certificate is not for `serverName`, else undefined. */
   hostnameError?: string | undefined;
-  peer: PeerCertificateFact;
+  peer: { subject: string; issuer: string; subjectAltName: string; validTo: Date };
 }

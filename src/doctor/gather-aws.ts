@@ -8,12 +8,13 @@ import {
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { WebhookIamCall } from '../core/iam-policy.js';
-import type {
-  CallerIdentity,
-  ErrorFact,
-  OidcProviderFact,
-  Outcome,
-  SimulationDecision,
+import { errorName } from '../iam/errors.js';
+import {
+  reader,
+  type CallerIdentity,
+  type ErrorFact,
+  type OidcProviderFact,
+  type SimulationDecision,
 } from './facts.js';
 
 const CALL_TIMEOUT_MS = 10_000;
@@ -21,41 +22,24 @@ const NOT_FOUND = /^NoSuchEntity(Exception)?$/;
 
 function awsError(error: unknown): ErrorFact {
   const e = (error ?? {}) as {
-    name?: unknown;
     message?: unknown;
     code?: unknown;
     $metadata?: { httpStatusCode?: unknown };
   };
-  const status = e.$metadata?.httpStatusCode;
+  const code = e.$metadata?.httpStatusCode;
+  const status = typeof code === 'number' ? code : undefined;
+  const message = typeof e.message === 'string' && e.message ? e.message : String(error);
   // An answer that is no AWS error document (an HTML error page) says nothing but its status.
-  if (typeof e.message === 'string' && /Deserialization error|XML parse error/.test(e.message)) {
-    return {
-      name: typeof status === 'number' ? `HTTP ${status}` : 'Error',
-      message: 'the endpoint answered with no AWS error document',
-      status: typeof status === 'number' ? status : undefined,
-    };
+  if (/Deserialization error|XML parse error/.test(message)) {
+    const name = status ? `HTTP ${status}` : 'Error';
+    return { name, message: 'the endpoint answered with no AWS error document', status };
   }
-  return {
-    name: typeof e.name === 'string' && e.name ? e.name : 'Error',
-    message: typeof e.message === 'string' && e.message ? e.message.split('\n')[0]! : String(error),
-    status: typeof status === 'number' ? status : undefined,
-    code: typeof e.code === 'string' ? e.code : undefined,
-  };
+  const transport = typeof e.code === 'string' ? e.code : undefined;
+  return { name: errorName(error), message: message.split('\n')[0]!, status, code: transport };
 }
 
 const signal = () => ({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
-
-/** `notFound`: the answer when IAM says NoSuchEntity (absent is a fact, not a failure). */
-async function attempt<T>(read: () => Promise<T>, notFound?: T): Promise<Outcome<T>> {
-  try {
-    return { ok: true, value: await read() };
-  } catch (error) {
-    const fact = awsError(error);
-    return notFound !== undefined && NOT_FOUND.test(fact.name)
-      ? { ok: true, value: notFound }
-      : { ok: false, error: fact };
-  }
-}
+const attempt = reader(awsError, (error) => NOT_FOUND.test(error.name));
 
 /** Reads doctor makes in AWS, with the SDK's own credential and endpoint chain, as `serve` does. */
 export function createAwsGatherers(region: string) {
@@ -79,7 +63,7 @@ export function createAwsGatherers(region: string) {
           new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }),
           signal(),
         );
-        return { arn, url: answer.Url ?? '', clientIds: answer.ClientIDList ?? [] };
+        return { arn, clientIds: answer.ClientIDList ?? [] };
       }, null),
     /** One call at a time; the first error ends it: the simulator is unavailable for all. */
     simulate: (principalArn: string, calls: WebhookIamCall[]) =>

@@ -5,8 +5,8 @@ import type { SettingSource, WebhookKind } from './facts.js';
 import type { AwsGatherers } from './gather-aws.js';
 import type { KubernetesGatherers } from './gather-kubernetes.js';
 import { probeTls } from './gather-tls.js';
-import { resolvedAccount, resolvedIssuer } from './judge-configuration.js';
-import { ourWebhook, readyEndpoints, webhookEndpoint } from './judge-kubernetes.js';
+import { readyEndpoints } from './judge-kubernetes.js';
+import { ourWebhook, webhookEndpoint } from './judge-webhooks.js';
 import { EXPECTED_WEBHOOKS } from './registration.js';
 
 export interface FactSources {
@@ -46,8 +46,6 @@ export function gatherFacts(from: FactSources) {
   const webhookConfiguration = memo((kind: WebhookKind) =>
     kubernetes.webhookConfiguration(kind, config.webhookName),
   );
-  const service = memo(kubernetes.service);
-  const endpointSlices = memo(kubernetes.endpointSlices);
 
   /** Our webhook in each configuration that is registered and has it, mutating first. */
   const registered = memo(async () => {
@@ -61,12 +59,19 @@ export function gatherFacts(from: FactSources) {
     );
     return found.flat();
   });
-  const endpoint = memo(async () =>
-    webhookEndpoint(
+  /** Where the webhooks send requests and, for a Service, the Service and its EndpointSlices. */
+  const serviceEndpoints = memo(async () => {
+    const endpoint = webhookEndpoint(
       config,
       (await registered()).map((r) => r.webhook),
-    ),
-  );
+    );
+    if ('problem' in endpoint || endpoint.mode === 'url') return { endpoint };
+    const { namespace, name } = endpoint;
+    const service = await kubernetes.service(namespace, name);
+    const slices =
+      service.ok && service.value ? await kubernetes.endpointSlices(namespace, name) : undefined;
+    return { endpoint, service, slices };
+  });
 
   return {
     config,
@@ -85,8 +90,9 @@ export function gatherFacts(from: FactSources) {
     apiIssuer,
     /** The account and issuer resolved as `serve` resolves them; undefined while either is unknown. */
     settings: memo(async () => {
-      const account = resolvedAccount(config.accountId, await identity());
-      const issuer = resolvedIssuer(config.oidcIssuer, await apiIssuer());
+      const [caller, discovered] = [await identity(), await apiIssuer()];
+      const account = config.accountId ?? (caller.ok ? caller.value.account : undefined);
+      const issuer = config.oidcIssuer ?? (discovered.ok ? discovered.value : undefined);
       return account && issuer ? roleSettings(config, account, issuer) : undefined;
     }),
     oidcProvider: memo(aws.oidcProvider),
@@ -99,23 +105,18 @@ export function gatherFacts(from: FactSources) {
     profileApi: memo(kubernetes.profileApi),
     webhookConfiguration,
     registered,
-    endpoint,
-    service,
-    endpointSlices,
+    serviceEndpoints,
     /**
      * The ready endpoints of the webhook's Service: a list (empty: none ready, or no Service), or
      * undefined when it has no Service or they cannot be read (then doctor connects to its DNS name).
      */
     readyEndpoints: memo(async () => {
-      const at = await endpoint();
-      if ('problem' in at || at.mode === 'url') return undefined;
-      const found = await service(at.namespace, at.name);
-      if (!found.ok) return undefined;
-      if (found.value === null) return [];
-      const slices = await endpointSlices(at.namespace, at.name);
-      if (!slices.ok) return undefined;
-      const ready = readyEndpoints(found.value, slices.value, at.port);
-      return 'problem' in ready ? [] : ready.ready;
+      const { endpoint, service, slices } = await serviceEndpoints();
+      if ('problem' in endpoint || endpoint.mode === 'url' || !service?.ok) return undefined;
+      if (service.value === null) return [];
+      if (!slices?.ok) return undefined;
+      const found = readyEndpoints(service.value, slices.value, endpoint.port);
+      return 'problem' in found ? [] : found.ready;
     }),
     lease: memo(kubernetes.lease),
     dryRunCreate: kubernetes.dryRunCreate,

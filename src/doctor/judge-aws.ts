@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { isAccessDenied, isCredentialsError } from '../iam/errors.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 import type {
   CallerIdentity,
@@ -10,9 +11,14 @@ import type {
 
 const STS_AUDIENCE = 'sts.amazonaws.com';
 
-const ACCESS_DENIED = /^(AccessDenied|AccessDeniedException|UnauthorizedOperation)$/;
-const REJECTED =
-  /^(InvalidClientTokenId|SignatureDoesNotMatch|ExpiredToken|ExpiredTokenException|InvalidAccessKeyId|UnrecognizedClientException|IncompleteSignature)$/;
+const IAM_UNREACHABLE =
+  'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait';
+
+/** An IAM read that failed: the action to allow when it was denied, else the way to IAM. */
+function iamReadFailed(error: ErrorFact, what: string, allow: string): CheckResult {
+  if (isAccessDenied(error)) return fail(`not allowed to read ${what} (${error.message})`, allow);
+  return fail(`could not read ${what} (${error.name}: ${error.message})`, IAM_UNREACHABLE);
+}
 
 export function judgeCredentials(identity: Outcome<CallerIdentity>): CheckResult {
   if (identity.ok) {
@@ -40,7 +46,7 @@ export function judgeCredentials(identity: Outcome<CallerIdentity>): CheckResult
         'with sub system:serviceaccount:<namespace>:<service account> and aud sts.amazonaws.com (docs/iam-policy.md, step 1)',
     );
   }
-  if (REJECTED.test(error.name)) {
+  if (isCredentialsError(error)) {
     return fail(
       what,
       'AWS rejected these credentials (unknown, expired or mistyped key): renew them, or check which ones the SDK picks ' +
@@ -112,16 +118,8 @@ export function judgeOidcProvider(
     `eksctl utils associate-iam-oidc-provider --cluster ${config.clusterName} --region ${config.region} --approve\n` +
     `(or: aws iam create-open-id-connect-provider --url ${withScheme(issuer)} --client-id-list ${STS_AUDIENCE})`;
   if (!provider.ok) {
-    if (ACCESS_DENIED.test(provider.error.name)) {
-      return fail(
-        `not allowed to read the IAM OIDC provider ${arn} (${provider.error.message})`,
-        `allow iam:GetOpenIDConnectProvider on ${arn} in the webhook's IAM policy (docs/iam-policy.json)`,
-      );
-    }
-    return fail(
-      `could not read the IAM OIDC provider ${arn} (${provider.error.name}: ${provider.error.message})`,
-      'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait',
-    );
+    const allow = `allow iam:GetOpenIDConnectProvider on ${arn} in the webhook's IAM policy (docs/iam-policy.json)`;
+    return iamReadFailed(provider.error, `the IAM OIDC provider ${arn}`, allow);
   }
   if (provider.value === null) {
     return fail(
@@ -178,7 +176,7 @@ export function judgePermissions(
   if (simulation === undefined || !simulation.ok) {
     const error: ErrorFact | undefined = simulation?.ok === false ? simulation.error : undefined;
     const reason = error ? `${error.name}: ${error.message}` : 'no answer';
-    if (error && ACCESS_DENIED.test(error.name)) {
+    if (error && isAccessDenied(error)) {
       return warn(
         `cannot simulate the webhook's IAM calls: iam:SimulatePrincipalPolicy on ${principal.arn} is not allowed (${error.message})`,
         `allow iam:SimulatePrincipalPolicy on ${principal.arn} to let doctor check; meanwhile ${SIMULATE_HINT(principal.arn, actions)}`,
@@ -230,17 +228,9 @@ export function judgeBoundary(
     return fail(risk, `${fix}; or waive it explicitly with --allow-no-boundary`);
   }
   if (!exists?.ok) {
+    const allow = `allow iam:GetPolicy on ${boundary} in the webhook's IAM policy (\`profile-irsa-webhook iam-policy\`)`;
     const error = exists?.error ?? { name: 'Error', message: 'not read' };
-    if (ACCESS_DENIED.test(error.name)) {
-      return fail(
-        `not allowed to read the permissions boundary ${boundary} (${error.message})`,
-        `allow iam:GetPolicy on ${boundary} in the webhook's IAM policy (\`profile-irsa-webhook iam-policy\`)`,
-      );
-    }
-    return fail(
-      `could not read the permissions boundary ${boundary} (${error.name}: ${error.message})`,
-      'check that IAM can be reached from here (AWS_ENDPOINT_URL_IAM, proxies) and retry with --wait',
-    );
+    return iamReadFailed(error, `the permissions boundary ${boundary}`, allow);
   }
   if (!exists.value) {
     return fail(

@@ -30,22 +30,6 @@ export function judgeAccount(
   );
 }
 
-/** The account the webhook uses: the configured one, else its credentials' own. */
-export function resolvedAccount(
-  configured: string | undefined,
-  identity: Outcome<CallerIdentity>,
-): string | undefined {
-  return configured ?? (identity.ok ? identity.value.account : undefined);
-}
-
-/** The issuer the webhook uses: the configured one, else the API server's. */
-export function resolvedIssuer(
-  configured: string | undefined,
-  apiIssuer: Outcome<string>,
-): string | undefined {
-  return configured ?? (apiIssuer.ok ? apiIssuer.value : undefined);
-}
-
 const EKS_ISSUER_HINT = (config: Config) =>
   `aws eks describe-cluster --name ${config.clusterName} --region ${config.region} --query cluster.identity.oidc.issuer --output text`;
 

@@ -1,13 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { fail, ok, warn, type CheckResult } from './check.js';
-import type {
-  Outcome,
-  RegisteredWebhook,
-  TlsFact,
-  TlsTarget,
-  WebhookConfigurationFact,
-} from './facts.js';
+import type { V1ValidatingWebhook } from '@kubernetes/client-node';
+import type { Outcome, TlsFact, TlsTarget, WebhookConfiguration } from './facts.js';
 import { serviceHostname } from './registration.js';
 
 /** Renewal is due: cert-manager renews at a third of the lifetime left, this is well after. */
@@ -22,7 +17,7 @@ const UNREACHABLE_FROM_OUTSIDE =
  * endpoints cannot be listed, the Service's own DNS name (resolvable inside the cluster).
  */
 export function tlsTargets(
-  webhook: RegisteredWebhook,
+  webhook: V1ValidatingWebhook,
   readyEndpoints: { address: string; port: number }[] | undefined,
 ): TlsTarget[] | { problem: string } {
   const { url, service } = webhook.clientConfig;
@@ -63,8 +58,8 @@ export function caBundlePem(caBundle: string | undefined): string | undefined {
 }
 
 export interface ServingProbe {
-  configuration: WebhookConfigurationFact;
-  webhook: RegisteredWebhook;
+  configuration: WebhookConfiguration;
+  webhook: V1ValidatingWebhook;
   /** Targets with what connecting to each showed; or why none could be derived. */
   probes: { target: TlsTarget; result: Outcome<TlsFact> }[] | { problem: string };
 }
@@ -76,94 +71,50 @@ const cn = (dn: string) =>
     .find((l) => l.startsWith('CN='))
     ?.trim() ?? dn.replace(/\n/g, ', ');
 
+const FIX_WEBHOOKS = 'fix k8s.mutating-webhook and k8s.validating-webhook first';
+
 export function judgeServingCertificate(
   checked: ServingProbe[],
   inCluster: boolean,
   now: number,
 ): CheckResult {
   if (checked.length === 0) {
-    return fail(
-      'not checked: neither webhook configuration is registered',
-      'fix k8s.mutating-webhook and k8s.validating-webhook first',
-    );
+    return fail('not checked: neither webhook configuration is registered', FIX_WEBHOOKS);
   }
-  const failures: CheckResult[] = [];
-  const warnings: CheckResult[] = [];
+  const problems: CheckResult[] = [];
   const verified = new Map<string, { target: TlsTarget; peer: TlsFact['peer'] }>();
   for (const { configuration, webhook, probes } of checked) {
-    const label = `${configuration.kind} ${configuration.name}`;
+    const label = `${configuration.kind} ${configuration.metadata?.name}`;
     const cas = caBundleCertificates(webhook.clientConfig.caBundle);
     if ('problem' in cas) {
-      failures.push(fail(`${label}: ${cas.problem}`, caHint(configuration)));
+      problems.push(fail(`${label}: ${cas.problem}`, caHint(configuration)));
       continue;
     }
     if ('problem' in probes) {
-      failures.push(
-        fail(
-          `${label}: ${probes.problem}`,
-          'fix k8s.mutating-webhook and k8s.validating-webhook first',
-        ),
-      );
+      problems.push(fail(`${label}: ${probes.problem}`, FIX_WEBHOOKS));
       continue;
     }
     if (probes.length === 0) {
-      failures.push(
+      problems.push(
         fail(
           `not checked for ${label}: its Service has no ready endpoint to connect to`,
           'fix k8s.service-endpoints first',
         ),
       );
-      continue;
     }
     const trust = cas.length
       ? `its caBundle (${cas.map((c) => cn(c.subject)).join(', ')})`
       : 'the system CAs (its caBundle is empty)';
+    // Pod IPs are out of reach from outside the cluster: that is no fault of the webhook.
+    const outside = !inCluster && webhook.clientConfig.service !== undefined;
     for (const { target, result } of probes) {
-      if (!result.ok) {
-        const code = result.error.code ?? result.error.name;
-        const viaService = webhook.clientConfig.service !== undefined;
-        if (!inCluster && viaService && UNREACHABLE_FROM_OUTSIDE.test(code)) {
-          warnings.push(
-            warn(
-              `cannot reach the webhook pod ${where(target)} from outside the cluster (${code}): certificate not checked`,
-              'run doctor inside the cluster, where pod IPs are reachable: kubectl exec or kubectl run (chart README, "Check the install")',
-            ),
-          );
-        } else {
-          failures.push(
-            fail(
-              `cannot connect to the webhook at ${where(target)} (${result.error.message})`,
-              "nothing answers there: see k8s.service-endpoints and the webhook's logs (kubectl logs deploy/<name>)",
-            ),
-          );
-        }
-        continue;
-      }
-      const { chainError, hostnameError, peer } = result.value;
-      if (chainError) {
-        failures.push(
-          fail(
-            `the certificate served at ${where(target)} (issued by ${cn(peer.issuer)}) does not verify against ` +
-              `${trust} of ${label} (${chainError}): the API server refuses to call the webhook`,
-            caHint(configuration),
-          ),
-        );
-        continue;
-      }
-      if (hostnameError) {
-        failures.push(
-          fail(
-            `the certificate served at ${where(target)} is for ${peer.subjectAltName || cn(peer.subject)}, not ${target.serverName}`,
-            `issue the serving certificate for ${target.serverName} (the chart's certificates name the Service as NAME, NAME.NS, NAME.NS.svc and NAME.NS.svc.cluster.local)`,
-          ),
-        );
-        continue;
-      }
-      verified.set(where(target), { target, peer });
+      const problem = probeProblem(target, result, { label, trust, configuration, outside });
+      if (problem) problems.push(problem);
+      else if (result.ok) verified.set(where(target), { target, peer: result.value.peer });
     }
   }
-  if (failures.length > 0) return combine(failures);
-  if (warnings.length > 0) return combine(warnings);
+  const failures = problems.filter((p) => p.status === 'fail');
+  if (problems.length > 0) return combine(failures.length > 0 ? failures : problems);
   const seen = [...verified.values()];
   const first = seen[0]!;
   const validTo = new Date(Math.min(...seen.map((v) => v.peer.validTo.getTime())));
@@ -181,8 +132,44 @@ export function judgeServingCertificate(
   return ok(summary);
 }
 
-function caHint(configuration: WebhookConfigurationFact): string {
-  const injector = configuration.annotations['cert-manager.io/inject-ca-from'];
+/** What connecting to one target showed, when it is a problem; undefined when all is well. */
+function probeProblem(
+  target: TlsTarget,
+  result: Outcome<TlsFact>,
+  about: { label: string; trust: string; configuration: WebhookConfiguration; outside: boolean },
+): CheckResult | undefined {
+  if (!result.ok) {
+    const code = result.error.code ?? result.error.name;
+    if (about.outside && UNREACHABLE_FROM_OUTSIDE.test(code)) {
+      return warn(
+        `cannot reach the webhook pod ${where(target)} from outside the cluster (${code}): certificate not checked`,
+        'run doctor inside the cluster, where pod IPs are reachable: kubectl exec or kubectl run (chart README, "Check the install")',
+      );
+    }
+    return fail(
+      `cannot connect to the webhook at ${where(target)} (${result.error.message})`,
+      "nothing answers there: see k8s.service-endpoints and the webhook's logs (kubectl logs deploy/<name>)",
+    );
+  }
+  const { chainError, hostnameError, peer } = result.value;
+  if (chainError) {
+    return fail(
+      `the certificate served at ${where(target)} (issued by ${cn(peer.issuer)}) does not verify against ` +
+        `${about.trust} of ${about.label} (${chainError}): the API server refuses to call the webhook`,
+      caHint(about.configuration),
+    );
+  }
+  if (hostnameError) {
+    return fail(
+      `the certificate served at ${where(target)} is for ${peer.subjectAltName || cn(peer.subject)}, not ${target.serverName}`,
+      `issue the serving certificate for ${target.serverName} (the chart's certificates name the Service as NAME, NAME.NS, NAME.NS.svc and NAME.NS.svc.cluster.local)`,
+    );
+  }
+  return undefined;
+}
+
+function caHint(configuration: WebhookConfiguration): string {
+  const injector = configuration.metadata?.annotations?.['cert-manager.io/inject-ca-from'];
   if (injector) {
     return (
       `cert-manager's cainjector copies the CA of Certificate ${injector} into caBundle: check the Certificate ` +

@@ -1,5 +1,5 @@
-import type { V1LabelSelector } from '@kubernetes/client-node';
-import type { WebhookKind, WebhookRule } from './facts.js';
+import type { V1LabelSelector, V1RuleWithOperations } from '@kubernetes/client-node';
+import type { WebhookKind } from './facts.js';
 
 /**
  * How the chart registers the webhook (templates/*webhookconfiguration.yaml and _helpers.tpl):
@@ -13,7 +13,7 @@ export interface ExpectedWebhook {
   /** The webhook's own name inside the configuration. */
   webhookName: string;
   path: string;
-  rules: WebhookRule[];
+  rules: V1RuleWithOperations[];
   matchConditions: { name: string; expression: string }[];
   /** `Equivalent`: a write through another version of the group (v1beta1) is still sent. */
   matchPolicy: string;
@@ -24,7 +24,7 @@ export interface ExpectedWebhook {
   namespaceSelector: V1LabelSelector;
 }
 
-const RULES: WebhookRule[] = [
+const RULES: V1RuleWithOperations[] = [
   {
     apiGroups: ['kubeflow.org'],
     apiVersions: ['v1'],

@@ -112,30 +112,31 @@ function report<Facts>(
   checks: readonly Check<Facts>[],
   results: ReadonlyMap<string, CheckResult>,
 ): Report {
-  const sections = SECTIONS.map((name) => ({
-    name,
-    checks: checks
-      .filter((check) => check.section === name)
-      .map((check): ReportCheck => {
-        const result = results.get(check.id)!;
-        return {
-          id: check.id,
-          status: result.status,
-          message: result.message,
-          hint: result.status === 'ok' ? null : result.hint,
-        };
-      }),
-  })).filter((section) => section.checks.length > 0);
+  const sections = Object.entries(SECTIONS)
+    .map(([prefix, name]) => ({
+      name,
+      checks: checks
+        .filter((check) => check.id.startsWith(`${prefix}.`))
+        .map((check): ReportCheck => {
+          const result = results.get(check.id)!;
+          return {
+            id: check.id,
+            status: result.status,
+            message: result.message,
+            hint: result.status === 'ok' ? null : result.hint,
+          };
+        }),
+    }))
+    .filter((section) => section.checks.length > 0);
   const success = sections.every((s) => s.checks.every((c) => c.status !== 'fail'));
   return { success, sections };
 }
 
 /** The report of a configuration that cannot be used at all: only that check, failed. */
 export function badConfigurationReport(problems: string[], hint: string): Report {
-  const id = 'config.valid';
   const result = fail(`the configuration is not valid: ${problems.join('; ')}`, hint);
   return report(
-    [{ id, section: 'configuration', run: async () => result }],
-    new Map([[id, result]]),
+    [{ id: 'config.valid', run: async () => result }],
+    new Map([['config.valid', result]]),
   );
 }

@@ -83,7 +83,7 @@ function isAbortError(err: unknown): boolean {
   return name === 'AbortError' || name === 'TimeoutError';
 }
 
-function isAccessDenied(err: unknown): boolean {
+export function isAccessDenied(err: unknown): boolean {
   return ACCESS_DENIED.has(errorName(err));
 }
 
@@ -108,6 +108,7 @@ export function isEntityAlreadyExists(err: unknown): boolean {
 const CREDENTIALS = new Set([
   'CredentialsProviderError',
   'InvalidClientTokenId',
+  'InvalidAccessKeyId',
   'ExpiredToken',
   'ExpiredTokenException',
   'UnrecognizedClientException',
@@ -115,6 +116,11 @@ const CREDENTIALS = new Set([
   'IncompleteSignature',
   'MissingAuthenticationToken',
 ]);
+
+/** The caller's own credentials are missing, expired or wrong (by the error's name). */
+export function isCredentialsError(err: unknown): boolean {
+  return CREDENTIALS.has(errorName(err));
+}
 
 /**
  * Failures an operator must fix in the webhook's own IAM permissions, credentials, account quota
@@ -127,7 +133,7 @@ export function isOperatorFault(error: RoleProvisioningError): boolean {
     case 'malformed-policy':
       return true;
     case 'aws-error':
-      return CREDENTIALS.has(errorName(error.cause));
+      return isCredentialsError(error.cause);
     default:
       return false;
   }

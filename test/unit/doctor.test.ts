@@ -6,13 +6,12 @@ import type { Config } from '../../src/config/schema.js';
 import { fail, ok, warn, type Check } from '../../src/doctor/check.js';
 import { formatDuration, parseDuration } from '../../src/core/duration.js';
 import type {
-  EndpointSliceFact,
-  Outcome,
-  RegisteredWebhook,
-  ServiceFact,
-  TlsFact,
-  WebhookConfigurationFact,
-} from '../../src/doctor/facts.js';
+  V1EndpointSlice,
+  V1Endpoint,
+  V1Service,
+  V1ValidatingWebhook,
+} from '@kubernetes/client-node';
+import type { Outcome, TlsFact, WebhookConfiguration } from '../../src/doctor/facts.js';
 import {
   judgeAccountMatch,
   judgeBoundary,
@@ -25,9 +24,9 @@ import { judgeDryRun } from '../../src/doctor/judge-e2e.js';
 import {
   judgeLease,
   judgeServiceEndpoints,
-  judgeWebhookConfiguration,
   readyEndpoints,
 } from '../../src/doctor/judge-kubernetes.js';
+import { judgeWebhookConfiguration } from '../../src/doctor/judge-webhooks.js';
 import { judgeServingCertificate, tlsTargets } from '../../src/doctor/judge-tls.js';
 import { EXPECTED_WEBHOOKS, expectedFor } from '../../src/doctor/registration.js';
 import { renderText } from '../../src/doctor/render.js';
@@ -69,13 +68,11 @@ t.test('runner: failing checks are retried with fresh facts until they pass', as
   let runsOfStable = 0;
   const checks: Check<number>[] = [
     {
-      id: 'flaky',
-      section: 'aws',
+      id: 'aws.flaky',
       run: async (facts) => (facts >= 3 ? ok('fine now') : fail(`round ${facts}`, 'wait')),
     },
     {
-      id: 'stable',
-      section: 'configuration',
+      id: 'config.stable',
       run: async () => {
         runsOfStable++;
         return warn('a warning', 'not retried');
@@ -89,7 +86,7 @@ t.test('runner: failing checks are retried with fresh facts until they pass', as
     onRetry: (failing) => retries.push(failing),
   });
   t.equal(report.success, true);
-  t.same(retries, [['flaky'], ['flaky']]);
+  t.same(retries, [['aws.flaky'], ['aws.flaky']]);
   t.equal(runsOfStable, 1, 'a warning is final');
   t.same(
     report.sections.map((s) => s.name),
@@ -97,7 +94,7 @@ t.test('runner: failing checks are retried with fresh facts until they pass', as
     'sections in their fixed order',
   );
   t.same(report.sections[1]!.checks[0], {
-    id: 'flaky',
+    id: 'aws.flaky',
     status: 'ok',
     message: 'fine now',
     hint: null,
@@ -106,15 +103,14 @@ t.test('runner: failing checks are retried with fresh facts until they pass', as
 
 t.test('runner: gives up when the time is up; throws and hangs are failures', async (t) => {
   const checks: Check<null>[] = [
-    { id: 'broken', section: 'aws', run: async () => fail('broken', 'fix it') },
+    { id: 'aws.broken', run: async () => fail('broken', 'fix it') },
     {
-      id: 'throws',
-      section: 'aws',
+      id: 'aws.throws',
       run: async () => {
         throw new Error('boom');
       },
     },
-    { id: 'hangs', section: 'kubernetes', run: () => new Promise(() => {}) },
+    { id: 'k8s.hangs', run: () => new Promise(() => {}) },
   ];
   const started = Date.now();
   const report = await runChecks(checks, () => null, {
@@ -127,11 +123,11 @@ t.test('runner: gives up when the time is up; throws and hangs are failures', as
   t.equal(report.success, false);
   const all = report.sections.flatMap((s) => s.checks);
   t.match(
-    all.find((c) => c.id === 'throws'),
+    all.find((c) => c.id === 'aws.throws'),
     { status: 'fail', message: 'could not run: boom' },
   );
   t.match(
-    all.find((c) => c.id === 'hangs'),
+    all.find((c) => c.id === 'k8s.hangs'),
     { status: 'fail', message: /did not finish within/ },
   );
 });
@@ -153,17 +149,16 @@ t.test('runner: a check whose need does not hold is not checked, and not run', a
   };
   const checks: Check<null>[] = [
     {
-      id: 'blocked',
-      section: 'aws',
+      id: 'aws.blocked',
       needs: [need('a', true), need('b', false), need('c', false)],
       run,
     },
-    { id: 'free', section: 'aws', needs: [need('d', true)], run },
+    { id: 'aws.free', needs: [need('d', true)], run },
   ];
   const report = await runChecks(checks, () => null);
   t.same(report.sections[0]!.checks, [
-    { id: 'blocked', status: 'fail', message: 'not checked: b is down', hint: 'fix b first' },
-    { id: 'free', status: 'ok', message: 'ran', hint: null },
+    { id: 'aws.blocked', status: 'fail', message: 'not checked: b is down', hint: 'fix b first' },
+    { id: 'aws.free', status: 'ok', message: 'ran', hint: null },
   ]);
   t.equal(ran, 1, 'only the check whose needs hold ran');
   t.same(asked.sort(), ['a', 'b', 'd'], 'needs are tried in order, up to the first that fails');
@@ -294,18 +289,20 @@ t.test('permissions: denied calls fail, an unavailable simulator warns', async (
   t.equal(judgePermissions(principal, [], errorOf('HTTP 500', 'no document')).status, 'warn');
 });
 
-const SERVICE: ServiceFact = {
-  namespace: 'irsa',
-  name: 'profile-irsa-webhook',
-  ports: [
-    { name: 'https', port: 443 },
-    { name: 'metrics', port: 8080 },
-  ],
-  selector: { 'app.kubernetes.io/name': 'profile-irsa-webhook' },
+const SERVICE: V1Service = {
+  metadata: { namespace: 'irsa', name: 'profile-irsa-webhook' },
+  spec: {
+    ports: [
+      { name: 'https', port: 443 },
+      { name: 'metrics', port: 8080 },
+    ],
+    selector: { 'app.kubernetes.io/name': 'profile-irsa-webhook' },
+  },
 };
 
-const slice = (endpoints: EndpointSliceFact['endpoints']): EndpointSliceFact => ({
-  name: 's',
+const slice = (endpoints: V1Endpoint[]): V1EndpointSlice => ({
+  addressType: 'IPv4',
+  metadata: { name: 's' },
   ports: [
     { name: 'metrics', port: 8080 },
     { name: 'https', port: 9443 },
@@ -318,15 +315,35 @@ t.test('endpoints: ready ones on the named port, as the API server picks them', 
     SERVICE,
     [
       slice([
-        { address: '10.0.0.1', ready: true },
-        { address: '10.0.0.2', ready: false, pod: 'p2' },
+        { addresses: ['10.0.0.1'], conditions: { ready: true } },
+        {
+          addresses: ['10.0.0.2'],
+          conditions: { ready: false },
+          targetRef: { kind: 'Pod', name: 'p2' },
+        },
+        { addresses: ['10.0.0.3'] },
       ]),
     ],
     443,
   );
-  t.same(found, { ready: [{ address: '10.0.0.1', port: 9443 }], notReady: ['p2'] });
+  t.same(
+    found,
+    {
+      ready: [
+        { address: '10.0.0.1', port: 9443 },
+        { address: '10.0.0.3', port: 9443 },
+      ],
+      notReady: ['p2'],
+    },
+    'an endpoint without conditions is ready, as the API server reads it',
+  );
   t.match(readyEndpoints(SERVICE, [], 8443), { problem: /has no port 8443/ });
-  const endpoint = { mode: 'service', namespace: 'irsa', name: SERVICE.name, port: 443 } as const;
+  const endpoint = {
+    mode: 'service',
+    namespace: 'irsa',
+    name: 'profile-irsa-webhook',
+    port: 443,
+  } as const;
   t.match(judgeServiceEndpoints(endpoint, okOf(SERVICE), okOf([slice([])])), {
     status: 'fail',
     hint: /get pods -l app\.kubernetes\.io\/name=profile-irsa-webhook/,
@@ -342,16 +359,15 @@ t.test('endpoints: ready ones on the named port, as the API server picks them', 
     'RBAC that forbids the read: not checked, not failed',
   );
   t.equal(
-    judgeServiceEndpoints(endpoint, okOf(SERVICE), okOf([slice([{ address: 'a', ready: true }])]))
-      .status,
+    judgeServiceEndpoints(endpoint, okOf(SERVICE), okOf([slice([{ addresses: ['a'] }])])).status,
     'ok',
   );
 });
 
 /** An override of `undefined` leaves the field unset, as the API server may store it. */
-type WebhookOverrides = { [K in keyof RegisteredWebhook]?: RegisteredWebhook[K] | undefined };
+type WebhookOverrides = { [K in keyof V1ValidatingWebhook]?: V1ValidatingWebhook[K] | undefined };
 
-const webhookOf = (overrides: WebhookOverrides = {}): RegisteredWebhook =>
+const webhookOf = (overrides: WebhookOverrides = {}): V1ValidatingWebhook =>
   ({
     name: 'validate.profile-irsa-webhook.kubeflow.org',
     clientConfig: {
@@ -368,19 +384,20 @@ const webhookOf = (overrides: WebhookOverrides = {}): RegisteredWebhook =>
     objectSelector: {},
     admissionReviewVersions: ['v1'],
     ...overrides,
-  }) as RegisteredWebhook;
+  }) as V1ValidatingWebhook;
 
-const configurationOf = (webhook: RegisteredWebhook): WebhookConfigurationFact => ({
+const configurationOf = (webhook: V1ValidatingWebhook): WebhookConfiguration => ({
   kind: 'ValidatingWebhookConfiguration',
-  name: 'profile-irsa-webhook',
-  labels: { 'app.kubernetes.io/instance': 'irsa-release' },
-  annotations: {},
+  metadata: {
+    name: 'profile-irsa-webhook',
+    labels: { 'app.kubernetes.io/instance': 'irsa-release' },
+  },
   webhooks: [webhook],
 });
 
 t.test('webhook configuration: each departure from the chart is named', async (t) => {
   const expected = EXPECTED_WEBHOOKS.ValidatingWebhookConfiguration;
-  const judge = (webhook: RegisteredWebhook) =>
+  const judge = (webhook: V1ValidatingWebhook) =>
     judgeWebhookConfiguration(config(), expected, okOf(configurationOf(webhook)));
   t.equal(judge(webhookOf()).status, 'ok');
   t.match(judge(webhookOf({ sideEffects: 'None' })), {
@@ -560,7 +577,7 @@ t.test('a caBundle that does not verify the certificate names the GitOps cause',
       {
         configuration: {
           ...configurationOf(webhook),
-          annotations: { 'cert-manager.io/inject-ca-from': 'irsa/serving' },
+          metadata: { annotations: { 'cert-manager.io/inject-ca-from': 'irsa/serving' } },
         },
         webhook,
         probes,
@@ -674,7 +691,7 @@ t.test('boundary: required in provision mode unless waived, and it must exist', 
 t.test('account: a discovered account passes only when it holds the OIDC provider', async (t) => {
   const identity = { arn: 'arn:aws:iam::123456789012:user/ops', account: '123456789012' };
   const providerArn = 'arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X';
-  const provider = { arn: providerArn, url: 'oidc.example/id/X', clientIds: ['sts.amazonaws.com'] };
+  const provider = { arn: providerArn, clientIds: ['sts.amazonaws.com'] };
   t.match(judgeAccountMatch(undefined, identity, { providerArn, provider: okOf(provider) }), {
     status: 'ok',
     message: /discovered from the credentials.*holds the cluster's OIDC provider/,
