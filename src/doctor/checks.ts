@@ -35,8 +35,8 @@ function known<T>(outcome: Outcome<T>): T {
 }
 
 /** The role settings, for checks that need SETTINGS. */
-async function settingsOf(f: DoctorFacts) {
-  const settings = await f.settings();
+async function settingsOf(facts: DoctorFacts) {
+  const settings = await facts.settings();
   if (!settings) throw new Error('the account or the issuer is unknown');
   return settings;
 }
@@ -44,32 +44,34 @@ async function settingsOf(f: DoctorFacts) {
 const API: DoctorNeed = {
   why: 'the API server cannot be reached',
   fixFirst: 'k8s.api',
-  holds: async (f) => (await f.serverVersion()).ok,
+  holds: async (facts) => (await facts.serverVersion()).ok,
 };
 const CRD: DoctorNeed = {
   why: 'kubeflow.org/v1 profiles are not served',
   fixFirst: 'k8s.crd',
-  holds: async (f) => {
-    const api = await f.profileApi();
+  holds: async (facts) => {
+    const api = await facts.profileApi();
     return api.ok && api.value.v1Profiles;
   },
 };
 const CREDENTIALS: DoctorNeed = {
   why: 'the AWS credentials do not work',
   fixFirst: 'aws.credentials',
-  holds: async (f) => (await f.identity()).ok,
+  holds: async (facts) => (await facts.identity()).ok,
 };
 const SETTINGS: DoctorNeed = {
   why: 'the account or the issuer is unknown',
   fixFirst: 'config.account and config.issuer',
-  holds: async (f) => (await f.settings()) !== undefined,
+  holds: async (facts) => (await facts.settings()) !== undefined,
 };
 const ACCOUNT: DoctorNeed = {
   why: "the configured account is not the credentials' account",
   fixFirst: 'aws.account',
-  holds: async (f) => {
-    const identity = await f.identity();
-    return !f.config.accountId || !identity.ok || identity.value.account === f.config.accountId;
+  holds: async (facts) => {
+    const identity = await facts.identity();
+    return (
+      !facts.config.accountId || !identity.ok || identity.value.account === facts.config.accountId
+    );
   },
 };
 /** The boundary created roles get, when the webhook creates roles. */
@@ -78,13 +80,13 @@ const boundaryOf = (config: Config) =>
 /** A boundary is read with the credentials; without one there is nothing to read. */
 const BOUNDARY_READABLE: DoctorNeed = {
   ...CREDENTIALS,
-  holds: async (f) => boundaryOf(f.config) === undefined || (await f.identity()).ok,
+  holds: async (facts) => boundaryOf(facts.config) === undefined || (await facts.identity()).ok,
 };
 /** With no ready endpoint the API server has nothing to call; a dry run would only repeat that. */
 const READY_ENDPOINTS: DoctorNeed = {
   why: "the webhook's Service has no ready endpoints",
   fixFirst: 'k8s.service-endpoints',
-  holds: async (f) => (await f.readyEndpoints())?.length !== 0,
+  holds: async (facts) => (await facts.readyEndpoints())?.length !== 0,
 };
 
 /** A check: its id, what it needs, and how it gathers and judges. */
@@ -93,86 +95,91 @@ function check(id: DoctorCheck['id'], needs: DoctorNeed[], run: DoctorCheck['run
 }
 
 const webhookCheck = (kind: WebhookKind, id: DoctorCheck['id']) =>
-  check(id, [API], async (f) =>
+  check(id, [API], async (facts) =>
     judgeWebhookConfiguration(
-      f.config,
-      expectedFor(kind, known(await f.serverVersion())),
-      await f.webhookConfiguration(kind),
+      facts.config,
+      expectedFor(kind, known(await facts.serverVersion())),
+      await facts.webhookConfiguration(kind),
     ),
   );
 
 export const CHECKS: readonly DoctorCheck[] = [
-  check('config.valid', [], async (f) => judgeValid(f.config)),
-  check('config.account', [], async (f) =>
-    judgeAccount(f.config.accountId, f.sources.accountId, await f.identity()),
+  check('config.valid', [], async (facts) => judgeValid(facts.config)),
+  check('config.account', [], async (facts) =>
+    judgeAccount(facts.config.accountId, facts.sources.accountId, await facts.identity()),
   ),
-  check('config.issuer', [], async (f) =>
-    judgeIssuer(f.config, f.sources.oidcIssuer, await f.apiIssuer()),
+  check('config.issuer', [], async (facts) =>
+    judgeIssuer(facts.config, facts.sources.oidcIssuer, await facts.apiIssuer()),
   ),
 
-  check('aws.credentials', [], async (f) => judgeCredentials(await f.identity())),
-  check('aws.account', [CREDENTIALS], async (f) => {
-    const identity = known(await f.identity());
+  check('aws.credentials', [], async (facts) => judgeCredentials(await facts.identity())),
+  check('aws.account', [CREDENTIALS], async (facts) => {
+    const identity = known(await facts.identity());
     // A configured account is judged by the credentials; a discovered one by the provider.
-    const settings = f.config.accountId === undefined ? await f.settings() : undefined;
-    if (!settings) return judgeAccountMatch(f.config.accountId, identity);
+    const settings = facts.config.accountId === undefined ? await facts.settings() : undefined;
+    if (!settings) return judgeAccountMatch(facts.config.accountId, identity);
     const providerArn = oidcProviderArn(settings);
-    const provider = await f.oidcProvider(providerArn);
+    const provider = await facts.oidcProvider(providerArn);
     return judgeAccountMatch(undefined, identity, { providerArn, provider });
   }),
-  check('aws.oidc-provider', [CREDENTIALS, SETTINGS], async (f) => {
-    const settings = await settingsOf(f);
+  check('aws.oidc-provider', [CREDENTIALS, SETTINGS], async (facts) => {
+    const settings = await settingsOf(facts);
     const arn = oidcProviderArn(settings);
-    return judgeOidcProvider(f.config, settings.oidcIssuer, arn, await f.oidcProvider(arn));
+    return judgeOidcProvider(facts.config, settings.oidcIssuer, arn, await facts.oidcProvider(arn));
   }),
-  check('aws.permissions', [CREDENTIALS, SETTINGS, ACCOUNT], async (f) => {
-    const principal = simulationPrincipal(f.irsaRoleArn, known(await f.identity()));
+  check('aws.permissions', [CREDENTIALS, SETTINGS, ACCOUNT], async (facts) => {
+    const principal = simulationPrincipal(facts.irsaRoleArn, known(await facts.identity()));
     if (!('arn' in principal)) return judgePermissions(principal, [], undefined);
     const calls = webhookIamCalls(
-      { ...(await settingsOf(f)), mode: f.config.mode },
+      { ...(await settingsOf(facts)), mode: facts.config.mode },
       { webhookRoleArn: principal.arn },
     );
     const actions = [...new Set(calls.map((c) => c.action))];
-    return judgePermissions(principal, actions, await f.simulate(principal.arn, calls));
+    return judgePermissions(principal, actions, await facts.simulate(principal.arn, calls));
   }),
-  check('aws.permissions-boundary', [BOUNDARY_READABLE], async (f) => {
-    const boundary = boundaryOf(f.config);
-    return judgeBoundary(f.config, boundary ? await f.policyExists(boundary) : undefined);
+  check('aws.permissions-boundary', [BOUNDARY_READABLE], async (facts) => {
+    const boundary = boundaryOf(facts.config);
+    return judgeBoundary(facts.config, boundary ? await facts.policyExists(boundary) : undefined);
   }),
 
-  check('k8s.api', [], async (f) => judgeApiServer(f.apiServer, await f.serverVersion())),
-  check('k8s.crd', [API], async (f) => judgeProfileCrd(await f.profileApi())),
+  check('k8s.api', [], async (facts) =>
+    judgeApiServer(facts.apiServer, await facts.serverVersion()),
+  ),
+  check('k8s.crd', [API], async (facts) => judgeProfileCrd(await facts.profileApi())),
   webhookCheck('MutatingWebhookConfiguration', 'k8s.mutating-webhook'),
   webhookCheck('ValidatingWebhookConfiguration', 'k8s.validating-webhook'),
-  check('k8s.service-endpoints', [API], async (f) => {
-    const { endpoint, service, slices } = await f.serviceEndpoints();
+  check('k8s.service-endpoints', [API], async (facts) => {
+    const { endpoint, service, slices } = await facts.serviceEndpoints();
     return judgeServiceEndpoints(endpoint, service, slices);
   }),
-  check('k8s.serving-certificate', [API], async (f) => {
-    const ready = await f.readyEndpoints();
+  check('k8s.serving-certificate', [API], async (facts) => {
+    const ready = await facts.readyEndpoints();
     const probe = async ({ configuration, webhook }: Registered) => {
       const targets = tlsTargets(webhook, ready);
       if ('problem' in targets) return { configuration, webhook, probes: targets };
       const ca = caBundlePem(webhook.clientConfig.caBundle);
-      const probes = targets.map(async (target) => ({ target, result: await f.tls(target, ca) }));
+      const probes = targets.map(async (target) => ({
+        target,
+        result: await facts.tls(target, ca),
+      }));
       return { configuration, webhook, probes: await Promise.all(probes) };
     };
-    const checked = await Promise.all((await f.registered()).map(probe));
-    return judgeServingCertificate(checked, f.inCluster, f.now());
+    const checked = await Promise.all((await facts.registered()).map(probe));
+    return judgeServingCertificate(checked, facts.inCluster, facts.now());
   }),
-  check('k8s.leader-lease', [API], async (f) => {
-    const { reconcile, podNamespace, leaderElectionLease } = f.config;
+  check('k8s.leader-lease', [API], async (facts) => {
+    const { reconcile, podNamespace, leaderElectionLease } = facts.config;
     const lease =
-      reconcile && podNamespace ? await f.lease(podNamespace, leaderElectionLease) : undefined;
-    return judgeLease(f.config, lease, f.now());
+      reconcile && podNamespace ? await facts.lease(podNamespace, leaderElectionLease) : undefined;
+    return judgeLease(facts.config, lease, facts.now());
   }),
 
-  check('e2e.dry-run-create', [API, CRD, SETTINGS, READY_ENDPOINTS], async (f) => {
-    const spec = deriveRoleSpec(await settingsOf(f), CHECK_PROFILE_NAME);
-    const before = await f.roleExists(spec.roleName);
-    const response = await f.dryRunCreate(checkProfile());
-    const after = response.ok ? await f.roleExists(spec.roleName) : undefined;
+  check('e2e.dry-run-create', [API, CRD, SETTINGS, READY_ENDPOINTS], async (facts) => {
+    const spec = deriveRoleSpec(await settingsOf(facts), CHECK_PROFILE_NAME);
+    const before = await facts.roleExists(spec.roleName);
+    const response = await facts.dryRunCreate(checkProfile());
+    const after = response.ok ? await facts.roleExists(spec.roleName) : undefined;
     const { roleArn: expectedArn, roleName } = spec;
-    return judgeDryRun(f.config, { expectedArn, roleName, before, response, after });
+    return judgeDryRun(facts.config, { expectedArn, roleName, before, response, after });
   }),
 ];

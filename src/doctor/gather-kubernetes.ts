@@ -24,6 +24,15 @@ function kubernetesError(error: unknown): ErrorFact {
 
 const attempt = reader(kubernetesError, (error) => error.status === 404);
 
+/** Discovery's own message says which step failed; the API server's error is its cause. */
+const discover = reader(
+  (error) => ({
+    ...kubernetesError((error as { cause?: unknown }).cause ?? error),
+    message: (error as Error).message,
+  }),
+  () => false,
+);
+
 /** Every request gets a deadline: an API server that accepts and never answers must not hang doctor. */
 const timeout = () => withSignal(AbortSignal.timeout(CALL_TIMEOUT_MS));
 
@@ -40,14 +49,7 @@ export function createKubernetesGatherers(kc: KubeConfig) {
     serverVersion: () =>
       attempt(async () => (await kc.makeApiClient(VersionApi).getCode(timeout())).gitVersion),
     /** The service-account issuer in the API server's OIDC discovery document. */
-    apiIssuer: () =>
-      reader(
-        (error) => ({
-          ...kubernetesError((error as { cause?: unknown }).cause ?? error),
-          message: (error as Error).message,
-        }),
-        () => false,
-      )(() => discoverOidcIssuer(kc, CALL_TIMEOUT_MS)),
+    apiIssuer: () => discover(() => discoverOidcIssuer(kc, CALL_TIMEOUT_MS)),
     profileApi: () =>
       attempt<ProfileApiFact>(async () => {
         const groups = await kc.makeApiClient(ApisApi).getAPIVersions(timeout());

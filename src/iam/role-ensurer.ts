@@ -128,7 +128,7 @@ export class RoleEnsurer {
 
     // Dry runs share flights only with dry runs: a dry run must never wait on (or stand in for)
     // a flight that writes, nor hand a real admission a result that wrote nothing.
-    const key = `${spec.namespace}\u0000${opts.dryRun ? 'dry' : 'real'}`;
+    const key = `${opts.dryRun ? 'dry-run' : 'write'}:${spec.namespace}`;
     try {
       const { result } = await this.flights.run(key, opts.signal, async (signal) => {
         const outcome = await this.ensureUncached(spec, { ...opts, signal }, expectNew);

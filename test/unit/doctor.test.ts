@@ -456,6 +456,20 @@ t.test('webhook configuration: each departure from the chart is named', async (t
     'ok',
     "an absent or empty selector is the chart's {}",
   );
+  const [rule] = expected.rules;
+  t.equal(
+    judge(
+      webhookOf({
+        rules: [{ ...rule, operations: ['UPDATE', 'CREATE'] }],
+        matchConditions: expected.matchConditions.map((c) => ({
+          ...c,
+          expression: `${c.expression}\n`,
+        })),
+      }),
+    ).status,
+    'ok',
+    'lists in another order and a CEL expression from a YAML block are the same registration',
+  );
   const mutating = EXPECTED_WEBHOOKS.MutatingWebhookConfiguration;
   const judgeMutating = (webhook: WebhookOverrides) =>
     judgeWebhookConfiguration(
