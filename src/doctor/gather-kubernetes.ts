@@ -43,16 +43,17 @@ export function createKubernetesGatherers(kc: KubeConfig) {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
+  const version = kc.makeApiClient(VersionApi);
+  const apis = kc.makeApiClient(ApisApi);
   return {
     /** The API server URL from the Kubernetes configuration. */
     server: kc.getCurrentCluster()?.server ?? '(no cluster in the Kubernetes configuration)',
-    serverVersion: () =>
-      attempt(async () => (await kc.makeApiClient(VersionApi).getCode(timeout())).gitVersion),
+    serverVersion: () => attempt(async () => (await version.getCode(timeout())).gitVersion),
     /** The service-account issuer in the API server's OIDC discovery document. */
     apiIssuer: () => discover(() => discoverOidcIssuer(kc, CALL_TIMEOUT_MS)),
     profileApi: () =>
       attempt<ProfileApiFact>(async () => {
-        const groups = await kc.makeApiClient(ApisApi).getAPIVersions(timeout());
+        const groups = await apis.getAPIVersions(timeout());
         const group = groups.groups.find((g) => g.name === GROUP);
         const servedVersions = (group?.versions ?? []).map((v) => v.version);
         const v1 = servedVersions.includes('v1')

@@ -22,12 +22,8 @@ export function tlsTargets(
 ): TlsTarget[] | { problem: string } {
   const { url, service } = webhook.clientConfig;
   if (url) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return { problem: `its URL ${url} is not a URL` };
-    }
+    const parsed = URL.parse(url);
+    if (!parsed) return { problem: `its URL ${url} is not a URL` };
     const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     return [{ host, port: Number(parsed.port || 443), serverName: host }];
   }
@@ -42,8 +38,8 @@ export function tlsTargets(
 function caBundleCertificates(
   caBundle: string | undefined,
 ): X509Certificate[] | { problem: string } {
-  if (!caBundle) return [];
-  const pem = Buffer.from(caBundle, 'base64').toString('utf8');
+  const pem = caBundlePem(caBundle);
+  if (pem === undefined) return [];
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) return { problem: 'its caBundle holds no PEM certificate' };
   try {

@@ -115,13 +115,9 @@ function webhookProblems(
       problems.push(`its path is ${service.path ?? '/'}, not ${expected.path}`);
     }
   } else if (url) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      problems.push(`its URL ${url} is not a URL`);
-    }
-    if (parsed && parsed.pathname !== expected.path) {
+    const parsed = URL.parse(url);
+    if (!parsed) problems.push(`its URL ${url} is not a URL`);
+    else if (parsed.pathname !== expected.path) {
       problems.push(`its URL path is ${parsed.pathname}, not ${expected.path}`);
     }
   } else {
@@ -209,6 +205,6 @@ function canonical(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   const entries = Object.entries(value)
     .map(([key, v]) => [key, canonical(v)] as const)
-    .filter(([, v]) => v !== undefined && JSON.stringify(v) !== '[]' && JSON.stringify(v) !== '{}');
+    .filter(([, v]) => v !== undefined && !['[]', '{}'].includes(JSON.stringify(v)));
   return Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b)));
 }

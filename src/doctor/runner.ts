@@ -134,9 +134,7 @@ function report<Facts>(
 
 /** The report of a configuration that cannot be used at all: only that check, failed. */
 export function badConfigurationReport(problems: string[], hint: string): Report {
+  const id = 'config.valid';
   const result = fail(`the configuration is not valid: ${problems.join('; ')}`, hint);
-  return report(
-    [{ id: 'config.valid', run: async () => result }],
-    new Map([['config.valid', result]]),
-  );
+  return report([{ id, run: async () => result }], new Map([[id, result]]));
 }

@@ -4,20 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
 
 const BENCH = fileURLToPath(new URL('../../.build/tools/bench/main.js', import.meta.url));
 
-interface Teardowns {
-  teardown(fn: () => unknown): void;
-}
-
 /**
  * Runs the built benchmark (`npm run bench` without its builds) with `--json`, to its exit: its
- * exit code, its stdout, the end of its stderr and the file it wrote its JSON summary to. If the test is cut short, the benchmark goes too: it stops everything it started
- * on SIGTERM.
+ * exit code, its stdout, the end of its stderr and the file it wrote its JSON summary to. If the
+ * test is cut short, the benchmark goes too: it stops everything it started on SIGTERM.
  */
 export async function runBench(
-  t: Teardowns,
+  t: Test,
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string; jsonFile: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
