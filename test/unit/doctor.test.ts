@@ -233,6 +233,7 @@ t.test('credentials: the hint follows what went wrong', async (t) => {
     { hint: /trust policy/ },
   );
   t.match(judgeCredentials(errorOf('ExpiredToken', 'expired')), { hint: /rejected/ });
+  t.match(judgeCredentials(errorOf('InvalidAccessKeyId', 'unknown key')), { hint: /rejected/ });
   t.match(judgeCredentials(errorOf('TimeoutError', 'socket hang up')), { hint: /reached/ });
 });
 
